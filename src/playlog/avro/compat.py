@@ -1,0 +1,189 @@
+"""Backward compatibility of event-type schemas: can the new version read old events?
+
+The processor resolves every row to the table's latest schema (Avro schema
+resolution, latest version as reader), and events written with the previous version
+may still be in flight or replayed. So a new version is accepted only if it can read
+everything the previous one wrote. The rules are the Avro specification's "Schema
+Resolution" (as fastavro applies them), plus one the spec lacks: a logical type may
+not change, because the warehouse column was created from it (a timestamp-millis
+column must not start receiving micros, nor a plain long turn into a timestamp).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastavro
+from fastavro.schema import SchemaParseException
+
+from playlog.avro.types import PROMOTIONS
+from playlog.errors import BadRequest, IncompatibleSchema
+
+_NAMED = ("record", "enum", "fixed")
+_PROMOTIONS_TEXT = (
+    "allowed promotions: int->long/float/double, long->float/double, float->double, string<->bytes"
+)
+
+
+def check_backward(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Raise IncompatibleSchema unless ``new`` (reader) can read data written with ``old``.
+
+    Both are raw JSON Avro record schemas. The error names the dotted path of the
+    offending field and the rule it breaks, for the 409 answer of registration.
+    """
+    checker = _Checker()
+    checker.check(checker.parse(old, "old"), checker.parse(new, "new"), "")
+
+
+class _Checker:
+    def __init__(self) -> None:
+        # fastavro fills these with fullname -> definition; parsed schemas refer to
+        # named types by fullname, so one lookup per reference resolves them.
+        self.names: dict[str, dict[str, Any]] = {"old": {}, "new": {}}
+        # Record pairs already being compared: a recursive record (a linked list,
+        # a tree) would otherwise be compared forever.
+        self.seen: set[tuple[str, str]] = set()
+
+    def parse(self, schema: dict[str, Any], side: str) -> Any:
+        if not isinstance(schema, dict) or schema.get("type") != "record":
+            raise BadRequest(f"the {side} schema must be an Avro record")
+        try:
+            return fastavro.parse_schema(schema, named_schemas=self.names[side])
+        except (SchemaParseException, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BadRequest(f"invalid Avro schema ({side}): {exc}") from exc
+
+    def resolve(self, avro_type: Any, side: str) -> Any:
+        if isinstance(avro_type, str):
+            return self.names[side].get(avro_type, avro_type)
+        return avro_type
+
+    def check(self, old: Any, new: Any, path: str) -> None:
+        old, new = self.resolve(old, "old"), self.resolve(new, "new")
+        # An old union value carries its branch, so every branch must be readable;
+        # a plain old type is a union of one.
+        for branch in old if isinstance(old, list) else [old]:
+            branch = self.resolve(branch, "old")
+            # Like Avro, a new union reads with its first branch that matches.
+            candidates = [self.resolve(b, "new") for b in (new if isinstance(new, list) else [new])]
+            target = next((c for c in candidates if _matches(branch, c)), None)
+            if target is None:
+                raise IncompatibleSchema(
+                    f"{_subject(path)} changes type from {_describe(old)} to "
+                    f"{_describe(new)}; {_PROMOTIONS_TEXT}",
+                    field=path,
+                    rule="type_change",
+                )
+            self.check_matched(branch, target, path)
+
+    def check_matched(self, old: Any, new: Any, path: str) -> None:
+        """Compare two types of the same kind (or a promotion) in depth."""
+        if _logical(old) != _logical(new):
+            raise IncompatibleSchema(
+                f"{_subject(path)} changes logical type from {_logical(old) or 'none'} to "
+                f"{_logical(new) or 'none'}; the column was created for the old one",
+                field=path,
+                rule="logical_type_change",
+            )
+        kind = _kind(new)
+        if kind == "record":
+            pair = (old["name"], new["name"])
+            if pair not in self.seen:
+                self.seen.add(pair)
+                self.check_fields(old, new, path)
+        elif kind == "enum":
+            removed = [s for s in old["symbols"] if s not in new["symbols"]]
+            # An enum default is what the reader substitutes for unknown symbols.
+            if removed and "default" not in new:
+                raise IncompatibleSchema(
+                    f"{_subject(path)} (enum {_short(new)}) drops symbols {removed}; "
+                    "keep them or give the enum a default symbol",
+                    field=path,
+                    rule="enum_symbols_removed",
+                )
+        elif kind == "fixed" and old["size"] != new["size"]:
+            raise IncompatibleSchema(
+                f"{_subject(path)} (fixed {_short(new)}) changes size from {old['size']} "
+                f"to {new['size']}",
+                field=path,
+                rule="fixed_size_change",
+            )
+        elif kind == "array":
+            self.check(old["items"], new["items"], path)
+        elif kind == "map":
+            self.check(old["values"], new["values"], path)
+
+    def check_fields(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
+        # Fields only in old are fine: the reader skips them.
+        old_fields = {f["name"]: f for f in old["fields"]}
+        for field in new["fields"]:
+            name = field["name"]
+            sub = f"{path}.{name}" if path else name
+            # A reader field's aliases name the writer field it was renamed from.
+            wanted = [name, *field.get("aliases", [])]
+            match = next((old_fields[n] for n in wanted if n in old_fields), None)
+            if match is not None:
+                self.check(match["type"], field["type"], sub)
+            elif "default" not in field:
+                raise IncompatibleSchema(
+                    f"new field {sub!r} has no default: events written with the previous "
+                    "version have no value for it; add a default",
+                    field=sub,
+                    rule="new_field_without_default",
+                )
+
+
+def _kind(avro_type: Any) -> str:
+    # Parsed types are a primitive name, a union (list) or a dict with a "type" name.
+    if isinstance(avro_type, dict):
+        return str(avro_type["type"])
+    return "union" if isinstance(avro_type, list) else str(avro_type)
+
+
+def _matches(old: Any, new: Any) -> bool:
+    """Whether Avro resolution picks ``new`` for ``old`` (the shallow test)."""
+    old_kind, new_kind = _kind(old), _kind(new)
+    if old_kind in _NAMED or new_kind in _NAMED:
+        # Named types match by unqualified name, or the new one lists the old name
+        # in its aliases (a rename), exactly as fastavro resolves them.
+        aliases = new.get("aliases", []) if isinstance(new, dict) else []
+        return old_kind == new_kind and (
+            _short(old) == _short(new) or old["name"] in aliases or _short(old) in aliases
+        )
+    return old_kind == new_kind or new_kind in PROMOTIONS.get(old_kind, set())
+
+
+def _logical(avro_type: Any) -> str | None:
+    if not isinstance(avro_type, dict) or "logicalType" not in avro_type:
+        return None
+    logical = str(avro_type["logicalType"])
+    if logical == "decimal":
+        # Precision and scale fix the column's DECIMAL(p,s): a change is a new type.
+        return f"decimal({avro_type.get('precision', 0)},{avro_type.get('scale', 0)})"
+    return logical
+
+
+def _short(named: dict[str, Any]) -> str:
+    return str(named["name"]).rsplit(".", 1)[-1]
+
+
+def _describe(avro_type: Any) -> str:
+    """A short human form of a type for messages: ``[null, string]``, ``array<int>``."""
+    kind = _kind(avro_type)
+    if kind == "union":
+        return "[" + ", ".join(_describe(b) for b in avro_type) + "]"
+    if kind in _NAMED:
+        return f"{kind} {_short(avro_type)}"
+    if kind == "array":
+        return f"array<{_describe(avro_type['items'])}>"
+    if kind == "map":
+        return f"map<{_describe(avro_type['values'])}>"
+    logical = _logical(avro_type)
+    if logical:
+        return f"{kind} ({logical})"
+    # A string here that is not a primitive is a named-type reference: keep its name.
+    return kind.rsplit(".", 1)[-1]
+
+
+def _subject(path: str) -> str:
+    # The empty path is the event's record itself (e.g. a renamed top-level record).
+    return f"field {path!r}" if path else "the event record"

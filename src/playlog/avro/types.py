@@ -1,0 +1,200 @@
+"""Avro field types -> table columns (Arrow type, SQL type per warehouse, default).
+
+One table has one column per top-level field. Nested records, arrays, maps and
+unions other than ``[null, T]`` become a JSON text column: every warehouse can
+store and query JSON, and the layout stays flat and identical across warehouses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from playlog.errors import BadRequest
+from playlog.names import column_name
+
+Dialect = Literal["duckdb", "postgres", "redshift"]
+
+# kind -> Arrow type. "decimal" is built from precision/scale.
+_ARROW: dict[str, pa.DataType] = {
+    "boolean": pa.bool_(),
+    "int": pa.int32(),
+    "long": pa.int64(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "bytes": pa.binary(),
+    "date": pa.date32(),
+    "time": pa.time64("us"),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "local_timestamp": pa.timestamp("us"),
+    "json": pa.string(),
+}
+
+_SQL: dict[str, dict[Dialect, str]] = {
+    "boolean": {"duckdb": "BOOLEAN", "postgres": "BOOLEAN", "redshift": "BOOLEAN"},
+    "int": {"duckdb": "INTEGER", "postgres": "INTEGER", "redshift": "INTEGER"},
+    "long": {"duckdb": "BIGINT", "postgres": "BIGINT", "redshift": "BIGINT"},
+    "float": {"duckdb": "REAL", "postgres": "REAL", "redshift": "REAL"},
+    "double": {"duckdb": "DOUBLE", "postgres": "DOUBLE PRECISION", "redshift": "DOUBLE PRECISION"},
+    "string": {"duckdb": "VARCHAR", "postgres": "TEXT", "redshift": "VARCHAR(65535)"},
+    "bytes": {"duckdb": "BLOB", "postgres": "BYTEA", "redshift": "VARBYTE(65535)"},
+    "date": {"duckdb": "DATE", "postgres": "DATE", "redshift": "DATE"},
+    "time": {"duckdb": "TIME", "postgres": "TIME", "redshift": "TIME"},
+    "timestamp": {"duckdb": "TIMESTAMPTZ", "postgres": "TIMESTAMPTZ", "redshift": "TIMESTAMPTZ"},
+    "local_timestamp": {"duckdb": "TIMESTAMP", "postgres": "TIMESTAMP", "redshift": "TIMESTAMP"},
+    "json": {"duckdb": "VARCHAR", "postgres": "TEXT", "redshift": "VARCHAR(65535)"},
+}
+
+# Avro promotions that widen a column (writer kind -> reader kinds).
+PROMOTIONS: dict[str, set[str]] = {
+    "int": {"long", "float", "double"},
+    "long": {"float", "double"},
+    "float": {"double"},
+    "string": {"bytes"},
+    "bytes": {"string"},
+}
+
+_NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # warehouse column (field name, lower case)
+    field: str  # Avro field name as written in the schema
+    kind: str  # a key of _SQL, or "decimal"
+    precision: int = 0
+    scale: int = 0
+    default: Any = _NO_DEFAULT  # the Avro default, as JSON (absent: no default)
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _NO_DEFAULT
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        if self.kind == "decimal":
+            return pa.decimal128(self.precision, self.scale)
+        return _ARROW[self.kind]
+
+    def sql_type(self, dialect: Dialect) -> str:
+        if self.kind == "decimal":
+            return f"DECIMAL({self.precision},{self.scale})"
+        return _SQL[self.kind][dialect]
+
+    def sql_default(self) -> str | None:
+        """The default as a SQL literal, or None when the column defaults to NULL."""
+        if not self.has_default or self.default is None:
+            return None
+        value = self.default
+        if self.kind == "json":
+            return _sql_string(json.dumps(value, separators=(",", ":")))
+        if self.kind == "boolean":
+            return "TRUE" if value else "FALSE"
+        if self.kind in ("int", "long", "float", "double", "decimal") and isinstance(
+            value, int | float
+        ):
+            return repr(value)
+        if self.kind == "string" and isinstance(value, str):
+            return _sql_string(value)
+        # Defaults of bytes/time/date types are rare and dialect-specific: NULL it is.
+        return None
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def columns_of(schema: dict[str, Any]) -> list[Column]:
+    """The table columns of a (parsed or raw JSON) Avro record schema, in field order."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise BadRequest("an event type's schema must be an Avro record")
+    columns: list[Column] = []
+    seen: set[str] = set()
+    named: dict[str, Any] = {}
+    for field in schema.get("fields", []):
+        name = column_name(field["name"])
+        if name in seen:
+            raise BadRequest(f"fields {field['name']!r} collide in lower case", field=name)
+        seen.add(name)
+        # Avro defines a named type once and later fields refer to it by name: keep
+        # the definitions so a reference maps to the same column kind.
+        _collect_named(field["type"], named)
+        kind, precision, scale = _kind(field["type"], named)
+        default = field.get("default", _NO_DEFAULT)
+        columns.append(Column(name, field["name"], kind, precision, scale, default))
+    return columns
+
+
+def _collect_named(avro_type: Any, named: dict[str, Any]) -> None:
+    """Add the named types defined in ``avro_type`` to ``named``, by unqualified name."""
+    if isinstance(avro_type, list):
+        for branch in avro_type:
+            _collect_named(branch, named)
+    elif isinstance(avro_type, dict):
+        if avro_type.get("type") in ("record", "enum", "fixed") and "name" in avro_type:
+            named.setdefault(str(avro_type["name"]).rsplit(".", 1)[-1], avro_type)
+        for field in avro_type.get("fields", []):
+            _collect_named(field.get("type"), named)
+        for key in ("items", "values"):
+            if key in avro_type:
+                _collect_named(avro_type[key], named)
+
+
+def _kind(avro_type: Any, named: dict[str, Any]) -> tuple[str, int, int]:
+    """(kind, precision, scale) of a field type; nullable unions unwrap to T."""
+    if isinstance(avro_type, list):
+        branches = [t for t in avro_type if t != "null"]
+        if len(branches) == 1:
+            return _kind(branches[0], named)
+        return ("json", 0, 0)
+    if isinstance(avro_type, str):
+        # A reference (short or full name) to a named type defined earlier.
+        definition = named.get(avro_type.rsplit(".", 1)[-1])
+        if avro_type not in _PRIMITIVE and definition is not None:
+            return _kind(definition, named)
+        return (_PRIMITIVE.get(avro_type, "json"), 0, 0)
+    if isinstance(avro_type, dict):
+        logical = avro_type.get("logicalType")
+        base = avro_type.get("type")
+        if logical == "decimal" and base in ("bytes", "fixed"):
+            precision = int(avro_type.get("precision", 0))
+            if not 1 <= precision <= 38:
+                raise BadRequest("decimal precision must be 1..38")
+            return ("decimal", precision, int(avro_type.get("scale", 0)))
+        if logical in _LOGICAL and base == _LOGICAL[logical][1]:
+            return (_LOGICAL[logical][0], 0, 0)
+        if base == "enum":
+            return ("string", 0, 0)
+        if base == "fixed":
+            return ("bytes", 0, 0)
+        if isinstance(base, str) and base in _PRIMITIVE:
+            return (_PRIMITIVE[base], 0, 0)
+    return ("json", 0, 0)
+
+
+_PRIMITIVE = {
+    "boolean": "boolean",
+    "int": "int",
+    "long": "long",
+    "float": "float",
+    "double": "double",
+    "string": "string",
+    "bytes": "bytes",
+    "null": "json",
+}
+
+# logicalType -> (kind, required Avro base type)
+_LOGICAL = {
+    "date": ("date", "int"),
+    "time-millis": ("time", "int"),
+    "time-micros": ("time", "long"),
+    "timestamp-millis": ("timestamp", "long"),
+    "timestamp-micros": ("timestamp", "long"),
+    "local-timestamp-millis": ("local_timestamp", "long"),
+    "local-timestamp-micros": ("local_timestamp", "long"),
+    "uuid": ("string", "string"),
+}

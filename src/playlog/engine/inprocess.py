@@ -1,0 +1,35 @@
+"""The in-process engine: reads each range from the log and transforms it here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from playlog.log.base import Log
+from playlog.process.transform import OffsetRange, RangeResult, transform_range
+from playlog.registry.registry import Registry
+from playlog.storage.base import ObjectStore
+
+
+class InProcessEngine:
+    def __init__(self, log: Log, registry: Registry, store: ObjectStore) -> None:
+        self._log = log
+        self._registry = registry
+        self._store = store
+
+    def execute(self, ranges: Sequence[OffsetRange]) -> list[RangeResult]:
+        results = []
+        for span in ranges:
+            records = self._log.read(span.topic, span.partition, span.first, span.last + 1)
+            results.append(
+                transform_range(
+                    span,
+                    records,
+                    lambda game, fp: self._registry.lookup(game, fp, fresh=True),
+                    self._registry.latest,
+                    self._store,
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        pass

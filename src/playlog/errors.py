@@ -1,0 +1,153 @@
+"""Every error playlog raises on purpose.
+
+    PlaylogError
+     ├── ConfigError                      bad settings; fix the config and restart
+     ├── ClientError                      the caller sent something wrong (HTTP 4xx)
+     │    ├── BadRequest                  400/422: payload, name or schema invalid
+     │    │    └── UnknownSchema          422: fingerprint not registered for the game
+     │    ├── Unauthorized                401: no or unknown key
+     │    ├── Forbidden                   403: key valid but not for this game/operation
+     │    ├── NotFound                    404
+     │    ├── Conflict                    409: already exists
+     │    │    └── IncompatibleSchema     409: breaks compatibility (names field + rule)
+     │    └── PayloadTooLarge             413
+     ├── TransientError (mixin)           retry later; nothing was changed
+     │    ├── LogUnavailable              503: the log cannot take the batch now
+     │    └── WarehouseUnavailable        the warehouse is down or unreachable
+     │         └── WarehouseConflict      deadlock / serialization failure: retry the txn
+     └── TerminalError (mixin)            retrying cannot help
+          ├── WarehouseError              a load failed for a reason in the data or SQL
+          └── CorruptRecord               a log record cannot be decoded (dead-letter it)
+
+Whether to retry is a property of the type: callers test
+``isinstance(exc, TransientError)`` and never parse messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PlaylogError(Exception):
+    """Root of playlog's errors. ``code`` is the stable machine-readable name."""
+
+    code = "playlog_error"
+    status = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
+
+
+class TransientError(PlaylogError):
+    """Retrying later may succeed; the failed operation changed nothing."""
+
+    code = "unavailable"
+    status = 503
+
+
+class TerminalError(PlaylogError):
+    """Retrying the same operation cannot succeed."""
+
+
+class ConfigError(TerminalError):
+    code = "config_error"
+
+
+class ClientError(TerminalError):
+    status = 400
+    code = "bad_request"
+
+
+class BadRequest(ClientError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidPayload(BadRequest):
+    """The body parses but its events do not match their schema."""
+
+    status = 422
+    code = "invalid_payload"
+
+
+class UnknownSchema(InvalidPayload):
+    code = "unknown_schema"
+
+
+class Unauthorized(ClientError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ClientError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ClientError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ClientError):
+    status = 409
+    code = "conflict"
+
+
+class IncompatibleSchema(Conflict):
+    code = "incompatible_schema"
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+    code = "payload_too_large"
+
+
+class LogUnavailable(TransientError):
+    code = "log_unavailable"
+
+
+class WarehouseUnavailable(TransientError):
+    code = "warehouse_unavailable"
+
+
+class WarehouseConflict(WarehouseUnavailable):
+    """Deadlock or serialization failure: the transaction rolled back; run it again."""
+
+    code = "warehouse_conflict"
+
+
+class WarehouseError(TerminalError):
+    code = "warehouse_error"
+
+
+class CorruptRecord(TerminalError):
+    code = "corrupt_record"
+
+
+__all__ = [
+    "BadRequest",
+    "ClientError",
+    "ConfigError",
+    "Conflict",
+    "CorruptRecord",
+    "Forbidden",
+    "IncompatibleSchema",
+    "InvalidPayload",
+    "LogUnavailable",
+    "NotFound",
+    "PayloadTooLarge",
+    "PlaylogError",
+    "TerminalError",
+    "TransientError",
+    "Unauthorized",
+    "UnknownSchema",
+    "WarehouseConflict",
+    "WarehouseError",
+    "WarehouseUnavailable",
+]

@@ -1,0 +1,86 @@
+"""The ``Log`` port: topics with partitions, offsets and consumer-group commits.
+
+Two ways to read, because the stages need different things:
+
+* the processor plans exact offset ranges (``end_offsets`` + ``read``), so a replayed
+  micro-batch covers exactly the same records and rewrites the same files;
+* the loader is one of N members of a consumer group (``subscribe``): partitions
+  are shared among members, with pause/resume for backpressure and health.
+
+Offsets follow Kafka: a committed offset is the *next* offset to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A record to append. ``key`` picks the partition (same key, same partition)."""
+
+    key: bytes
+    value: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record read back from the log."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    headers: Mapping[str, str]
+    timestamp_ms: int
+
+
+class Subscription(Protocol):
+    """A consumer-group member. Never commits on its own."""
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
+        """Up to ``max_records`` from the assigned, unpaused partitions."""
+
+    def assignment(self) -> set[int]:
+        """Partitions currently owned by this member."""
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        """Commit ``{partition: next offset}``; partitions no longer owned are skipped."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Log(Protocol):
+    def ensure_topic(self, topic: str, partitions: int) -> None:
+        """Create the topic if missing (existing topics are left as they are)."""
+
+    def partitions(self, topic: str) -> int: ...
+
+    def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:
+        """Append durably; returns ``(partition, offset)`` per message, in order.
+
+        Returning means every message is durable. Raises ``LogUnavailable`` otherwise.
+        """
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """``{partition: offset the next appended record will get}``."""
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
+        """Every record with ``start <= offset < end``, in offset order."""
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        """Committed offsets of ``group``; partitions never committed are absent."""
+
+    def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None: ...
+
+    def subscribe(self, group: str, topic: str) -> Subscription: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,197 @@
+"""The embedded durable log: topics, partitions, offsets and group commits in SQLite.
+
+WAL mode lets one writer and many readers work at once, across threads and local
+processes. An append is one transaction: when ``append`` returns, the records are in
+the WAL (``sync="normal"`` survives a crash of the process, ``"full"`` a power cut).
+Next offsets live in their own table so trimming old records never reuses an offset.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from playlog.errors import LogUnavailable, NotFound
+from playlog.log.base import Message, Record
+from playlog.log.embedded_subscription import EmbeddedSubscription
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS next_offsets (
+    topic TEXT, partition INTEGER, next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
+CREATE TABLE IF NOT EXISTS records (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+    key BLOB NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL, ts_ms INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS records_position ON records (topic, partition, offset);
+CREATE TABLE IF NOT EXISTS group_offsets (
+    grp TEXT, topic TEXT, partition INTEGER, offset INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+);
+"""
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Stable across processes and restarts (Python's hash() is not)."""
+    return zlib.crc32(key) % partitions
+
+
+class EmbeddedLog:
+    def __init__(self, path: Path, sync: str = "normal", retention_hours: float = 72.0) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._sync = "FULL" if sync == "full" else "NORMAL"
+        self._retention_ms = int(retention_hours * 3600 * 1000)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._write_lock = threading.Lock()
+        self._appended = threading.Condition()
+        self._partitions: dict[str, int] = {}
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        """One connection per thread: sqlite3 connections must not be shared."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._sync}")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+            self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        with self._write_lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                yield db
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise LogUnavailable(f"embedded log {self._path}: {exc}") from exc
+
+    # topics -------------------------------------------------------------------
+
+    def ensure_topic(self, topic: str, partitions: int) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO topics VALUES (?, ?)", (topic, partitions))
+            for partition in range(self.partitions(topic)):
+                db.execute(
+                    "INSERT OR IGNORE INTO next_offsets VALUES (?, ?, 0)", (topic, partition)
+                )
+
+    def partitions(self, topic: str) -> int:
+        if topic not in self._partitions:
+            row = self._db().execute(
+                "SELECT partitions FROM topics WHERE name = ?", (topic,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"topic {topic!r} does not exist")
+            self._partitions[topic] = int(row[0])
+        return self._partitions[topic]
+
+    # writing ------------------------------------------------------------------
+
+    def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:
+        count = self.partitions(topic)
+        now_ms = int(time.time() * 1000)
+        positions: list[tuple[int, int]] = []
+        with self._transaction() as db:
+            ends = dict(
+                db.execute(
+                    "SELECT partition, next_offset FROM next_offsets WHERE topic = ?", (topic,)
+                ).fetchall()
+            )
+            rows = []
+            for message in messages:
+                partition = partition_for(message.key, count)
+                offset = ends[partition]
+                ends[partition] = offset + 1
+                positions.append((partition, offset))
+                headers = json.dumps(dict(message.headers))
+                rows.append((topic, partition, offset, message.key, message.value, headers, now_ms))
+            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "UPDATE next_offsets SET next_offset = ? WHERE topic = ? AND partition = ?",
+                [(end, topic, partition) for partition, end in ends.items()],
+            )
+        with self._appended:
+            self._appended.notify_all()
+        return positions
+
+    # reading ------------------------------------------------------------------
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        rows = self._db().execute(
+            "SELECT partition, next_offset FROM next_offsets WHERE topic = ?", (topic,)
+        )
+        return {int(p): int(o) for p, o in rows}
+
+    def read(
+        self, topic: str, partition: int, start: int, end: int, limit: int = -1
+    ) -> list[Record]:
+        rows = self._db().execute(
+            "SELECT offset, key, value, headers, ts_ms FROM records "
+            "WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
+            "ORDER BY offset LIMIT ?",
+            (topic, partition, start, end, limit),
+        )
+        return [
+            Record(topic, partition, o, bytes(k), bytes(v), json.loads(h), ts)
+            for o, k, v, h, ts in rows
+        ]
+
+    def wait_for_append(self, timeout_s: float) -> None:
+        """Sleep until an append in this process, or ``timeout_s`` (other processes
+        append too, so callers re-check after the timeout)."""
+        with self._appended:
+            self._appended.wait(timeout_s)
+
+    # consumer groups ------------------------------------------------------------
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        rows = self._db().execute(
+            "SELECT partition, offset FROM group_offsets WHERE grp = ? AND topic = ?",
+            (group, topic),
+        )
+        return {int(p): int(o) for p, o in rows}
+
+    def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO group_offsets VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset",
+                [(group, topic, p, o) for p, o in offsets.items()],
+            )
+
+    def subscribe(self, group: str, topic: str) -> EmbeddedSubscription:
+        return EmbeddedSubscription(self, group, topic)
+
+    def trim(self) -> int:
+        """Delete records older than the retention that every group has consumed."""
+        cutoff = int(time.time() * 1000) - self._retention_ms
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM records WHERE ts_ms < ? AND offset < ("
+                " SELECT MIN(g.offset) FROM group_offsets g"
+                " WHERE g.topic = records.topic AND g.partition = records.partition)",
+                (cutoff,),
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        for db in self._connections:
+            db.close()
+        self._connections.clear()

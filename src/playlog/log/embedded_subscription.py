@@ -1,0 +1,71 @@
+"""A consumer-group member of the embedded log. One process owns every partition:
+the embedded log has no group coordinator, so run one member per group."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from playlog.log.base import Record
+
+if TYPE_CHECKING:
+    from playlog.log.embedded import EmbeddedLog
+
+
+class EmbeddedSubscription:
+    def __init__(self, log: EmbeddedLog, group: str, topic: str) -> None:
+        self._log = log
+        self._group = group
+        self._topic = topic
+        committed = log.committed(group, topic)
+        self._positions = {p: committed.get(p, 0) for p in range(log.partitions(topic))}
+        self._paused = False
+        self._next_partition = 0
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if not self._paused:
+                records = self._fetch(max_records)
+                if records:
+                    return records
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            self._log.wait_for_append(min(remaining, 0.05))
+
+    def _fetch(self, max_records: int) -> list[Record]:
+        """Read partitions round-robin so a busy one cannot starve the others."""
+        out: list[Record] = []
+        partitions = sorted(self._positions)
+        for i in range(len(partitions)):
+            partition = partitions[(self._next_partition + i) % len(partitions)]
+            if len(out) >= max_records:
+                break
+            position = self._positions[partition]
+            records = self._log.read(
+                self._topic, partition, position, 2**62, limit=max_records - len(out)
+            )
+            if records:
+                self._positions[partition] = records[-1].offset + 1
+                out.extend(records)
+        self._next_partition = (self._next_partition + 1) % max(len(partitions), 1)
+        return out
+
+    def assignment(self) -> set[int]:
+        return set(self._positions)
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        owned = {p: o for p, o in offsets.items() if p in self._positions}
+        if owned:
+            self._log.commit(self._group, self._topic, owned)
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,45 @@
+"""Names of games, event types, tables and columns: validated once, quoted always."""
+
+from __future__ import annotations
+
+import re
+
+from playlog.errors import BadRequest
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# Column names come from Avro field names ([A-Za-z_][A-Za-z0-9_]*), lower-cased.
+_FIELD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+METADATA_COLUMNS = ("_event_id", "_received_at", "_schema_hash")
+
+
+def check_name(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid game or event type name, else raise BadRequest."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise BadRequest(
+            f"invalid {what} {value!r}: must match [a-z][a-z0-9_]{{0,62}}", field=what
+        )
+    return value
+
+
+def column_name(field_name: str) -> str:
+    """The warehouse column of an Avro field: its name in lower case."""
+    if not _FIELD_PATTERN.fullmatch(field_name):
+        raise BadRequest(f"invalid field name {field_name!r}", field=field_name)
+    column = field_name.lower()
+    if column in METADATA_COLUMNS:
+        raise BadRequest(f"field name {field_name!r} is reserved for playlog metadata")
+    return column
+
+
+def quote(identifier: str) -> str:
+    """SQL-quote an identifier (the same rule in DuckDB, PostgreSQL and Redshift)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def table_name(game: str, event_type: str) -> str:
+    """The table of an event type, as shown to users: ``game.event_type``."""
+    return f"{game}.{event_type}"
+
+
+def quoted_table(game: str, event_type: str) -> str:
+    return f"{quote(game)}.{quote(event_type)}"

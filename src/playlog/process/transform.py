@@ -1,0 +1,204 @@
+"""One offset range of the data topic -> one Parquet file per table + its COPY task.
+
+This is the batch transform both engines run (in-process, or inside a Spark
+executor): it depends only on the records, a schema lookup and an object store.
+
+Rows are resolved to the table's latest registered schema (Avro resolution), so a
+table has one column layout. Every row gets ``_event_id`` (unique: offset, partition
+and index packed into 63 bits), ``_received_at`` and ``_schema_hash``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import fastavro
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from playlog.avro import ocf, single_object
+from playlog.avro.schema import EventSchema, fingerprint_of
+from playlog.errors import PlaylogError
+from playlog.load.tasks import CopyTask, task_id_for
+from playlog.log.base import Message, Record
+from playlog.storage.base import ObjectStore
+
+FORMAT_OCF = "ocf"
+FORMAT_SINGLE_OBJECT = "soe"
+
+# game, fingerprint -> the registered version with that hash (raises UnknownSchema)
+SchemaLookup = Callable[[str, str], EventSchema]
+# game, event_type -> the latest version
+LatestLookup = Callable[[str, str], EventSchema]
+
+
+def event_id(offset: int, partition: int, index: int) -> int:
+    """Unique per event: offset (36 bits) | partition (10 bits) | index (17 bits)."""
+    return (((offset << 10) | partition) << 17) | index
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """Records ``first..last`` (inclusive) of one partition: the unit of replay."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+
+@dataclass
+class _Rows:
+    latest: EventSchema
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
+    received_ms: list[int] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RangeResult:
+    tasks: list[CopyTask]
+    dead_letters: list[Message]
+    events: int
+
+
+def decode_record(
+    record: Record, lookup: SchemaLookup, latest: LatestLookup
+) -> Iterator[tuple[EventSchema, EventSchema, dict[str, Any]]]:
+    """Yield (writer schema, latest schema, row resolved to latest) per event."""
+    game = record.headers["game"]
+    if record.headers.get("format") == FORMAT_SINGLE_OBJECT:
+        resolved: dict[str, tuple[EventSchema, EventSchema]] = {}
+
+        def writer_for(fingerprint: str) -> Any:
+            if fingerprint not in resolved:
+                writer = lookup(game, fingerprint)
+                resolved[fingerprint] = (writer, latest(game, writer.event_type))
+            return resolved[fingerprint][0].parsed
+
+        def reader_for(fingerprint: str) -> Any:
+            return resolved[fingerprint][1].parsed
+
+        for fingerprint, row in single_object.decode(record.value, writer_for, reader_for):
+            yield (*resolved[fingerprint], row)
+        return
+    for container in ocf.walk(record.value):
+        writer = lookup(game, fingerprint_of(container.schema_json))
+        target = latest(game, writer.event_type)
+        stream = io.BytesIO(record.value[container.start : container.end])
+        for row in fastavro.reader(stream, reader_schema=target.parsed):
+            assert isinstance(row, dict)
+            yield writer, target, row
+
+
+def transform_range(
+    span: OffsetRange,
+    records: Iterable[Record],
+    lookup: SchemaLookup,
+    latest: LatestLookup,
+    store: ObjectStore,
+) -> RangeResult:
+    """Write this range's files (same range -> same keys and bytes) and return their
+    COPY tasks. A record that cannot be decoded becomes a dead letter with the reason."""
+    tables: dict[tuple[str, str], _Rows] = {}
+    dead: list[Message] = []
+    day: str | None = None
+    events = 0
+    for record in records:
+        received_ms = int(record.headers.get("received_at_ms", record.timestamp_ms))
+        if day is None:
+            day = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC).strftime("%Y-%m-%d")
+        try:
+            decoded = list(decode_record(record, lookup, latest))
+        except (PlaylogError, ValueError, EOFError, KeyError, TypeError) as exc:
+            dead.append(dead_letter(record, exc))
+            continue
+        for index, (writer, target, row) in enumerate(decoded):
+            bucket = tables.setdefault((target.game, target.event_type), _Rows(target))
+            bucket.rows.append(row)
+            bucket.event_ids.append(event_id(record.offset, record.partition, index))
+            bucket.received_ms.append(received_ms)
+            bucket.hashes.append(writer.fingerprint)
+        events += len(decoded)
+    tasks = [
+        _write_file(span, day or "1970-01-01", rows, store)
+        for _, rows in sorted(tables.items())
+    ]
+    return RangeResult(tasks, dead, events)
+
+
+def dead_letter(record: Record, exc: BaseException) -> Message:
+    headers = {
+        **record.headers,
+        "error": f"{type(exc).__name__}: {exc}",
+        "source": f"{record.topic}/{record.partition}/{record.offset}",
+    }
+    return Message(record.key, record.value, headers)
+
+
+def to_arrow(rows: _Rows) -> pa.Table:
+    columns = rows.latest.columns
+    arrays = []
+    for column in columns:
+        values = [row.get(column.field) for row in rows.rows]
+        if column.kind == "json":
+            values = [None if v is None else json.dumps(v, default=_json_default) for v in values]
+        arrays.append(pa.array(values, type=column.arrow_type))
+    received = pa.array(rows.received_ms, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+    arrays += [
+        pa.array(rows.event_ids, type=pa.int64()),
+        received.cast(pa.timestamp("us", tz="UTC")),
+        pa.array(rows.hashes, type=pa.string()),
+    ]
+    names = [c.name for c in columns] + ["_event_id", "_received_at", "_schema_hash"]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.date | dt.time | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def file_key(span: OffsetRange, game: str, event_type: str, day: str) -> str:
+    return (
+        f"{game}/{event_type}/dt={day}/"
+        f"{span.topic}-{span.partition}-{span.first}-{span.last}.parquet"
+    )
+
+
+def _write_file(span: OffsetRange, day: str, rows: _Rows, store: ObjectStore) -> CopyTask:
+    table = to_arrow(rows)
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd")
+    data = out.getvalue()
+    key = file_key(span, rows.latest.game, rows.latest.event_type, day)
+    store.put(key, data)
+    return CopyTask(
+        task_id=task_id_for(key),
+        game=rows.latest.game,
+        event_type=rows.latest.event_type,
+        key=key,
+        uri=store.uri(key),
+        columns=tuple(table.column_names),
+        rows=table.num_rows,
+        bytes=len(data),
+        received_min_ms=min(rows.received_ms),
+        received_max_ms=max(rows.received_ms),
+        source_topic=span.topic,
+        source_partition=span.partition,
+        source_first=span.first,
+        source_last=span.last,
+    )

@@ -1,0 +1,143 @@
+"""The schema registry: versions per (game, event type), the hash, compatibility, DDL.
+
+Reads come from an in-memory index; an unknown fingerprint reloads it from the
+catalog (at most every ``reload_interval_s``) so a schema registered through another
+process is found without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from playlog.avro.compat import check_backward
+from playlog.avro.schema import EventSchema, fingerprint_of, validate_record_schema
+from playlog.avro.types import Column, columns_of
+from playlog.errors import Conflict, NotFound, UnknownSchema
+from playlog.names import check_name
+from playlog.registry.catalog import Catalog
+from playlog.warehouse.base import Warehouse
+
+
+@dataclass
+class _Index:
+    by_type: dict[tuple[str, str], list[EventSchema]] = field(default_factory=dict)
+    by_fingerprint: dict[tuple[str, str], EventSchema] = field(default_factory=dict)
+    any_by_fingerprint: dict[str, EventSchema] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, schemas: list[EventSchema]) -> _Index:
+        index = cls()
+        for schema in schemas:  # oldest first: latest wins
+            index.by_type.setdefault((schema.game, schema.event_type), []).append(schema)
+            index.by_fingerprint[(schema.game, schema.fingerprint)] = schema
+            index.any_by_fingerprint.setdefault(schema.fingerprint, schema)
+        return index
+
+
+class Registry:
+    def __init__(
+        self, catalog: Catalog, warehouse: Warehouse | None, reload_interval_s: float = 1.0
+    ) -> None:
+        self.catalog = catalog
+        self._warehouse = warehouse
+        self._reload_interval_s = reload_interval_s
+        self._lock = threading.Lock()  # serialises registrations
+        self._index = _Index.build(catalog.schemas())
+        self._loaded_at = time.monotonic()
+
+    def reload(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._loaded_at >= self._reload_interval_s:
+            self._index = _Index.build(self.catalog.schemas())
+            self._loaded_at = time.monotonic()
+
+    # reads ------------------------------------------------------------------------
+
+    def versions(self, game: str, event_type: str) -> list[EventSchema]:
+        found = self._index.by_type.get((game, event_type))
+        if found is None:
+            self.reload()
+            found = self._index.by_type.get((game, event_type))
+        if not found:
+            raise NotFound(f"no schema registered for {game}.{event_type}")
+        return found
+
+    def latest(self, game: str, event_type: str) -> EventSchema:
+        return self.versions(game, event_type)[-1]
+
+    def lookup(self, game: str, fingerprint: str, fresh: bool = False) -> EventSchema:
+        """The schema with this hash among the game's registered versions. ``fresh``
+        reloads on a miss however recent the last reload (the processor must not
+        dead-letter an event whose schema was registered a moment ago)."""
+        found = self._index.by_fingerprint.get((game, fingerprint))
+        if found is None:
+            self.reload(force=fresh)
+            found = self._index.by_fingerprint.get((game, fingerprint))
+        if found is None:
+            raise UnknownSchema(
+                f"schema {fingerprint} is not registered for game {game!r}; "
+                f"register it with POST /v1/games/{game}/schemas/<event_type>",
+                fingerprint=fingerprint,
+            )
+        return found
+
+    def by_fingerprint(self, fingerprint: str) -> EventSchema:
+        found = self._index.any_by_fingerprint.get(fingerprint)
+        if found is None:
+            self.reload(force=True)
+            found = self._index.any_by_fingerprint.get(fingerprint)
+        if found is None:
+            raise NotFound(f"no schema with fingerprint {fingerprint}")
+        return found
+
+    def event_types(self, game: str) -> list[str]:
+        return sorted(e for (g, e) in self._index.by_type if g == game)
+
+    # registration -------------------------------------------------------------
+
+    def register(self, game: str, event_type: str, schema_json: str) -> EventSchema:
+        """Register a version; CREATE/ALTER the table first, so a version is never
+        visible before its table can take its rows. Registering the latest version
+        again is a no-op that answers that version."""
+        check_name(game, "game")
+        check_name(event_type, "event_type")
+        if not self.catalog.has_game(game):
+            raise NotFound(f"no game {game!r}; create it with POST /v1/games")
+        raw = validate_record_schema(schema_json)
+        compact_json = json.dumps(raw, separators=(",", ":"))
+        fingerprint = fingerprint_of(compact_json)
+        with self._lock:
+            self.reload(force=True)
+            history = self._index.by_type.get((game, event_type), [])
+            for old in history:
+                if old.fingerprint == fingerprint:
+                    return old
+            clash = self._index.by_fingerprint.get((game, fingerprint))
+            if clash is not None:
+                raise Conflict(
+                    f"this schema is already registered as {clash.table}; an event type "
+                    "is told apart by its schema hash, so give the record another name",
+                    fingerprint=fingerprint,
+                )
+            if history:
+                check_backward(history[-1].raw, raw)
+            schema = EventSchema(game, event_type, len(history) + 1, fingerprint, compact_json)
+            if self._warehouse is not None:
+                self._warehouse.ensure_table(game, event_type, table_columns(history, raw))
+            self.catalog.add_schema(schema)
+            self.reload(force=True)
+            return schema
+
+
+def table_columns(history: list[EventSchema], latest: dict[str, Any]) -> list[Column]:
+    """The table's columns: every field ever registered (a table never loses a
+    column), typed and defaulted as the latest version that has it says."""
+    columns: dict[str, Column] = {}
+    for schema in [*history, None]:
+        for column in columns_of(latest if schema is None else schema.raw):
+            columns[column.name] = column
+    ordered = [c.name for s in history for c in s.columns] + [c.name for c in columns_of(latest)]
+    return [columns[name] for name in dict.fromkeys(ordered)]

@@ -1,0 +1,194 @@
+"""The one configuration object.
+
+Precedence, highest first: explicit overrides (CLI flags) > ``PLAYLOG_*`` environment
+variables (nested with ``__``: ``PLAYLOG_LOAD__WORKERS=4``) > the TOML file given with
+``--config`` > defaults. Defaults are the embedded single-machine setup.
+
+Example ``playlog.toml``::
+
+    data_dir = "/var/lib/playlog"
+    [log]
+    kind = "kafka"
+    bootstrap_servers = "kafka1:9092"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from playlog.errors import ConfigError
+
+# _event_id packs (offset, partition, index in record) into 63 bits; see process.transform.
+MAX_EVENTS_PER_RECORD = 1 << 17
+MAX_PARTITIONS = 1 << 10
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_key: SecretStr | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_events_per_body: int = Field(100_000, le=MAX_EVENTS_PER_RECORD)
+
+
+class LogSettings(Section):
+    kind: Literal["embedded", "kafka"] = "embedded"
+    data_topic: str = "playlog.events"
+    copy_topic: str = "playlog.copy"
+    dead_letter_topic: str = "playlog.dead"
+    partitions: int = Field(4, ge=1, le=MAX_PARTITIONS)
+    copy_partitions: int = Field(4, ge=1)
+    retention_hours: float = 72.0
+    # embedded: "normal" survives a process crash, "full" also a power cut.
+    sync: Literal["normal", "full"] = "normal"
+    # kafka
+    bootstrap_servers: str = "127.0.0.1:9092"
+    replication_factor: int = 1
+    kafka: dict[str, str] = Field(default_factory=dict)  # passed through (SASL/TLS, ...)
+
+
+class ProcessSettings(Section):
+    engine: Literal["inprocess", "spark"] = "inprocess"
+    group: str = "playlog-process"
+    max_events_per_batch: int = Field(200_000, ge=1)
+    trigger_interval_s: float = Field(1.0, ge=0)
+    spark_master: str = "local[2]"
+
+
+class StorageSettings(Section):
+    kind: Literal["local", "s3"] = "local"
+    root: Path | None = None  # local; default <data_dir>/objects
+    bucket: str = "playlog"
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class LoadSettings(Section):
+    group: str = "playlog-load"
+    workers: int = Field(2, ge=1)
+    max_tasks_per_txn: int = Field(64, ge=1)
+    max_wait_s: float = Field(0.5, ge=0)
+    max_in_flight: int = Field(512, ge=1)
+    health_interval_s: float = Field(5.0, gt=0)
+    max_backoff_s: float = Field(30.0, gt=0)
+
+
+class WarehouseSettings(Section):
+    kind: Literal["duckdb", "postgres", "redshift"] = "duckdb"
+    duckdb_path: Path | None = None  # default <data_dir>/warehouse.duckdb
+    dsn: SecretStr | None = None  # postgres / redshift
+    statement_timeout_s: float = 300.0
+    lock_timeout_s: float = 60.0
+    # redshift
+    iam_role: str | None = None
+    cluster_id: str | None = None
+    region: str = "us-east-1"
+
+
+class MonitorSettings(Section):
+    heartbeat_interval_s: float = Field(5.0, gt=0)
+    canary_interval_s: float = Field(30.0, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PLAYLOG_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    data_dir: Path = Path(".playlog")
+    server: ServerSettings = ServerSettings()
+    log: LogSettings = LogSettings()
+    process: ProcessSettings = ProcessSettings()
+    storage: StorageSettings = StorageSettings()
+    load: LoadSettings = LoadSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    monitor: MonitorSettings = MonitorSettings()
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Settings:
+        topics = {self.log.data_topic, self.log.copy_topic, self.log.dead_letter_topic}
+        if len(topics) != 3:
+            raise ValueError("log.data_topic, copy_topic and dead_letter_topic must differ")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Overrides (init) beat the environment; the file is merged into init by load().
+        return (init_settings, env_settings)
+
+    @classmethod
+    def read(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Settings from ``config_file`` (TOML), the environment, then ``overrides``."""
+        values: dict[str, Any] = {}
+        if config_file is not None:
+            try:
+                values = tomllib.loads(Path(config_file).read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        try:
+            # The file is the lowest layer: environment variables must win over it.
+            env_only = cls()
+            merged = _deep_merge(values, _explicit(env_only))
+            merged = _deep_merge(merged, {k: v for k, v in overrides.items() if v is not None})
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid configuration: {exc}") from exc
+
+    # Derived paths of the embedded default, all under data_dir.
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "log.sqlite"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.root or self.data_dir / "objects"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.warehouse.duckdb_path or self.data_dir / "warehouse.duckdb"
+
+    def masked(self) -> dict[str, Any]:
+        """A dict for logs and the status page; secrets show as '**********'."""
+        return self.model_dump(mode="json")
+
+
+def _explicit(model: BaseModel) -> dict[str, Any]:
+    """Only the fields that were set (by env), recursively, as plain values."""
+    out: dict[str, Any] = {}
+    for name in model.model_fields_set:
+        value = getattr(model, name)
+        out[name] = _explicit(value) if isinstance(value, BaseModel) else value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

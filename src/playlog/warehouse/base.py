@@ -1,0 +1,47 @@
+"""The ``Warehouse`` port: DDL from the registry, transactional loads, read-only SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from playlog.avro.types import Column
+from playlog.load.tasks import CopyTask
+
+LEDGER_SCHEMA = "playlog"
+LEDGER_TABLE = "load_ledger"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class FileReader(Protocol):
+    def __call__(self, task: CopyTask) -> pa.Table: ...
+
+
+class Warehouse(Protocol):
+    def ensure_table(self, game: str, event_type: str, columns: Sequence[Column]) -> None:
+        """CREATE the table, or ALTER it: add missing columns (with their defaults) and
+        widen promoted types. Never drops or narrows anything. Idempotent."""
+
+    def load(self, tasks: Sequence[CopyTask]) -> list[str]:
+        """Load every task not yet in the ledger in ONE transaction, tables in sorted
+        order, each with its explicit column list; record them in the ledger in the same
+        transaction. Returns the ids of the tasks loaded now (skipped ones excluded).
+
+        Raises ``WarehouseUnavailable`` (retry later; nothing committed),
+        ``WarehouseConflict`` (retry now) or ``WarehouseError`` (the data is bad)."""
+
+    def check(self) -> None:
+        """Run a real test query; raise ``WarehouseUnavailable`` when it fails."""
+
+    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
+        """Run one read-only SELECT/WITH statement; anything else raises BadRequest."""
+
+    def close(self) -> None: ...
