@@ -10,7 +10,8 @@
      │    ├── NotFound                    404
      │    ├── Conflict                    409: already exists
      │    │    └── IncompatibleSchema     409: breaks compatibility (names field + rule)
-     │    └── PayloadTooLarge             413
+     │    ├── PayloadTooLarge             413
+     │    └── UnsupportedMediaType        415
      ├── TransientError (mixin)           retry later; nothing was changed
      │    ├── LogUnavailable              503: the log cannot take the batch now
      │    └── WarehouseUnavailable        the warehouse is down or unreachable
@@ -108,6 +109,11 @@ class PayloadTooLarge(ClientError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ClientError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class LogUnavailable(TransientError):
     code = "log_unavailable"
 
@@ -147,6 +153,7 @@ __all__ = [
     "TransientError",
     "Unauthorized",
     "UnknownSchema",
+    "UnsupportedMediaType",
     "WarehouseConflict",
     "WarehouseError",
     "WarehouseUnavailable",

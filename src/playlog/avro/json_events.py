@@ -70,10 +70,26 @@ def to_datum(value: Any, schema: Any, path: str) -> Any:
         value, bool
     ):
         try:
-            return Decimal(str(value))
+            number = Decimal(str(value))
         except InvalidOperation as exc:
             raise _Mismatch(f"{path}: {value!r} is not a decimal") from exc
+        return _check_decimal(number, schema, path)
     return _primitive(value, kind, path)
+
+
+def _check_decimal(number: Decimal, schema: dict[str, Any], path: str) -> Decimal:
+    """Refuse what fastavro would round, reject with a bare ValueError, or write
+    beyond the precision (the DECIMAL(p,s) column could not load it)."""
+    precision, scale = schema["precision"], schema.get("scale", 0)
+    if not number.is_finite():
+        raise _Mismatch(f"{path}: {number} is not a finite decimal")
+    exponent = number.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    if -exponent > scale:
+        raise _Mismatch(f"{path}: {number} has more than {scale} decimal places")
+    if abs(number) >= Decimal(10) ** (precision - scale):
+        raise _Mismatch(f"{path}: {number} does not fit decimal({precision},{scale})")
+    return number
 
 
 def _record(value: Any, schema: dict[str, Any], path: str) -> dict[str, Any]:

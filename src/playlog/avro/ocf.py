@@ -50,8 +50,10 @@ def read_long(buf: bytes, pos: int) -> tuple[int, int]:
 
 def _read_bytes(buf: bytes, pos: int) -> tuple[bytes, int]:
     size, pos = read_long(buf, pos)
-    if size < 0 or pos + size > len(buf):
-        raise InvalidPayload("corrupt Avro container header: bad length")
+    if size < 0:
+        raise InvalidPayload(f"corrupt Avro container header: negative length {size}")
+    if pos + size > len(buf):
+        raise InvalidPayload("truncated Avro container header: a value runs past the end")
     return buf[pos : pos + size], pos + size
 
 
@@ -94,7 +96,11 @@ def _walk_one(body: bytes, start: int) -> Container:
     header_end = pos
     if "avro.schema" not in meta:
         raise InvalidPayload(f"{index}: header has no avro.schema")
-    codec = meta.get("avro.codec", b"null").decode() or "null"
+    try:
+        schema_json = meta["avro.schema"].decode()
+        codec = meta.get("avro.codec", b"null").decode() or "null"
+    except UnicodeDecodeError as exc:
+        raise InvalidPayload(f"{index}: header metadata is not UTF-8 text") from exc
     if codec not in SUPPORTED_CODECS:
         raise InvalidPayload(
             f"{index}: codec {codec!r} not supported; use one of {sorted(SUPPORTED_CODECS)}"
@@ -105,9 +111,11 @@ def _walk_one(body: bytes, start: int) -> Container:
         size, pos = read_long(body, pos)
         if count <= 0 or size < 0:
             raise InvalidPayload(f"{index}: corrupt block header (count {count}, size {size})")
+        if pos + size + SYNC_SIZE > len(body):
+            raise InvalidPayload(f"{index}: truncated block ({size} bytes + sync marker)")
         pos += size
         if body[pos : pos + SYNC_SIZE] != sync:
             raise InvalidPayload(f"{index}: block does not end with the sync marker")
         pos += SYNC_SIZE
         total += count
-    return Container(start, pos, header_end, meta["avro.schema"].decode(), codec, total)
+    return Container(start, pos, header_end, schema_json, codec, total)

@@ -94,9 +94,11 @@ class EmbeddedLog:
 
     def partitions(self, topic: str) -> int:
         if topic not in self._partitions:
-            row = self._db().execute(
-                "SELECT partitions FROM topics WHERE name = ?", (topic,)
-            ).fetchone()
+            row = (
+                self._db()
+                .execute("SELECT partitions FROM topics WHERE name = ?", (topic,))
+                .fetchone()
+            )
             if row is None:
                 raise NotFound(f"topic {topic!r} does not exist")
             self._partitions[topic] = int(row[0])

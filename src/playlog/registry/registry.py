@@ -98,10 +98,12 @@ class Registry:
 
     # registration -------------------------------------------------------------
 
-    def register(self, game: str, event_type: str, schema_json: str) -> EventSchema:
-        """Register a version; CREATE/ALTER the table first, so a version is never
-        visible before its table can take its rows. Registering the latest version
-        again is a no-op that answers that version."""
+    def register(
+        self, game: str, event_type: str, schema_json: str
+    ) -> tuple[EventSchema, bool]:
+        """Register a version; returns it and whether it is new. The table is
+        CREATEd/ALTERed first, so a version is never visible before its table can take
+        its rows. Registering a known version again changes nothing."""
         check_name(game, "game")
         check_name(event_type, "event_type")
         if not self.catalog.has_game(game):
@@ -114,7 +116,7 @@ class Registry:
             history = self._index.by_type.get((game, event_type), [])
             for old in history:
                 if old.fingerprint == fingerprint:
-                    return old
+                    return old, False
             clash = self._index.by_fingerprint.get((game, fingerprint))
             if clash is not None:
                 raise Conflict(
@@ -129,7 +131,7 @@ class Registry:
                 self._warehouse.ensure_table(game, event_type, table_columns(history, raw))
             self.catalog.add_schema(schema)
             self.reload(force=True)
-            return schema
+            return schema, True
 
 
 def table_columns(history: list[EventSchema], latest: dict[str, Any]) -> list[Column]:

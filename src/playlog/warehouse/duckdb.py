@@ -42,19 +42,24 @@ _LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
 class DuckDBWarehouse:
     dialect = "duckdb"
 
-    def __init__(self, path: Path, store: ObjectStore | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, path: Path, store: ObjectStore | None = None, read_only: bool = False
+    ) -> None:
         self._store = store
+        # A larger checkpoint threshold: fewer re-compressions of growing tables.
+        config = {} if read_only else {"checkpoint_threshold": "256MB"}
         try:
-            # A larger checkpoint threshold: fewer re-compressions of growing tables.
-            self._db = duckdb.connect(str(path), config={"checkpoint_threshold": "256MB"})
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             raise WarehouseUnavailable(
                 f"cannot open {path}: {exc} (is another playlog process using it?)"
             ) from exc
         self._ddl_lock = threading.Lock()
-        for statement in ledger_ddl("duckdb"):
-            self._db.execute(statement)
+        if not read_only:
+            for statement in ledger_ddl("duckdb"):
+                self._db.execute(statement)
         # User queries must not read or write files on the server.
         self._db.execute("SET enable_external_access = false")
 

@@ -1,0 +1,100 @@
+"""The CLI's HTTP client: finds the running server and its admin key."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from playlog.errors import PlaylogError
+from playlog.wiring import server_file
+
+
+class ApiError(PlaylogError):
+    """An error answer of the server, with its status and code."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(error.get("message") or str(body), status=status, code=error.get("code"))
+        self.status = status
+
+
+def server_url(data_dir: Path, explicit: str | None = None) -> str | None:
+    """--url, else PLAYLOG_URL, else what a running server wrote in the data dir."""
+    if explicit:
+        return explicit.rstrip("/")
+    if os.environ.get("PLAYLOG_URL"):
+        return os.environ["PLAYLOG_URL"].rstrip("/")
+    marker = server_file(data_dir)
+    if marker.exists():
+        try:
+            return str(json.loads(marker.read_text())["url"])
+        except (ValueError, KeyError):
+            return None
+    return None
+
+
+def admin_key_of(data_dir: Path) -> str | None:
+    if os.environ.get("PLAYLOG_ADMIN_KEY"):
+        return os.environ["PLAYLOG_ADMIN_KEY"]
+    path = data_dir / "admin_key"
+    return path.read_text().strip() if path.exists() else None
+
+
+class Client:
+    def __init__(self, url: str, key: str | None, timeout_s: float = 30.0) -> None:
+        self.url = url
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout_s)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+    def alive(self) -> bool:
+        try:
+            return self._http.get("/healthz", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def create_game(self, game: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/games", json={"game": game})
+        return result
+
+    def add_key(self, game: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/v1/games/{game}/keys")
+        return result
+
+    def register(self, game: str, event_type: str, schema: str | dict[str, Any]) -> dict[str, Any]:
+        text = schema if isinstance(schema, str) else json.dumps(schema)
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/games/{game}/schemas/{event_type}", content=text
+        )
+        return result
+
+    def send(
+        self, game: str, body: bytes, content_type: str, key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Content-Type": content_type}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/games/{game}/events", content=body, headers=headers
+        )
+        return result
+
+    def query(self, sql: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/query", json={"sql": sql})
+        return result
+
+    def close(self) -> None:
+        self._http.close()

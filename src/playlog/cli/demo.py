@@ -1,0 +1,177 @@
+"""``playlog demo`` and ``playlog loadtest``: traffic against a real running pipeline."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from playlog.cli.client import ApiError, Client, admin_key_of
+from playlog.cli.traffic import (
+    DEMO_SCHEMAS,
+    demo_event,
+    ocf_body,
+    synthetic_events,
+    synthetic_schema,
+)
+from playlog.errors import PlaylogError
+
+DEMO_GAME = "demo"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(data_dir: Path, port: int, log_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``playlog up`` as a child process; returns it once it answers /healthz."""
+    url = f"http://127.0.0.1:{port}"
+    with open(log_file, "ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "playlog", "up", "--data-dir", str(data_dir),
+             "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    probe = Client(url, None)
+    deadline = time.monotonic() + 60
+    while not probe.alive():
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            tail = log_file.read_text()[-2000:]
+            raise PlaylogError(f"playlog up did not start; its log ends with:\n{tail}")
+        time.sleep(0.1)
+    return child, url
+
+
+def table_counts(client: Client, tables: list[str]) -> dict[str, int]:
+    counts = {}
+    for table in tables:
+        try:
+            counts[table] = int(client.query(f"select count(*) from {table}")["rows"][0][0])
+        except ApiError:
+            counts[table] = 0
+    return counts
+
+
+def wait_until_loaded(client: Client, expected: dict[str, int], timeout_s: float,
+                      console: Console) -> dict[str, int]:
+    deadline = time.monotonic() + timeout_s
+    with console.status("waiting for the loader...") as status:
+        while True:
+            counts = table_counts(client, list(expected))
+            missing = sum(max(0, expected[t] - counts[t]) for t in expected)
+            if missing == 0 or time.monotonic() > deadline:
+                return counts
+            status.update(f"waiting for the loader: {missing} rows to go")
+            time.sleep(0.3)
+
+
+def run_demo(data_dir: Path, seconds: float, port: int, console: Console) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = data_dir / "demo-server.log"
+    console.print(f"starting the pipeline (data in {data_dir}/, log in {log_file})")
+    child, url = start_server(data_dir, port or free_port(), log_file)
+    try:
+        admin = Client(url, admin_key_of(data_dir))
+        try:
+            key = admin.create_game(DEMO_GAME)["api_key"]
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            key = admin.add_key(DEMO_GAME)["api_key"]
+        for event_type, schema in DEMO_SCHEMAS.items():
+            admin.register(DEMO_GAME, event_type, schema)
+        tables = [f"{DEMO_GAME}.{t}" for t in DEMO_SCHEMAS]
+        expected = table_counts(admin, tables)
+        sent = _send_demo_traffic(Client(url, key), seconds, expected, console)
+        counts = wait_until_loaded(admin, expected, 120, console)
+        _show(admin, counts, sent, console)
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=60)
+
+
+def _send_demo_traffic(client: Client, seconds: float, expected: dict[str, int],
+                       console: Console) -> int:
+    rng = random.Random(7)
+    sent = 0
+    mix = {"login": 50, "kill": 400, "purchase": 20}  # events per request and type
+    columns = (TextColumn("sending demo traffic"), BarColumn(), TextColumn("{task.fields[n]} events"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("", total=seconds, n=0)
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            body = b""
+            for event_type, count in mix.items():
+                events = [demo_event(event_type, rng) for _ in range(rng.randrange(1, count))]
+                body += ocf_body(DEMO_SCHEMAS[event_type], events, codec="deflate")
+                expected[f"{DEMO_GAME}.{event_type}"] += len(events)
+            sent += int(client.send(DEMO_GAME, body, "application/avro")["accepted"])
+            progress.update(task, completed=elapsed, n=sent)
+            time.sleep(0.02)
+        progress.update(task, completed=seconds, n=sent)
+    return sent
+
+
+def _show(client: Client, counts: dict[str, int], sent: int, console: Console) -> None:
+    from playlog.cli.main import print_rows
+
+    console.print(f"\nsent {sent} events; rows per table:")
+    print_rows(["table", "rows"], [[t, c] for t, c in counts.items()])
+    sql = ("select weapon, count(*) as kills, round(avg(distance_m), 1) as avg_distance_m, "
+           "sum(headshot::int) as headshots from demo.kill group by weapon order by kills desc")
+    console.print(f"\n[bold]playlog sql[/bold] \"{sql}\"")
+    result = client.query(sql)
+    print_rows(result["columns"], result["rows"])
+    console.print("\nquery it yourself: playlog sql \"select * from demo.login limit 5\"")
+
+
+def run_loadtest(client: Client, seconds: float, event_types: int, per_request: int,
+                 concurrency: int, console: Console) -> None:
+    """Accepted events/s while sending, then loaded events/s until every row is in."""
+    game = f"load{os.getpid()}"
+    key = client.create_game(game)["api_key"]
+    rng = random.Random(1)
+    bodies = []
+    for i in range(event_types):
+        client.register(game, f"evt_{i}", synthetic_schema(i))
+        bodies.append(ocf_body(synthetic_schema(i), synthetic_events(per_request, rng)))
+    sent = [0] * concurrency
+    stop = threading.Event()
+
+    def sender(slot: int) -> None:
+        own = Client(client.url, key)
+        n = slot
+        while not stop.is_set():
+            sent[slot] += int(own.send(game, bodies[n % len(bodies)], "application/avro")["accepted"])
+            n += concurrency
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(concurrency)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    send_s = time.monotonic() - started
+    total = sum(sent)
+    tables = [f"{game}.evt_{i}" for i in range(event_types)]
+    while sum(table_counts(client, tables).values()) < total:
+        time.sleep(0.5)
+    loaded_s = time.monotonic() - started
+    console.print(f"accepted: {total} events in {send_s:.1f}s = {total / send_s:,.0f} events/s")
+    console.print(f"loaded:   {total} events in {loaded_s:.1f}s = {total / loaded_s:,.0f} events/s "
+                  f"(end to end, {event_types} event types, {per_request} events/request)")

@@ -1,0 +1,199 @@
+"""``playlog``: one entry point for every stage and every admin task."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from playlog import runtime
+from playlog.cli.client import ApiError, Client, admin_key_of, server_url
+from playlog.errors import PlaylogError
+from playlog.settings import Settings
+
+app = typer.Typer(help="playlog: game telemetry to the warehouse, exactly once.", no_args_is_help=True)
+game_app = typer.Typer(help="Games and their keys.", no_args_is_help=True)
+schema_app = typer.Typer(help="Event-type schemas.", no_args_is_help=True)
+app.add_typer(game_app, name="game")
+app.add_typer(schema_app, name="schema")
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Default .playlog/")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="Default 127.0.0.1")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Default 8080")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Server URL (default: the running one)")]
+
+
+def _settings(config: Path | None, data_dir: Path | None, host: str | None = None,
+              port: int | None = None) -> Settings:
+    server: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v}
+    return Settings.read(config, data_dir=data_dir, **({"server": server} if server else {}))
+
+
+def _client(config: Path | None, data_dir: Path | None, url: str | None,
+            key: str | None = None) -> Client:
+    settings = _settings(config, data_dir)
+    found = server_url(settings.data_dir, url)
+    if found is None:
+        raise PlaylogError(
+            f"no running playlog server found for {settings.data_dir} "
+            "(start one with `playlog up`, or pass --url)"
+        )
+    return Client(found, key or admin_key_of(settings.data_dir))
+
+
+def _run_stages(stages: tuple[str, ...], config: Path | None, data_dir: Path | None,
+                host: str | None, port: int | None) -> None:
+    settings = _settings(config, data_dir, host, port)
+    runtime.configure_logging()
+    runtime.run(settings, stages)
+
+
+@app.command()
+def up(config: ConfigOpt = None, data_dir: DataDirOpt = None, host: HostOpt = None,
+       port: PortOpt = None) -> None:
+    """Run every stage in one process (ingest, process, load) until Ctrl-C / SIGTERM."""
+    _run_stages(runtime.STAGES, config, data_dir, host, port)
+
+
+@app.command()
+def ingest(config: ConfigOpt = None, data_dir: DataDirOpt = None, host: HostOpt = None,
+           port: PortOpt = None) -> None:
+    """Run the HTTP API alone (events, registry, queries)."""
+    _run_stages(("ingest",), config, data_dir, host, port)
+
+
+@app.command()
+def process(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the processor alone: data topic -> batch files -> COPY tasks."""
+    _run_stages(("process",), config, data_dir, None, None)
+
+
+@app.command()
+def load(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the loader alone: COPY tasks -> warehouse."""
+    _run_stages(("load",), config, data_dir, None, None)
+
+
+@game_app.command("create")
+def game_create(game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None,
+                url: UrlOpt = None) -> None:
+    """Create a game; prints its API key."""
+    result = _client(config, data_dir, url).create_game(game)
+    console.print_json(json.dumps(result))
+
+
+@game_app.command("key")
+def game_key(game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None,
+             url: UrlOpt = None) -> None:
+    """Add another API key to a game."""
+    console.print_json(json.dumps(_client(config, data_dir, url).add_key(game)))
+
+
+@schema_app.command("register")
+def schema_register(game: str, event_type: str,
+                    schema_file: Annotated[Path, typer.Argument(help="Avro record schema (JSON)")],
+                    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+                    url: UrlOpt = None) -> None:
+    """Register a schema version for GAME/EVENT_TYPE (creates or alters its table)."""
+    result = _client(config, data_dir, url).register(game, event_type, schema_file.read_text())
+    console.print_json(json.dumps(result))
+
+
+@app.command()
+def send(game: str,
+         source: Annotated[str, typer.Argument(help="JSON-lines file, or - for stdin")] = "-",
+         key: Annotated[str | None, typer.Option(envvar="PLAYLOG_GAME_KEY",
+                                                 help="The game's API key")] = None,
+         batch: Annotated[int, typer.Option(help="Events per request")] = 500,
+         config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
+    """Send events, one JSON object per line: {"event_type": ..., "data": {...}}."""
+    from playlog.cli.send import send_lines
+
+    if key is None:
+        raise PlaylogError("a game key is needed: --key or PLAYLOG_GAME_KEY")
+    client = _client(config, data_dir, url, key)
+    stream = sys.stdin if source == "-" else open(source)  # noqa: SIM115
+    with stream:
+        total = send_lines(client, game, stream, batch, err)
+    console.print(f"accepted {total} events")
+
+
+@app.command()
+def sql(query: str, config: ConfigOpt = None, data_dir: DataDirOpt = None,
+        url: UrlOpt = None) -> None:
+    """Run a read-only query on the warehouse and print the rows."""
+    settings = _settings(config, data_dir)
+    found = server_url(settings.data_dir, url)
+    if found is not None:
+        result = Client(found, admin_key_of(settings.data_dir)).query(query)
+        columns, rows = result["columns"], result["rows"]
+    else:  # no server: nobody holds the DuckDB file, open it read-only
+        from playlog.warehouse.duckdb import DuckDBWarehouse
+
+        if not settings.duckdb_path.exists():
+            raise PlaylogError(f"no warehouse at {settings.duckdb_path}; run `playlog up` first")
+        warehouse = DuckDBWarehouse(settings.duckdb_path, read_only=True)
+        try:
+            answer = warehouse.query(query)
+        finally:
+            warehouse.close()
+        columns, rows = answer.columns, [list(r) for r in answer.rows]
+    print_rows(columns, rows)
+
+
+def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    console.print(table)
+    console.print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+@app.command()
+def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
+    """Readiness and progress of the running server."""
+    client = _client(config, data_dir, url)
+    try:
+        ready = client.request("GET", "/readyz")
+    except ApiError as exc:
+        ready = {"ready": False, "error": str(exc)}
+    console.print_json(json.dumps({"url": client.url, **ready}))
+
+
+@app.command()
+def demo(seconds: Annotated[float, typer.Option(help="How long to send traffic")] = 10.0,
+         data_dir: DataDirOpt = None, port: Annotated[int, typer.Option()] = 0) -> None:
+    """Start the pipeline, send demo traffic, show rows per table, stop."""
+    from playlog.cli.demo import run_demo
+
+    run_demo(data_dir or Path(".playlog"), seconds, port, console)
+
+
+@app.command()
+def loadtest(seconds: Annotated[float, typer.Option()] = 30.0,
+             event_types: Annotated[int, typer.Option(help="Event types (tables)")] = 10,
+             events_per_request: Annotated[int, typer.Option()] = 500,
+             concurrency: Annotated[int, typer.Option()] = 4,
+             data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
+    """Send OCF traffic as fast as the server takes it; report accepted and loaded rates."""
+    from playlog.cli.demo import run_loadtest
+
+    client = _client(None, data_dir, url)
+    run_loadtest(client, seconds, event_types, events_per_request, concurrency, console)
+
+
+def main() -> None:
+    try:
+        app()
+    except PlaylogError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(1)

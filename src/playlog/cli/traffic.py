@@ -1,0 +1,108 @@
+"""Synthetic game traffic: schemas and pre-encoded Avro container bodies."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from typing import Any
+
+import fastavro
+
+_TS = {"type": "long", "logicalType": "timestamp-millis"}
+
+DEMO_SCHEMAS: dict[str, dict[str, Any]] = {
+    "login": {
+        "type": "record",
+        "name": "login",
+        "fields": [
+            {"name": "player_id", "type": "string"},
+            {"name": "platform", "type": {"type": "enum", "name": "platform",
+                                          "symbols": ["pc", "console", "mobile"]}},
+            {"name": "level", "type": "int"},
+            {"name": "ts", "type": _TS},
+        ],
+    },
+    "kill": {
+        "type": "record",
+        "name": "kill",
+        "fields": [
+            {"name": "killer_id", "type": "string"},
+            {"name": "victim_id", "type": "string"},
+            {"name": "weapon", "type": "string"},
+            {"name": "distance_m", "type": "double"},
+            {"name": "headshot", "type": "boolean"},
+            {"name": "ts", "type": _TS},
+        ],
+    },
+    "purchase": {
+        "type": "record",
+        "name": "purchase",
+        "fields": [
+            {"name": "player_id", "type": "string"},
+            {"name": "item", "type": "string"},
+            {"name": "price_cents", "type": "long"},
+            {"name": "currency", "type": "string", "default": "USD"},
+            {"name": "coupon", "type": ["null", "string"], "default": None},
+            {"name": "ts", "type": _TS},
+        ],
+    },
+}
+
+_WEAPONS = ["rifle", "shotgun", "sniper", "pistol", "knife", "rocket"]
+_ITEMS = ["skin_red", "skin_gold", "battle_pass", "loot_box", "xp_boost"]
+
+
+def demo_event(event_type: str, rng: random.Random) -> dict[str, Any]:
+    now = int(time.time() * 1000)
+    player = f"p{rng.randrange(10_000):05d}"
+    if event_type == "login":
+        return {"player_id": player, "platform": rng.choice(["pc", "console", "mobile"]),
+                "level": rng.randrange(1, 100), "ts": now}
+    if event_type == "kill":
+        return {"killer_id": player, "victim_id": f"p{rng.randrange(10_000):05d}",
+                "weapon": rng.choice(_WEAPONS), "distance_m": round(rng.uniform(1, 800), 1),
+                "headshot": rng.random() < 0.2, "ts": now}
+    return {"player_id": player, "item": rng.choice(_ITEMS),
+            "price_cents": rng.choice([99, 499, 999, 1999]), "currency": "USD",
+            "coupon": rng.choice([None, None, "WINTER"]), "ts": now}
+
+
+def ocf_body(schema: dict[str, Any], events: list[dict[str, Any]], codec: str = "null") -> bytes:
+    """One Object Container File (a fresh buffer: fastavro appends to non-empty ones)."""
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(schema), events, codec=codec)
+    return out.getvalue()
+
+
+def synthetic_schema(index: int) -> dict[str, Any]:
+    """Event type ``evt_<index>``: ~190-byte events like the measured prototype."""
+    return {
+        "type": "record",
+        "name": f"evt_{index}",
+        "fields": [
+            {"name": "player_id", "type": "string"},
+            {"name": "session_id", "type": "string"},
+            {"name": "value", "type": "long"},
+            {"name": "score", "type": "double"},
+            {"name": "label", "type": "string"},
+            {"name": "payload", "type": "string"},
+            {"name": "ts", "type": _TS},
+        ],
+    }
+
+
+def synthetic_events(count: int, rng: random.Random) -> list[dict[str, Any]]:
+    now = int(time.time() * 1000)
+    return [
+        {
+            "player_id": f"player-{rng.randrange(1_000_000):07d}",
+            "session_id": f"session-{rng.getrandbits(64):016x}",
+            "value": rng.randrange(1 << 40),
+            "score": rng.random() * 1000,
+            "label": rng.choice(["alpha", "beta", "gamma", "delta"]),
+            "payload": "x" * rng.randrange(60, 100),
+            "ts": now,
+        }
+        for _ in range(count)
+    ]

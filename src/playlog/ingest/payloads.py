@@ -1,0 +1,129 @@
+"""Event bodies -> one validated data-topic record value.
+
+* ``application/avro``: Object Container Files back to back. Checked block by block
+  without decoding (the fast path); stored as they came.
+* ``application/vnd.apache.avro+binary``: single-object events back to back.
+  Checked event by event; stored as they came.
+* ``application/json``: converted to single-object encoding, so the processor only
+  ever decodes Avro (JSON is the debugging path; its speed matters least).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from playlog.avro import ocf, single_object
+from playlog.avro.json_events import encode
+from playlog.avro.schema import fingerprint_of
+from playlog.errors import (
+    BadRequest,
+    InvalidPayload,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from playlog.process.transform import FORMAT_OCF, FORMAT_SINGLE_OBJECT
+from playlog.registry.registry import Registry
+
+OCF_TYPES = frozenset({"application/avro", "avro/binary", "application/x-avro-binary"})
+SINGLE_OBJECT_TYPES = frozenset({"application/vnd.apache.avro+binary"})
+JSON_TYPES = frozenset({"application/json"})
+
+
+@dataclass(frozen=True)
+class Batch:
+    format: str
+    value: bytes
+    count: int
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """Undo ``Content-Encoding: gzip``, refusing to inflate past ``limit`` bytes."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise BadRequest(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"body is not valid gzip: {exc}") from exc
+    if len(out) > limit:
+        raise PayloadTooLarge(f"body inflates to more than {limit} bytes", limit=limit)
+    if not inflater.eof:
+        raise BadRequest("gzip body is truncated")
+    return out
+
+
+def parse(
+    registry: Registry, game: str, content_type: str, body: bytes, max_events: int
+) -> Batch:
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in OCF_TYPES:
+        batch = _ocf(registry, game, body)
+    elif kind in SINGLE_OBJECT_TYPES:
+        batch = _single_object(registry, game, body)
+    elif kind in JSON_TYPES:
+        batch = _json(registry, game, body)
+    else:
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {content_type!r}; use application/avro, "
+            "application/vnd.apache.avro+binary or application/json"
+        )
+    if batch.count == 0:
+        raise InvalidPayload("the body holds no events")
+    if batch.count > max_events:
+        raise PayloadTooLarge(
+            f"{batch.count} events in one body; the limit is {max_events}", limit=max_events
+        )
+    return batch
+
+
+def _ocf(registry: Registry, game: str, body: bytes) -> Batch:
+    containers = ocf.walk(body)
+    for container in containers:
+        registry.lookup(game, fingerprint_of(container.schema_json))
+    return Batch(FORMAT_OCF, body, sum(c.count for c in containers))
+
+
+def _single_object(registry: Registry, game: str, body: bytes) -> Batch:
+    counts = single_object.count(body, lambda fp: registry.lookup(game, fp).parsed)
+    return Batch(FORMAT_SINGLE_OBJECT, body, sum(counts.values()))
+
+
+def _json(registry: Registry, game: str, body: bytes) -> Batch:
+    try:
+        events = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from exc
+    if not isinstance(events, list):
+        raise BadRequest('a JSON body is an array of {"event_type": ..., "data": {...}}')
+    framed = []
+    for index, event in enumerate(events):
+        where = f"event {index}"
+        if not isinstance(event, dict) or "event_type" not in event or "data" not in event:
+            raise InvalidPayload(f'{where}: expected {{"event_type": ..., "data": {{...}}}}')
+        schema = _schema_for(registry, game, event, where)
+        framed.append(single_object.frame(schema.fingerprint, encode(event["data"], schema.parsed, where)))
+    return Batch(FORMAT_SINGLE_OBJECT, b"".join(framed), len(framed))
+
+
+def _schema_for(registry: Registry, game: str, event: dict[str, Any], where: str) -> Any:
+    event_type = event["event_type"]
+    pinned = event.get("schema")
+    try:
+        if pinned is not None:
+            schema = registry.lookup(game, str(pinned))
+            if schema.event_type != event_type:
+                raise InvalidPayload(
+                    f"{where}: schema {pinned} belongs to {schema.event_type}, not {event_type}"
+                )
+            return schema
+        return registry.latest(game, str(event_type))
+    except NotFound as exc:
+        raise InvalidPayload(f"{where}: unknown event type {event_type!r} for game {game!r}") from exc
+

@@ -1,0 +1,230 @@
+"""The loader: COPY tasks from the copy topic into the warehouse, fault-tolerantly.
+
+    poll (bounded in flight) -> worker = hash(table) % workers -> batch (max tasks,
+    max wait) -> one transaction per batch -> mark done -> commit lowest not-done
+
+* Backpressure: at ``max_in_flight`` unfinished tasks the subscription is paused
+  (and still polled, so the group keeps us), never buffered without bound.
+* No deadlocks: a table always goes to the same worker, and each transaction takes
+  its tables in sorted order; a conflict that still happens is retried.
+* Health: on ``WarehouseUnavailable`` the loader pauses consumption and runs a real
+  test query with exponential backoff until it passes, then retries the same batch.
+* A batch failing for a reason in its data is split in halves until the bad task is
+  alone; that task goes to the dead-letter topic with the error, the rest load.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from playlog.errors import (
+    CorruptRecord,
+    WarehouseConflict,
+    WarehouseError,
+    WarehouseUnavailable,
+)
+from playlog.load.offsets import OffsetTracker
+from playlog.load.tasks import CopyTask
+from playlog.log.base import Log, Message, Record
+from playlog.monitor import metrics
+from playlog.settings import Settings
+from playlog.warehouse.base import Warehouse
+
+log = logging.getLogger("playlog.load")
+
+
+@dataclass(frozen=True)
+class _Item:
+    record: Record
+    task: CopyTask
+
+
+class Loader:
+    def __init__(self, settings: Settings, log_: Log, warehouse: Warehouse) -> None:
+        self._settings = settings.load
+        self._copy_topic = settings.log.copy_topic
+        self._dead_topic = settings.log.dead_letter_topic
+        self._heartbeat_s = settings.monitor.heartbeat_interval_s
+        self._log = log_
+        self._warehouse = warehouse
+        self._tracker = OffsetTracker()
+        self._healthy = threading.Event()
+        self._healthy.set()
+        self._health_lock = threading.Lock()
+        self._queues: list[queue.Queue[_Item]] = [
+            queue.Queue() for _ in range(self._settings.workers)
+        ]
+        self.state = "stopped"
+
+    # the consuming loop ---------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        subscription = self._log.subscribe(self._settings.group, self._copy_topic)
+        workers = [
+            threading.Thread(target=self._work, args=(i, stop), name=f"load-worker-{i}")
+            for i in range(self._settings.workers)
+        ]
+        for worker in workers:
+            worker.start()
+        paused = False
+        last_heartbeat = 0.0
+        log.info("loader started: %d workers", len(workers))
+        try:
+            while not stop.is_set():
+                in_flight = self._tracker.in_flight()
+                metrics.LOAD_IN_FLIGHT.set(in_flight)
+                full = in_flight >= self._settings.max_in_flight
+                should_pause = full or not self._healthy.is_set()
+                if should_pause != paused:
+                    (subscription.pause if should_pause else subscription.resume)()
+                    paused = should_pause
+                self._set_state("failing" if not self._healthy.is_set() else
+                                "paused" if paused else "consuming")
+                room = max(1, self._settings.max_in_flight - in_flight)
+                for record in subscription.poll(min(room, 1000), 0.2):
+                    self._dispatch(record)
+                self._tracker.forget(subscription.assignment())
+                offsets = self._tracker.to_commit()
+                if offsets:
+                    subscription.commit(offsets)
+                if time.monotonic() - last_heartbeat >= self._heartbeat_s:
+                    last_heartbeat = time.monotonic()
+                    self._heartbeat(in_flight)
+        finally:
+            for worker in workers:
+                worker.join()
+            offsets = self._tracker.to_commit()
+            if offsets:
+                subscription.commit(offsets)
+            subscription.close()
+            self._set_state("stopped")
+            log.info("loader stopped")
+
+    def _dispatch(self, record: Record) -> None:
+        self._tracker.add(record.partition, record.offset)
+        try:
+            task = CopyTask.from_json(record.value)
+        except CorruptRecord as exc:
+            self._dead_letter(record, exc)
+            return
+        worker = zlib.crc32(task.table.encode()) % len(self._queues)
+        self._queues[worker].put(_Item(record, task))
+
+    def _heartbeat(self, in_flight: int) -> None:
+        metrics.HEARTBEAT.labels(stage="load").set_to_current_time()
+        log.info("loader heartbeat: state=%s in_flight=%d", self.state, in_flight)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            log.info("loader state: %s -> %s", self.state, state)
+            self.state = state
+            metrics.set_loader_state(state)
+
+    # workers --------------------------------------------------------------------
+
+    def _work(self, index: int, stop: threading.Event) -> None:
+        inbox = self._queues[index]
+        while not stop.is_set():
+            batch = self._next_batch(inbox, stop)
+            if batch:
+                self._load(batch, stop)
+
+    def _next_batch(self, inbox: queue.Queue[_Item], stop: threading.Event) -> list[_Item]:
+        """Up to ``max_tasks_per_txn`` tasks, waiting at most ``max_wait_s`` after the
+        first: each commit queues in the warehouse, so fewer, fuller ones win."""
+        try:
+            batch = [inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self._settings.max_wait_s
+        while len(batch) < self._settings.max_tasks_per_txn and not stop.is_set():
+            try:
+                batch.append(inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _load(self, batch: Sequence[_Item], stop: threading.Event) -> None:
+        """Load ``batch`` until it commits; mark its tasks done only then."""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                loaded = set(self._warehouse.load([item.task for item in batch]))
+            except WarehouseConflict as exc:
+                metrics.LOAD_TRANSACTIONS.labels(outcome="conflict").inc()
+                log.warning("load conflict, retrying: %s", exc)
+                stop.wait(0.05)
+                continue
+            except WarehouseUnavailable as exc:
+                metrics.LOAD_TRANSACTIONS.labels(outcome="unavailable").inc()
+                self._wait_until_healthy(exc, stop)
+                continue
+            except WarehouseError as exc:
+                metrics.LOAD_TRANSACTIONS.labels(outcome="error").inc()
+                self._isolate(batch, exc, stop)
+                return
+            metrics.LOAD_TRANSACTIONS.labels(outcome="committed").inc()
+            metrics.LOAD_SECONDS.observe(time.monotonic() - started)
+            self._record_done(batch, loaded)
+            return
+
+    def _isolate(self, batch: Sequence[_Item], exc: WarehouseError, stop: threading.Event) -> None:
+        if len(batch) == 1:
+            log.error("task %s cannot be loaded: %s", batch[0].task.key, exc)
+            self._dead_letter(batch[0].record, exc)
+            return
+        half = len(batch) // 2
+        self._load(batch[:half], stop)
+        self._load(batch[half:], stop)
+
+    def _record_done(self, batch: Sequence[_Item], loaded: set[str]) -> None:
+        now = time.time()
+        for item in batch:
+            task = item.task
+            if task.task_id in loaded:
+                metrics.LOAD_TASKS.inc()
+                metrics.LOAD_ROWS.labels(table=task.table).inc(task.rows)
+                metrics.FRESHNESS.labels(table=task.table).set(now - task.received_max_ms / 1000)
+            else:
+                metrics.LOAD_SKIPPED.inc()
+            self._tracker.done(item.record.partition, item.record.offset)
+
+    def _dead_letter(self, record: Record, exc: Exception) -> None:
+        headers = {**record.headers, "error": f"{type(exc).__name__}: {exc}",
+                   "source": f"{record.topic}/{record.partition}/{record.offset}"}
+        self._log.append(self._dead_topic, [Message(record.key, record.value, headers)])
+        metrics.DEAD_LETTERS.labels(stage="load").inc()
+        self._tracker.done(record.partition, record.offset)
+
+    # health -----------------------------------------------------------------------
+
+    def _wait_until_healthy(self, cause: Exception, stop: threading.Event) -> None:
+        """One worker probes with backoff; the others wait for it."""
+        self._healthy.clear()
+        if not self._health_lock.acquire(blocking=False):
+            while not stop.is_set() and not self._healthy.wait(0.2):
+                pass
+            return
+        try:
+            log.error("warehouse unavailable, pausing consumption: %s", cause)
+            delay = 0.5
+            while not stop.is_set():
+                stop.wait(delay)
+                try:
+                    self._warehouse.check()
+                except WarehouseUnavailable as exc:
+                    delay = min(delay * 2, self._settings.max_backoff_s)
+                    log.warning("warehouse still unavailable (next check in %.1fs): %s",
+                                delay, exc)
+                    continue
+                log.info("warehouse healthy again, resuming")
+                self._healthy.set()
+                return
+        finally:
+            self._health_lock.release()

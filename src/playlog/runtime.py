@@ -1,0 +1,108 @@
+"""Run stages: all of them in one process (``playlog up``) or one each.
+
+The HTTP server owns the main thread (uvicorn turns SIGINT/SIGTERM into a graceful
+stop); the processor and the loader run in threads and stop after it: the processor
+finishes its micro-batch, the loader its transactions. Whatever was not committed is
+replayed on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+
+import uvicorn
+
+from playlog.ingest.app import create_app
+from playlog.load.loader import Loader
+from playlog.process.processor import Processor
+from playlog.settings import Settings
+from playlog.wiring import Services, admin_key, open_engine, server_file
+
+log = logging.getLogger("playlog")
+
+STAGES = ("ingest", "process", "load")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per event, key=value friendly, to stderr."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s level=%(levelname)s logger=%(name)s thread=%(threadName)s %(message)s",
+    )
+
+
+def _background(services: Services, stages: Iterable[str], stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    if "process" in stages:
+        engine = open_engine(services.settings, services.log, services.registry, services.store)
+        processor = Processor(services.settings, services.log, services.store, engine)
+        threads.append(threading.Thread(target=processor.run, args=(stop,), name="process"))
+    if "load" in stages:
+        assert services.warehouse is not None
+        loader = Loader(services.settings, services.log, services.warehouse)
+        threads.append(threading.Thread(target=loader.run, args=(stop,), name="load"))
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def run(settings: Settings, stages: Iterable[str] = STAGES, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run ``stages`` until SIGINT/SIGTERM."""
+    stages = tuple(stages)
+    services = Services.open(settings, with_warehouse="ingest" in stages or "load" in stages)
+    stop = threading.Event()
+    threads = _background(services, stages, stop)
+    try:
+        if "ingest" in stages:
+            _serve(services, on_ready)
+        else:
+            _wait_for_signal(stop)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        services.close()
+        log.info("stopped cleanly")
+
+
+def _serve(services: Services, on_ready: Callable[[str], None] | None) -> None:
+    settings = services.settings
+    key, created = admin_key(settings)
+    if created:
+        print(f"admin key (shown once, stored in {settings.data_dir / 'admin_key'}): {key}", flush=True)
+    app = create_app(services, key)
+    config = uvicorn.Config(
+        app, host=settings.server.host, port=settings.server.port, log_level="warning",
+        access_log=False, lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    url = f"http://{settings.server.host}:{settings.server.port}"
+    marker = server_file(settings.data_dir)
+
+    def announce() -> None:
+        """Tell CLI commands where we are, once the socket listens."""
+        while not server.started and not server.should_exit:
+            threading.Event().wait(0.02)
+        if server.started:
+            marker.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+            log.info("serving on %s", url)
+            if on_ready:
+                on_ready(url)
+
+    threading.Thread(target=announce, name="announce", daemon=True).start()
+    try:
+        server.run()
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass

@@ -1,0 +1,125 @@
+"""Build the adapters the settings select. The only place that knows every vendor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playlog.engine.base import Engine
+from playlog.log.base import Log
+from playlog.registry.catalog import Catalog
+from playlog.registry.registry import Registry
+from playlog.settings import Settings
+from playlog.storage.base import ObjectStore
+from playlog.warehouse.base import Warehouse
+
+log = logging.getLogger("playlog")
+
+
+def open_log(settings: Settings) -> Log:
+    if settings.log.kind == "kafka":
+        from playlog.log.kafka import KafkaLog
+
+        return KafkaLog(
+            settings.log.bootstrap_servers,
+            extra_config=settings.log.kafka,
+            replication_factor=settings.log.replication_factor,
+            retention_ms=int(settings.log.retention_hours * 3600 * 1000),
+        )
+    from playlog.log.embedded import EmbeddedLog
+
+    return EmbeddedLog(settings.log_path, settings.log.sync, settings.log.retention_hours)
+
+
+def ensure_topics(settings: Settings, log_: Log) -> None:
+    log_.ensure_topic(settings.log.data_topic, settings.log.partitions)
+    log_.ensure_topic(settings.log.copy_topic, settings.log.copy_partitions)
+    log_.ensure_topic(settings.log.dead_letter_topic, 1)
+
+
+def open_store(settings: Settings) -> ObjectStore:
+    if settings.storage.kind == "s3":
+        from playlog.storage.s3 import S3Store
+
+        return S3Store.from_settings(settings.storage)
+    from playlog.storage.local import LocalStore
+
+    return LocalStore(settings.storage_root)
+
+
+def open_warehouse(settings: Settings, store: ObjectStore | None) -> Warehouse:
+    kind = settings.warehouse.kind
+    if kind == "postgres":
+        from playlog.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse.from_settings(settings.warehouse, store)
+    if kind == "redshift":
+        from playlog.warehouse.redshift import RedshiftWarehouse
+
+        return RedshiftWarehouse.from_settings(settings.warehouse, store)
+    from playlog.warehouse.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(settings.duckdb_path, store)
+
+
+def open_engine(settings: Settings, log_: Log, registry: Registry, store: ObjectStore) -> Engine:
+    if settings.process.engine == "spark":
+        from playlog.engine.spark import SparkEngine
+
+        return SparkEngine(settings)
+    from playlog.engine.inprocess import InProcessEngine
+
+    return InProcessEngine(log_, registry, store)
+
+
+def admin_key(settings: Settings) -> tuple[str, bool]:
+    """The admin key: ``PLAYLOG_ADMIN_KEY``/settings, else the one stored in the data
+    dir, else a new one stored there. Returns (key, created now)."""
+    if settings.server.admin_key is not None:
+        return settings.server.admin_key.get_secret_value(), False
+    path = settings.data_dir / "admin_key"
+    if path.exists():
+        return path.read_text().strip(), False
+    key = "pl_admin_" + secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key, True
+
+
+@dataclass
+class Services:
+    """What the stages of one process share."""
+
+    settings: Settings
+    log: Log
+    store: ObjectStore
+    warehouse: Warehouse | None
+    catalog: Catalog
+    registry: Registry
+    closers: list[object] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, with_warehouse: bool = True) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log_ = open_log(settings)
+        ensure_topics(settings, log_)
+        store = open_store(settings)
+        warehouse = open_warehouse(settings, store) if with_warehouse else None
+        catalog = Catalog(settings.catalog_path)
+        return cls(settings, log_, store, warehouse, catalog, Registry(catalog, warehouse))
+
+    def close(self) -> None:
+        if self.warehouse is not None:
+            self.warehouse.close()
+        self.catalog.close()
+        self.log.close()
+
+
+def server_file(data_dir: Path) -> Path:
+    """Where a running ``playlog up``/``ingest`` says its URL and pid."""
+    return data_dir / "server.json"

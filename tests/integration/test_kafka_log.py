@@ -1,0 +1,163 @@
+"""KafkaLog against a real Kafka-protocol broker (Tansu, started by tests/peers.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from playlog.errors import LogUnavailable
+from playlog.log.base import Message, Record, Subscription
+from playlog.log.kafka import KafkaLog
+
+
+@pytest.fixture
+def log(kafka_bootstrap: str) -> Iterator[KafkaLog]:
+    kafka_log = KafkaLog(kafka_bootstrap, client_id="playlog-test")
+    yield kafka_log
+    kafka_log.close()
+
+
+def _topic(log: KafkaLog, partitions: int) -> str:
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    log.ensure_topic(name, partitions)
+    return name
+
+
+def _msgs(n: int, start: int = 0, keys: int = 5) -> list[Message]:
+    return [
+        Message(
+            key=f"k{i % keys}".encode(), value=f"v{i}".encode(), headers={"n": str(i), "é": "ü"}
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def _poll_until(sub: Subscription, count: int, timeout_s: float = 30.0) -> list[Record]:
+    got: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < count and time.monotonic() < deadline:
+        got += sub.poll(100, 0.5)
+    return got
+
+
+def test_ensure_topic_and_partitions(log: KafkaLog) -> None:
+    topic = _topic(log, 3)
+    log.ensure_topic(topic, 5)  # exists: left as it is
+    assert log.partitions(topic) == 3
+    with pytest.raises(LogUnavailable):
+        log.partitions("no-such-topic-" + uuid.uuid4().hex)
+
+
+def test_append_returns_durable_positions_in_order(log: KafkaLog) -> None:
+    topic = _topic(log, 3)
+    messages = _msgs(40)
+    positions = log.append(topic, messages) + log.append(topic, _msgs(1, start=40))
+    # Same key, same partition; offsets per partition are 0, 1, 2, ... in append order.
+    by_key: dict[bytes, set[int]] = {}
+    for m, (p, _) in zip(messages, positions, strict=False):
+        by_key.setdefault(m.key, set()).add(p)
+    assert all(len(ps) == 1 for ps in by_key.values())
+    for p in range(3):
+        offsets = [o for q, o in positions if q == p]
+        assert offsets == list(range(len(offsets)))
+    # The positions are real: reading each one back gives the message appended there.
+    for m, (p, o) in zip(messages, positions, strict=False):
+        [rec] = log.read(topic, p, o, o + 1)
+        assert (rec.key, rec.value, dict(rec.headers)) == (m.key, m.value, dict(m.headers))
+        assert (rec.topic, rec.partition, rec.offset) == (topic, p, o)
+        assert rec.timestamp_ms > 0
+
+
+def test_end_offsets_exact_after_batches(log: KafkaLog) -> None:
+    topic = _topic(log, 3)
+    assert log.end_offsets(topic) == {0: 0, 1: 0, 2: 0}
+    expected = {0: 0, 1: 0, 2: 0}
+    # Multi-message batches: Tansu's ListOffsets LATEST would say "first offset of the
+    # last batch + 1" here, well below the true end.
+    for n in (1, 7, 50, 3):
+        for p, o in log.append(topic, _msgs(n, keys=2)):  # keys k0, k1: one partition stays empty
+            expected[p] = max(expected[p], o + 1)
+        assert log.end_offsets(topic) == expected
+    assert sum(expected.values()) == 61
+    assert 0 in expected.values()
+
+
+def test_read_exact_ranges(log: KafkaLog) -> None:
+    topic = _topic(log, 1)
+    for start in range(0, 30, 10):  # three batches of 10
+        log.append(topic, _msgs(10, start=start))
+    assert [r.offset for r in log.read(topic, 0, 0, 30)] == list(range(30))
+    assert [r.value for r in log.read(topic, 0, 5, 12)] == [f"v{i}".encode() for i in range(5, 12)]
+    assert [r.offset for r in log.read(topic, 0, 29, 30)] == [29]
+    assert log.read(topic, 0, 10, 10) == []
+    # The pooled consumer is reused: a range behind the previous one reads correctly.
+    assert [r.offset for r in log.read(topic, 0, 0, 3)] == [0, 1, 2]
+
+
+def test_committed_and_commit_round_trip(log: KafkaLog, kafka_bootstrap: str) -> None:
+    topic = _topic(log, 2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    assert log.committed(group, topic) == {}
+    log.commit(group, topic, {0: 5, 1: 3})
+    assert log.committed(group, topic) == {0: 5, 1: 3}
+    log.commit(group, topic, {0: 7})
+    other = KafkaLog(kafka_bootstrap)  # stored on the broker, not in this client
+    try:
+        assert other.committed(group, topic) == {0: 7, 1: 3}
+    finally:
+        other.close()
+
+
+def test_subscription_pause_resume_commit(log: KafkaLog) -> None:
+    topic = _topic(log, 2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    log.append(topic, _msgs(20))
+    sub = log.subscribe(group, topic)
+    try:
+        got = _poll_until(sub, 20)
+        assert sorted(int(r.value[1:]) for r in got) == list(range(20))
+        assert sub.assignment() == {0, 1}
+
+        sub.pause()
+        log.append(topic, _msgs(5, start=20))
+        assert sub.poll(100, 1.5) == []
+        sub.resume()
+        got += _poll_until(sub, 5)
+        assert len(got) == 25
+
+        ends = {p: max(r.offset for r in got if r.partition == p) + 1 for p in (0, 1)}
+        sub.commit({**ends, 7: 1})  # partition 7 is not owned: skipped
+    finally:
+        sub.close()
+    assert log.committed(group, topic) == ends
+
+    # A new member of the group starts from the commit. Paused before its first
+    # assignment, it stays paused once partitions are assigned.
+    log.append(topic, _msgs(3, start=25))
+    sub = log.subscribe(group, topic)
+    try:
+        sub.pause()
+        deadline = time.monotonic() + 30
+        while not sub.assignment() and time.monotonic() < deadline:
+            assert sub.poll(100, 0.2) == []
+        assert sub.assignment() == {0, 1}
+        assert sub.poll(100, 1.0) == []
+        sub.resume()
+        assert sorted(r.value for r in _poll_until(sub, 3)) == [b"v25", b"v26", b"v27"]
+        assert sub.poll(100, 0.5) == []  # nothing before the commit came back
+    finally:
+        sub.close()
+
+
+def test_append_to_unreachable_broker_raises() -> None:
+    dead = KafkaLog("127.0.0.1:1", extra_config={"message.timeout.ms": "1000"})
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(LogUnavailable):
+            dead.append("anything", _msgs(2))
+        assert time.monotonic() - t0 < 10
+    finally:
+        dead.close()
