@@ -8,6 +8,7 @@ replayed on the next start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -95,6 +96,11 @@ def _serve(services: Services, on_ready: Callable[[str], None] | None) -> None:
                 on_ready(url)
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
+    # uvicorn re-raises SIGTERM after its shutdown, which would kill us before the
+    # processor and loader finish; we take the signals and ask it to exit instead.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
     try:
         server.run()
     finally:

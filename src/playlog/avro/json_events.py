@@ -25,29 +25,35 @@ class _Mismatch(ValueError):
     pass
 
 
-def to_datum(value: Any, schema: Any, path: str) -> Any:
-    """Convert JSON ``value`` to what fastavro expects for (parsed) ``schema``."""
+def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = None) -> Any:
+    """Convert JSON ``value`` to what fastavro expects for (parsed) ``schema``.
+
+    ``named``: fullname -> definition, for references to named types defined earlier
+    in the schema (fastavro keeps them as ``__named_schemas`` of the parsed schema).
+    """
     if isinstance(schema, list):
         for branch in schema:
             try:
-                return to_datum(value, branch, path)
+                return to_datum(value, branch, path, named)
             except _Mismatch:
                 continue
         raise _Mismatch(f"{path}: {value!r} matches no branch of union")
     if isinstance(schema, str):
+        if named and schema in named:
+            return to_datum(value, named[schema], path, named)
         return _primitive(value, schema, path)
     kind = schema["type"]
     logical = schema.get("logicalType")
     if kind == "record":
-        return _record(value, schema, path)
+        return _record(value, schema, path, named)
     if kind == "array":
         if not isinstance(value, list):
             raise _Mismatch(f"{path}: expected an array")
-        return [to_datum(v, schema["items"], f"{path}[{i}]") for i, v in enumerate(value)]
+        return [to_datum(v, schema["items"], f"{path}[{i}]", named) for i, v in enumerate(value)]
     if kind == "map":
         if not isinstance(value, dict):
             raise _Mismatch(f"{path}: expected an object (map)")
-        return {k: to_datum(v, schema["values"], f"{path}.{k}") for k, v in value.items()}
+        return {k: to_datum(v, schema["values"], f"{path}.{k}", named) for k, v in value.items()}
     if kind == "enum":
         if value not in schema["symbols"]:
             raise _Mismatch(f"{path}: {value!r} is not one of {schema['symbols']}")
@@ -92,7 +98,9 @@ def _check_decimal(number: Decimal, schema: dict[str, Any], path: str) -> Decima
     return number
 
 
-def _record(value: Any, schema: dict[str, Any], path: str) -> dict[str, Any]:
+def _record(
+    value: Any, schema: dict[str, Any], path: str, named: dict[str, Any] | None
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Mismatch(f"{path or 'data'}: expected an object")
     names = {f["name"] for f in schema["fields"]}
@@ -104,7 +112,7 @@ def _record(value: Any, schema: dict[str, Any], path: str) -> dict[str, Any]:
         name = field["name"]
         sub = f"{path}.{name}" if path else name
         if name in value:
-            out[name] = to_datum(value[name], field["type"], sub)
+            out[name] = to_datum(value[name], field["type"], sub, named)
         elif "default" in field:
             out[name] = _default(field["default"], field["type"])
         else:
@@ -174,7 +182,8 @@ def _timestamp(value: str, path: str, local: bool) -> dt.datetime:
 def encode(data: Any, parsed_schema: Any, where: str) -> bytes:
     """The Avro binary datum of JSON ``data``; InvalidPayload naming ``where`` and the field."""
     try:
-        datum = to_datum(data, parsed_schema, "")
+        named = parsed_schema.get("__named_schemas") if isinstance(parsed_schema, dict) else None
+        datum = to_datum(data, parsed_schema, "", named)
         validate(datum, parsed_schema, raise_errors=True)
     except (_Mismatch, ValidationError) as exc:
         raise InvalidPayload(f"{where}: {exc}") from exc

@@ -29,12 +29,12 @@ def server_url(data_dir: Path, explicit: str | None = None) -> str | None:
     if os.environ.get("PLAYLOG_URL"):
         return os.environ["PLAYLOG_URL"].rstrip("/")
     marker = server_file(data_dir)
-    if marker.exists():
-        try:
-            return str(json.loads(marker.read_text())["url"])
-        except (ValueError, KeyError):
-            return None
-    return None
+    try:
+        found = json.loads(marker.read_text())
+        os.kill(int(found["pid"]), 0)  # a marker left by a killed server is stale
+        return str(found["url"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def admin_key_of(data_dir: Path) -> str | None:
@@ -51,7 +51,10 @@ class Client:
         self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout_s)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PlaylogError(f"cannot reach playlog at {self.url}: {exc}") from exc
         try:
             body = response.json()
         except ValueError:

@@ -16,7 +16,11 @@ from playlog.cli.client import ApiError, Client, admin_key_of, server_url
 from playlog.errors import PlaylogError
 from playlog.settings import Settings
 
-app = typer.Typer(help="playlog: game telemetry to the warehouse, exactly once.", no_args_is_help=True)
+app = typer.Typer(
+    help="playlog: game telemetry to the warehouse, exactly once.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 game_app = typer.Typer(help="Games and their keys.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event-type schemas.", no_args_is_help=True)
 app.add_typer(game_app, name="game")

@@ -56,7 +56,7 @@ def reader_config(base: Mapping[str, Any]) -> dict[str, Any]:
         "enable.partition.eof": True,
         "auto.offset.reset": "error",
     }
-    return _merge(base, {"fetch.wait.max.ms": 50}, forced)
+    return _merge(base, {"fetch.wait.max.ms": 10}, forced)
 
 
 def group_config(base: Mapping[str, Any], group: str) -> dict[str, Any]:
