@@ -34,7 +34,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import psycopg
+try:
+    import psycopg
+except ImportError:  # `python tests/peers.py ...` outside the venv: run again inside it
+    _VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
+    if __name__ == "__main__" and _VENV_PYTHON.exists() and Path(sys.executable) != _VENV_PYTHON:
+        os.execv(_VENV_PYTHON, [str(_VENV_PYTHON), *sys.argv])
+    raise
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO / ".test-peers"
@@ -158,14 +164,16 @@ def _wait(
 ) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
-        if proc is not None and proc.poll() is not None:
-            raise PeerError(
-                f"{what} exited with code {proc.returncode}; log {log}:\n"
-                f"{_tail(log) if log else ''}"
+        exited = proc is not None and proc.poll() is not None
+        if exited or time.monotonic() > deadline:
+            why = f"exited with code {proc.returncode}" if exited and proc else "not ready"
+            where = (
+                f"; log kept in {STATE_DIR / 'last-failure' / log.name}:\n{_tail(log)}"
+                if log
+                else ""
             )
-        if time.monotonic() > deadline:
             raise PeerError(
-                f"{what} not ready after {timeout:.0f} s; log {log}:\n{_tail(log) if log else ''}"
+                f"{what} {why} after {timeout - (deadline - time.monotonic()):.1f} s{where}"
             )
         time.sleep(0.05)
 
@@ -424,14 +432,18 @@ def start(owner_pid: int) -> tuple[Peers, _Run]:
         for wait in waits:
             wait()
     except BaseException:
-        stop(run)
+        # Keep the logs the error message points to.
+        stop(run, keep_logs=STATE_DIR / "last-failure")
         raise
     return Peers(**run.peers), run
 
 
-def stop(run: _Run) -> None:
+def stop(run: _Run, keep_logs: Path | None = None) -> None:
     _terminate(run.pids, run.argv0)
     _pg_drop_db(run.pg_admin_dsn, run.database)
+    if keep_logs is not None and run.run_dir:
+        shutil.rmtree(keep_logs, ignore_errors=True)
+        shutil.move(run.run_dir, keep_logs)
     shutil.rmtree(run.run_dir, ignore_errors=True)
 
 
@@ -476,7 +488,14 @@ def _exports(peers: Peers) -> str:
 
 
 def main(argv: list[str]) -> int:
-    command = argv[1] if len(argv) > 1 else ""
+    try:
+        return _main(argv[1] if len(argv) > 1 else "")
+    except PeerError as exc:
+        print(f"test peers: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(command: str) -> int:
     if command == "start":
         run = _script_run()
         if run is None:
@@ -501,7 +520,7 @@ def main(argv: list[str]) -> int:
             stop(_Run.load(SCRIPT_STATE))
             SCRIPT_STATE.unlink()
         return 0
-    print(f"usage: {argv[0]} start|stop|env", file=sys.stderr)
+    print("usage: python tests/peers.py start|stop|env", file=sys.stderr)
     return 2
 
 

@@ -76,8 +76,10 @@ def open_engine(settings: Settings, log_: Log, registry: Registry, store: Object
 
 
 def admin_key(settings: Settings) -> tuple[str, bool]:
-    """The admin key: ``PLAYLOG_ADMIN_KEY``/settings, else the one stored in the data
-    dir, else a new one stored there. Returns (key, created now)."""
+    """The admin key: ``PLAYLOG_ADMIN_KEY`` (or ``server.admin_key``), else the one
+    stored in the data dir, else a new one stored there. Returns (key, created now)."""
+    if os.environ.get("PLAYLOG_ADMIN_KEY"):
+        return os.environ["PLAYLOG_ADMIN_KEY"], False
     if settings.server.admin_key is not None:
         return settings.server.admin_key.get_secret_value(), False
     path = settings.data_dir / "admin_key"

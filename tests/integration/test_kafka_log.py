@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -43,12 +44,27 @@ def _poll_until(sub: Subscription, count: int, timeout_s: float = 30.0) -> list[
     return got
 
 
-def test_ensure_topic_and_partitions(log: KafkaLog) -> None:
+def test_ensure_topic_and_partitions(log: KafkaLog, kafka_bootstrap: str) -> None:
     topic = _topic(log, 3)
     log.ensure_topic(topic, 5)  # exists: left as it is
     assert log.partitions(topic) == 3
     with pytest.raises(LogUnavailable):
         log.partitions("no-such-topic-" + uuid.uuid4().hex)
+    retained = KafkaLog(kafka_bootstrap, retention_ms=3_600_000)
+    try:
+        assert log.partitions(_topic(retained, 2)) == 2
+    finally:
+        retained.close()
+
+
+def test_concurrent_appends_share_the_producer(log: KafkaLog) -> None:
+    topic = _topic(log, 2)
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda i: log.append(topic, _msgs(3, start=i * 3)), range(40)))
+    positions = [pos for batch in batches for pos in batch]
+    assert len(set(positions)) == 120
+    ends = log.end_offsets(topic)
+    assert sorted(positions) == sorted((p, o) for p, end in ends.items() for o in range(end))
 
 
 def test_append_returns_durable_positions_in_order(log: KafkaLog) -> None:

@@ -197,7 +197,13 @@ def create_app(services: Services, admin_key: str) -> Starlette:
         if services.warehouse is None:
             raise NotFound("this process has no warehouse")
         result = await run_in_threadpool(services.warehouse.query, sql)
-        return JSON({"columns": result.columns, "rows": [list(r) for r in result.rows]})
+        return JSON(
+            {
+                "columns": result.columns,
+                "rows": [list(r) for r in result.rows],
+                "truncated": result.truncated,
+            }
+        )
 
     async def healthz(request: Request) -> Response:
         return JSON({"status": "ok"})

@@ -182,13 +182,20 @@ class EmbeddedLog:
         return EmbeddedSubscription(self, group, topic)
 
     def trim(self) -> int:
-        """Delete records older than the retention that every group has consumed."""
+        """Delete records older than the retention that every group has consumed.
+
+        A group that committed some partitions of the topic but not this one reads it
+        from offset 0 (see EmbeddedSubscription), so it counts as having consumed none.
+        """
         cutoff = int(time.time() * 1000) - self._retention_ms
         with self._transaction() as db:
             cursor = db.execute(
                 "DELETE FROM records WHERE ts_ms < ? AND offset < ("
-                " SELECT MIN(g.offset) FROM group_offsets g"
-                " WHERE g.topic = records.topic AND g.partition = records.partition)",
+                " SELECT MIN(COALESCE(g.offset, 0))"
+                " FROM (SELECT DISTINCT grp FROM group_offsets"
+                "       WHERE topic = records.topic) AS groups"
+                " LEFT JOIN group_offsets g ON g.grp = groups.grp"
+                "  AND g.topic = records.topic AND g.partition = records.partition)",
                 (cutoff,),
             )
             return cursor.rowcount

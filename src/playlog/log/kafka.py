@@ -49,6 +49,12 @@ def _driver_errors(what: str) -> Iterator[None]:
         raise LogUnavailable(f"{what}: {exc}") from exc
 
 
+def _log_error(err: KafkaError) -> None:
+    # Client-level errors (broker down, ...): librdkafka keeps retrying on its own; the
+    # operations that cannot complete raise LogUnavailable.
+    log.warning("kafka: %s", err)
+
+
 def _close_quietly(consumer: Consumer) -> None:
     try:
         consumer.close()
@@ -87,7 +93,7 @@ class KafkaLog:
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
             **extra_config,
-            "error_cb": self._on_error,
+            "error_cb": _log_error,
         }
         self._replication_factor = replication_factor
         self._retention_ms = retention_ms
@@ -103,10 +109,10 @@ class KafkaLog:
         # little longer so every message gets a real delivery report.
         self._delivery_timeout_s = int(producer_config(self._base)["message.timeout.ms"]) / 1000 + 5
 
-    def _on_error(self, err: KafkaError) -> None:
+    def _on_producer_error(self, err: KafkaError) -> None:
         if err.fatal():
             self._producer_fatal = True
-        log.warning("kafka: %s", err)
+        _log_error(err)
 
     # ---------------------------------------------------------------- topics
 
@@ -163,7 +169,8 @@ class KafkaLog:
                 self._producer = None
             if self._producer is None:
                 self._producer_fatal = False
-                self._producer = Producer(producer_config(self._base))
+                config = producer_config(self._base)
+                self._producer = Producer({**config, "error_cb": self._on_producer_error})
             return self._producer
 
     def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ LEDGER_TABLE = "load_ledger"
 class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    truncated: bool = False  # more rows than max_rows existed
 
 
 class FileReader(Protocol):

@@ -167,8 +167,8 @@ class DuckDBWarehouse:
             cursor.execute("BEGIN TRANSACTION READ ONLY")
             cursor.execute(sql)
             columns = [d[0] for d in cursor.description or []]
-            rows = cursor.fetchmany(max_rows)
-            return QueryResult(columns, [tuple(r) for r in rows])
+            rows = cursor.fetchmany(max_rows + 1)
+            return QueryResult(columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows)
         except duckdb.Error as exc:
             raise BadRequest(f"query failed: {exc}") from exc
         finally:

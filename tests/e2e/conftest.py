@@ -1,0 +1,120 @@
+"""`playlog up` as a real subprocess, driven only through its public interface."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from playlog.cli.demo import free_port
+
+ADMIN_KEY = "pl_admin_e2e_secret"
+
+
+class Server:
+    """One `playlog up` process over a data dir that outlives restarts."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.admin = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+        )
+
+    def start(self) -> None:
+        log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "playlog", "up", "--data-dir", str(self.data_dir),
+             "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"playlog up did not start:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def log_tail(self) -> str:
+        return (self.data_dir.parent / f"{self.data_dir.name}.log").read_text()[-4000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=60)
+        self.process = None
+        return code
+
+    def game(self, name: str) -> str:
+        response = self.admin.post("/v1/games", json={"game": name})
+        assert response.status_code == 201, response.text
+        return str(response.json()["api_key"])
+
+    def register(self, game: str, event_type: str, schema: Any) -> httpx.Response:
+        import json
+
+        return self.admin.post(f"/v1/games/{game}/schemas/{event_type}", content=json.dumps(schema))
+
+    def send(self, game: str, key: str, body: bytes, content_type: str,
+             **headers: str) -> httpx.Response:
+        return httpx.post(
+            f"{self.url}/v1/games/{game}/events",
+            content=body,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": content_type, **headers},
+            timeout=30,
+        )
+
+    def query(self, sql: str) -> list[list[Any]]:
+        response = self.admin.post("/v1/query", json={"sql": sql})
+        assert response.status_code == 200, response.text
+        return list(response.json()["rows"])
+
+    def seqs(self, table: str, page: int = 5000) -> set[int]:
+        """Every `seq` of `table`, in pages (a query answers at most 10,000 rows)."""
+        top = int(self.query(f"select coalesce(max(seq), -1) from {table}")[0][0])
+        found: set[int] = set()
+        for low in range(0, top + 1, page):
+            rows = self.query(f"select seq from {table} where seq >= {low} and seq < {low + page}")
+            found.update(r[0] for r in rows)
+        return found
+
+    def count(self, table: str) -> int:
+        return int(self.query(f"select count(*) from {table}")[0][0])
+
+    def wait_for_rows(self, table: str, expected: int, timeout_s: float = 60) -> int:
+        """Wait until `table` has `expected` rows; returns the final count (which may
+        exceed `expected`: the caller asserts exactly)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                found = self.count(table)
+            except AssertionError:
+                found = 0
+            if found >= expected or time.monotonic() > deadline:
+                time.sleep(0.5)  # anything extra (a duplicate) would show up now
+                return self.count(table)
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path / "data")
+    server.start()
+    yield server
+    if server.process is not None:
+        server.stop(signal.SIGKILL)

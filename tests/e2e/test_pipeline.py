@@ -1,0 +1,233 @@
+"""The whole embedded pipeline through its public interface: HTTP in, SQL out."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import io
+import json
+from typing import Any
+
+import fastavro
+import pytest
+
+from tests.e2e.conftest import Server
+
+pytestmark = pytest.mark.e2e
+
+TS = {"type": "long", "logicalType": "timestamp-millis"}
+LOGIN = {
+    "type": "record", "name": "login",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "player", "type": "string"},
+        {"name": "platform", "type": {"type": "enum", "name": "platform",
+                                      "symbols": ["pc", "console", "mobile"]}},
+        {"name": "ts", "type": TS},
+    ],
+}
+KILL = {
+    "type": "record", "name": "kill",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "distance", "type": "double"},
+        {"name": "headshot", "type": "boolean"},
+        {"name": "weapon", "type": ["null", "string"], "default": None},
+    ],
+}
+PURCHASE = {
+    "type": "record", "name": "purchase",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "price_cents", "type": "int"},
+        {"name": "receipt", "type": "bytes"},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+    ],
+}
+SCHEMAS = {"login": LOGIN, "kill": KILL, "purchase": PURCHASE}
+
+
+def login(seq: int) -> dict[str, Any]:
+    return {"seq": seq, "player": f"p{seq % 97}", "platform": ["pc", "console", "mobile"][seq % 3],
+            "ts": 1_700_000_000_000 + seq}
+
+
+def kill(seq: int) -> dict[str, Any]:
+    return {"seq": seq, "distance": seq / 4, "headshot": seq % 5 == 0,
+            "weapon": None if seq % 7 == 0 else f"w{seq % 4}"}
+
+
+def purchase(seq: int) -> dict[str, Any]:
+    return {"seq": seq, "price_cents": seq % 1000, "receipt": seq.to_bytes(4, "big"),
+            "tags": [f"t{seq % 3}"] * (seq % 3)}
+
+
+MAKERS = {"login": login, "kill": kill, "purchase": purchase}
+
+
+def ocf(schema: dict[str, Any], events: list[dict[str, Any]], codec: str = "null") -> bytes:
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(schema), events, codec=codec, sync_interval=2000)
+    return out.getvalue()
+
+
+def single_objects(fingerprint: str, schema: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
+    parsed = fastavro.parse_schema(schema)
+    body = b""
+    for event in events:
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, parsed, event)
+        body += b"\xc3\x01" + bytes.fromhex(fingerprint) + out.getvalue()
+    return body
+
+
+def as_json(event_type: str, event: dict[str, Any]) -> dict[str, Any]:
+    data = dict(event)
+    if "receipt" in data:
+        data["receipt"] = base64.b64encode(data["receipt"]).decode()
+    return {"event_type": event_type, "data": data}
+
+
+def setup_game(server: Server) -> tuple[str, dict[str, str]]:
+    key = server.game("g1")
+    fingerprints = {}
+    for event_type, schema in SCHEMAS.items():
+        response = server.register("g1", event_type, schema)
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["version"] == 1 and body["table"] == f"g1.{event_type}"
+        assert len(body["fingerprint"]) == 16
+        fingerprints[event_type] = body["fingerprint"]
+    return key, fingerprints
+
+
+def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None:
+    key, fingerprints = setup_game(server)
+    expected: dict[str, list[int]] = {t: [] for t in SCHEMAS}
+    seq = 0
+
+    def take(event_type: str, n: int) -> list[dict[str, Any]]:
+        nonlocal seq
+        events = [MAKERS[event_type](seq + i) for i in range(n)]
+        expected[event_type] += [e["seq"] for e in events]
+        seq += n
+        return events
+
+    for round_ in range(4):
+        # OCF: three containers (one per type) back to back in one body, two codecs.
+        body = b"".join(ocf(SCHEMAS[t], take(t, 500), "deflate" if round_ % 2 else "null")
+                        for t in SCHEMAS)
+        response = server.send("g1", key, body, "application/avro")
+        assert response.status_code == 202, response.text
+        assert response.json() == {"accepted": 1500}
+        # Single-object encoding, gzip on the wire.
+        body = b"".join(single_objects(fingerprints[t], SCHEMAS[t], take(t, 300)) for t in SCHEMAS)
+        response = server.send("g1", key, gzip.compress(body), "application/vnd.apache.avro+binary",
+                               **{"Content-Encoding": "gzip"})
+        assert response.status_code == 202, response.text
+        assert response.json() == {"accepted": 900}
+        # JSON.
+        events = [as_json(t, e) for t in SCHEMAS for e in take(t, 200)]
+        response = server.send("g1", key, json.dumps(events).encode(), "application/json")
+        assert response.status_code == 202, response.text
+        assert response.json() == {"accepted": 600}
+
+    for event_type, seqs in expected.items():
+        table = f"g1.{event_type}"
+        assert server.wait_for_rows(table, len(seqs)) == len(seqs) == 4000
+        rows = server.query(f"select seq, count(*) from {table} group by seq having count(*) > 1")
+        assert rows == []
+        assert sorted(r[0] for r in server.query(f"select seq from {table}")) == sorted(seqs)
+
+    # Values survive every format exactly (spot checks across the three).
+    for s in (0, 1555, 2470, 9999):
+        event_type = [t for t, seqs in expected.items() if s in seqs][0]
+        want = MAKERS[event_type](s)
+        cols = ", ".join(want)
+        got = dict(zip(want, server.query(f"select {cols} from g1.{event_type} where seq = {s}")[0]))
+        if event_type == "login":
+            moment = dt.datetime.fromtimestamp(want["ts"] / 1000, dt.UTC)
+            want["ts"] = moment.isoformat()
+        if event_type == "purchase":
+            want["receipt"] = base64.b64encode(want["receipt"]).decode()
+            want["tags"] = json.dumps(want["tags"], separators=(",", ":"))
+        assert got == want
+    meta = server.query("select count(distinct _event_id), count(*), min(_schema_hash), "
+                        "max(_schema_hash), min(_received_at) is not null from g1.kill")
+    assert meta == [[4000, 4000, fingerprints["kill"], fingerprints["kill"], True]]
+
+
+def test_schema_evolution_through_http(server: Server) -> None:
+    key, _ = setup_game(server)
+    body = ocf(KILL, [kill(i) for i in range(100)])
+    assert server.send("g1", key, body, "application/avro").status_code == 202
+    assert server.wait_for_rows("g1.kill", 100) == 100
+
+    v2 = json.loads(json.dumps(KILL))
+    v2["fields"].append({"name": "assist", "type": "string", "default": "none"})
+    response = server.register("g1", "kill", v2)
+    assert response.status_code == 201 and response.json()["version"] == 2
+    # Events written with v1 after v2 exists still load (resolved to v2's layout).
+    assert server.send("g1", key, ocf(KILL, [kill(i) for i in range(100, 150)]),
+                       "application/avro").status_code == 202
+    events = [as_json("kill", {**kill(i), "assist": "p7"}) for i in range(150, 160)]
+    assert server.send("g1", key, json.dumps(events).encode(), "application/json").status_code == 202
+    assert server.wait_for_rows("g1.kill", 160) == 160
+    assert server.query("select assist, count(*) from g1.kill group by assist order by 1") == [
+        ["none", 150], ["p7", 10]]
+
+    bad = json.loads(json.dumps(v2))
+    bad["fields"].append({"name": "team", "type": "string"})  # no default
+    response = server.register("g1", "kill", bad)
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "incompatible_schema"
+    assert error["field"] == "team" and error["rule"] == "new_field_without_default"
+    versions = server.admin.get("/v1/games/g1/schemas/kill").json()["versions"]
+    assert [v["version"] for v in versions] == [1, 2]
+    columns = server.query("select column_name from information_schema.columns "
+                           "where table_schema = 'g1' and table_name = 'kill'")
+    assert ["team"] not in columns
+
+
+def test_keys_and_bad_input_change_nothing(server: Server) -> None:
+    key, fingerprints = setup_game(server)
+    other = server.game("g2")
+    body = ocf(KILL, [kill(i) for i in range(10)])
+    assert server.send("g1", "pl_nope_nope", body, "application/avro").status_code == 401
+    assert server.send("g1", other, body, "application/avro").status_code == 403
+    assert server.admin.post("/v1/games", json={"game": "Bad-Name"}).status_code == 400
+    assert server.send("g1", key, body[:-5], "application/avro").status_code == 422
+    assert server.send("g1", key, b"[1,2]", "application/json").status_code == 422
+    assert server.send("g1", key, body, "text/plain").status_code == 415
+    unknown = ocf({**KILL, "name": "other"}, [kill(1)])
+    response = server.send("g1", key, unknown, "application/avro")
+    assert response.status_code == 422 and response.json()["error"]["code"] == "unknown_schema"
+    wrong = [{"event_type": "kill", "data": {**kill(1), "distance": "far"}}]
+    response = server.send("g1", key, json.dumps(wrong).encode(), "application/json")
+    assert response.status_code == 422
+    assert "distance" in response.json()["error"]["message"]
+    too_big = ocf(KILL, [kill(i) for i in range(1000)]) * 1000
+    assert server.send("g1", key, too_big, "application/avro").status_code == 413
+    # A game key cannot administrate; queries are read-only.
+    game_client = {"Authorization": f"Bearer {key}"}
+    import httpx
+
+    assert httpx.post(f"{server.url}/v1/games", json={"game": "g3"},
+                      headers=game_client).status_code == 403
+    assert server.admin.post("/v1/query", json={"sql": "drop table g1.kill"}).status_code == 400
+    assert server.admin.post("/v1/query",
+                             json={"sql": "select 1; select 2"}).status_code == 400
+    # Revoked keys stop working.
+    added = server.admin.post("/v1/games/g1/keys").json()
+    assert server.send("g1", added["api_key"], body, "application/avro").status_code == 202
+    assert server.admin.delete(f"/v1/games/g1/keys/{added['key_id']}").status_code == 200
+    assert server.send("g1", added["api_key"], body, "application/avro").status_code == 401
+    assert server.wait_for_rows("g1.kill", 10) == 10  # only the one accepted batch
+    # Schemas are readable by the game's key, by hash too.
+    response = httpx.get(f"{server.url}/v1/schemas/{fingerprints['kill']}", headers=game_client)
+    assert response.status_code == 200 and response.json()["event_type"] == "kill"
+    assert server.admin.get("/healthz").json() == {"status": "ok"}
+    assert server.admin.get("/readyz").status_code == 200
+    assert "playlog_ingest_events_total" in server.admin.get("/metrics").text
