@@ -12,12 +12,10 @@ _FIELD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 METADATA_COLUMNS = ("_event_id", "_received_at", "_schema_hash")
 
 
-def check_name(value: str, what: str) -> str:
+def check_name(value: object, what: str) -> str:
     """Return ``value`` if it is a valid game or event type name, else raise BadRequest."""
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        raise BadRequest(
-            f"invalid {what} {value!r}: must match [a-z][a-z0-9_]{{0,62}}", field=what
-        )
+        raise BadRequest(f"invalid {what} {value!r}: must match [a-z][a-z0-9_]{{0,62}}", field=what)
     return value
 
 

@@ -37,7 +37,9 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
-def _background(services: Services, stages: Iterable[str], stop: threading.Event) -> list[threading.Thread]:
+def _background(
+    services: Services, stages: Iterable[str], stop: threading.Event
+) -> list[threading.Thread]:
     threads = []
     if "process" in stages:
         engine = open_engine(services.settings, services.log, services.registry, services.store)
@@ -52,7 +54,11 @@ def _background(services: Services, stages: Iterable[str], stop: threading.Event
     return threads
 
 
-def run(settings: Settings, stages: Iterable[str] = STAGES, on_ready: Callable[[str], None] | None = None) -> None:
+def run(
+    settings: Settings,
+    stages: Iterable[str] = STAGES,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
     """Run ``stages`` until SIGINT/SIGTERM."""
     stages = tuple(stages)
     services = Services.open(settings, with_warehouse="ingest" in stages or "load" in stages)
@@ -75,11 +81,18 @@ def _serve(services: Services, on_ready: Callable[[str], None] | None) -> None:
     settings = services.settings
     key, created = admin_key(settings)
     if created:
-        print(f"admin key (shown once, stored in {settings.data_dir / 'admin_key'}): {key}", flush=True)
+        print(
+            f"admin key (shown once, stored in {settings.data_dir / 'admin_key'}): {key}",
+            flush=True,
+        )
     app = create_app(services, key)
     config = uvicorn.Config(
-        app, host=settings.server.host, port=settings.server.port, log_level="warning",
-        access_log=False, lifespan="off",
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     url = f"http://{settings.server.host}:{settings.server.port}"

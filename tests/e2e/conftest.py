@@ -35,9 +35,19 @@ class Server:
     def start(self) -> None:
         log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "playlog", "up", "--data-dir", str(self.data_dir),
-             "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            [
+                sys.executable,
+                "-m",
+                "playlog",
+                "up",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -70,8 +80,9 @@ class Server:
 
         return self.admin.post(f"/v1/games/{game}/schemas/{event_type}", content=json.dumps(schema))
 
-    def send(self, game: str, key: str, body: bytes, content_type: str,
-             **headers: str) -> httpx.Response:
+    def send(
+        self, game: str, key: str, body: bytes, content_type: str, **headers: str
+    ) -> httpx.Response:
         return httpx.post(
             f"{self.url}/v1/games/{game}/events",
             content=body,

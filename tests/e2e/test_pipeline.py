@@ -18,17 +18,21 @@ pytestmark = pytest.mark.e2e
 
 TS = {"type": "long", "logicalType": "timestamp-millis"}
 LOGIN = {
-    "type": "record", "name": "login",
+    "type": "record",
+    "name": "login",
     "fields": [
         {"name": "seq", "type": "long"},
         {"name": "player", "type": "string"},
-        {"name": "platform", "type": {"type": "enum", "name": "platform",
-                                      "symbols": ["pc", "console", "mobile"]}},
+        {
+            "name": "platform",
+            "type": {"type": "enum", "name": "platform", "symbols": ["pc", "console", "mobile"]},
+        },
         {"name": "ts", "type": TS},
     ],
 }
 KILL = {
-    "type": "record", "name": "kill",
+    "type": "record",
+    "name": "kill",
     "fields": [
         {"name": "seq", "type": "long"},
         {"name": "distance", "type": "double"},
@@ -37,7 +41,8 @@ KILL = {
     ],
 }
 PURCHASE = {
-    "type": "record", "name": "purchase",
+    "type": "record",
+    "name": "purchase",
     "fields": [
         {"name": "seq", "type": "long"},
         {"name": "price_cents", "type": "int"},
@@ -49,18 +54,30 @@ SCHEMAS = {"login": LOGIN, "kill": KILL, "purchase": PURCHASE}
 
 
 def login(seq: int) -> dict[str, Any]:
-    return {"seq": seq, "player": f"p{seq % 97}", "platform": ["pc", "console", "mobile"][seq % 3],
-            "ts": 1_700_000_000_000 + seq}
+    return {
+        "seq": seq,
+        "player": f"p{seq % 97}",
+        "platform": ["pc", "console", "mobile"][seq % 3],
+        "ts": 1_700_000_000_000 + seq,
+    }
 
 
 def kill(seq: int) -> dict[str, Any]:
-    return {"seq": seq, "distance": seq / 4, "headshot": seq % 5 == 0,
-            "weapon": None if seq % 7 == 0 else f"w{seq % 4}"}
+    return {
+        "seq": seq,
+        "distance": seq / 4,
+        "headshot": seq % 5 == 0,
+        "weapon": None if seq % 7 == 0 else f"w{seq % 4}",
+    }
 
 
 def purchase(seq: int) -> dict[str, Any]:
-    return {"seq": seq, "price_cents": seq % 1000, "receipt": seq.to_bytes(4, "big"),
-            "tags": [f"t{seq % 3}"] * (seq % 3)}
+    return {
+        "seq": seq,
+        "price_cents": seq % 1000,
+        "receipt": seq.to_bytes(4, "big"),
+        "tags": [f"t{seq % 3}"] * (seq % 3),
+    }
 
 
 MAKERS = {"login": login, "kill": kill, "purchase": purchase}
@@ -116,15 +133,21 @@ def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None
 
     for round_ in range(4):
         # OCF: three containers (one per type) back to back in one body, two codecs.
-        body = b"".join(ocf(SCHEMAS[t], take(t, 500), "deflate" if round_ % 2 else "null")
-                        for t in SCHEMAS)
+        body = b"".join(
+            ocf(SCHEMAS[t], take(t, 500), "deflate" if round_ % 2 else "null") for t in SCHEMAS
+        )
         response = server.send("g1", key, body, "application/avro")
         assert response.status_code == 202, response.text
         assert response.json() == {"accepted": 1500}
         # Single-object encoding, gzip on the wire.
         body = b"".join(single_objects(fingerprints[t], SCHEMAS[t], take(t, 300)) for t in SCHEMAS)
-        response = server.send("g1", key, gzip.compress(body), "application/vnd.apache.avro+binary",
-                               **{"Content-Encoding": "gzip"})
+        response = server.send(
+            "g1",
+            key,
+            gzip.compress(body),
+            "application/vnd.apache.avro+binary",
+            **{"Content-Encoding": "gzip"},
+        )
         assert response.status_code == 202, response.text
         assert response.json() == {"accepted": 900}
         # JSON.
@@ -142,10 +165,16 @@ def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None
 
     # Values survive every format exactly (spot checks across the three).
     for s in (0, 1555, 2470, 9999):
-        event_type = [t for t, seqs in expected.items() if s in seqs][0]
+        event_type = next(t for t, seqs in expected.items() if s in seqs)
         want = MAKERS[event_type](s)
         cols = ", ".join(want)
-        got = dict(zip(want, server.query(f"select {cols} from g1.{event_type} where seq = {s}")[0]))
+        got = dict(
+            zip(
+                want,
+                server.query(f"select {cols} from g1.{event_type} where seq = {s}")[0],
+                strict=True,
+            )
+        )
         if event_type == "login":
             moment = dt.datetime.fromtimestamp(want["ts"] / 1000, dt.UTC)
             want["ts"] = moment.isoformat()
@@ -153,8 +182,10 @@ def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None
             want["receipt"] = base64.b64encode(want["receipt"]).decode()
             want["tags"] = json.dumps(want["tags"], separators=(",", ":"))
         assert got == want
-    meta = server.query("select count(distinct _event_id), count(*), min(_schema_hash), "
-                        "max(_schema_hash), min(_received_at) is not null from g1.kill")
+    meta = server.query(
+        "select count(distinct _event_id), count(*), min(_schema_hash), "
+        "max(_schema_hash), min(_received_at) is not null from g1.kill"
+    )
     assert meta == [[4000, 4000, fingerprints["kill"], fingerprints["kill"], True]]
 
 
@@ -169,13 +200,21 @@ def test_schema_evolution_through_http(server: Server) -> None:
     response = server.register("g1", "kill", v2)
     assert response.status_code == 201 and response.json()["version"] == 2
     # Events written with v1 after v2 exists still load (resolved to v2's layout).
-    assert server.send("g1", key, ocf(KILL, [kill(i) for i in range(100, 150)]),
-                       "application/avro").status_code == 202
+    assert (
+        server.send(
+            "g1", key, ocf(KILL, [kill(i) for i in range(100, 150)]), "application/avro"
+        ).status_code
+        == 202
+    )
     events = [as_json("kill", {**kill(i), "assist": "p7"}) for i in range(150, 160)]
-    assert server.send("g1", key, json.dumps(events).encode(), "application/json").status_code == 202
+    assert (
+        server.send("g1", key, json.dumps(events).encode(), "application/json").status_code == 202
+    )
     assert server.wait_for_rows("g1.kill", 160) == 160
     assert server.query("select assist, count(*) from g1.kill group by assist order by 1") == [
-        ["none", 150], ["p7", 10]]
+        ["none", 150],
+        ["p7", 10],
+    ]
 
     bad = json.loads(json.dumps(v2))
     bad["fields"].append({"name": "team", "type": "string"})  # no default
@@ -186,8 +225,10 @@ def test_schema_evolution_through_http(server: Server) -> None:
     assert error["field"] == "team" and error["rule"] == "new_field_without_default"
     versions = server.admin.get("/v1/games/g1/schemas/kill").json()["versions"]
     assert [v["version"] for v in versions] == [1, 2]
-    columns = server.query("select column_name from information_schema.columns "
-                           "where table_schema = 'g1' and table_name = 'kill'")
+    columns = server.query(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'g1' and table_name = 'kill'"
+    )
     assert ["team"] not in columns
 
 
@@ -214,11 +255,12 @@ def test_keys_and_bad_input_change_nothing(server: Server) -> None:
     game_client = {"Authorization": f"Bearer {key}"}
     import httpx
 
-    assert httpx.post(f"{server.url}/v1/games", json={"game": "g3"},
-                      headers=game_client).status_code == 403
+    assert (
+        httpx.post(f"{server.url}/v1/games", json={"game": "g3"}, headers=game_client).status_code
+        == 403
+    )
     assert server.admin.post("/v1/query", json={"sql": "drop table g1.kill"}).status_code == 400
-    assert server.admin.post("/v1/query",
-                             json={"sql": "select 1; select 2"}).status_code == 400
+    assert server.admin.post("/v1/query", json={"sql": "select 1; select 2"}).status_code == 400
     # Revoked keys stop working.
     added = server.admin.post("/v1/games/g1/keys").json()
     assert server.send("g1", added["api_key"], body, "application/avro").status_code == 202

@@ -13,7 +13,7 @@ import binascii
 import datetime as dt
 import io
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from fastavro import schemaless_writer
 from fastavro.validation import ValidationError, validate
@@ -63,8 +63,10 @@ def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = 
         if len(raw) != schema["size"]:
             raise _Mismatch(f"{path}: fixed needs {schema['size']} bytes, got {len(raw)}")
         return raw
-    if logical and logical.startswith(("timestamp-", "local-timestamp-")) and isinstance(
-        value, str
+    if (
+        logical
+        and logical.startswith(("timestamp-", "local-timestamp-"))
+        and isinstance(value, str)
     ):
         return _timestamp(value, path, local=logical.startswith("local-"))
     if logical == "date" and isinstance(value, str):
@@ -72,8 +74,10 @@ def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = 
             return dt.date.fromisoformat(value)
         except ValueError as exc:
             raise _Mismatch(f"{path}: {value!r} is not an ISO date") from exc
-    if logical == "decimal" and isinstance(value, str | int | float) and not isinstance(
-        value, bool
+    if (
+        logical == "decimal"
+        and isinstance(value, str | int | float)
+        and not isinstance(value, bool)
     ):
         try:
             number = Decimal(str(value))
@@ -151,9 +155,10 @@ def _primitive(value: Any, kind: str, path: str) -> Any:
         raise _Mismatch(f"{path}: expected {kind}, got a boolean")
     if not isinstance(value, expected):
         raise _Mismatch(f"{path}: expected {kind}, got {type(value).__name__} {value!r}")
-    if kind == "int" and not -(2**31) <= value < 2**31:
+    number = cast(int, value)
+    if kind == "int" and not -(2**31) <= number < 2**31:
         raise _Mismatch(f"{path}: {value} does not fit an Avro int")
-    if kind == "long" and not -(2**63) <= value < 2**63:
+    if kind == "long" and not -(2**63) <= number < 2**63:
         raise _Mismatch(f"{path}: {value} does not fit an Avro long")
     return value
 

@@ -39,9 +39,18 @@ def start_server(data_dir: Path, port: int, log_file: Path) -> tuple[subprocess.
     url = f"http://127.0.0.1:{port}"
     with open(log_file, "ab") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "playlog", "up", "--data-dir", str(data_dir),
-             "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "playlog",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     probe = Client(url, None)
     deadline = time.monotonic() + 60
@@ -64,8 +73,9 @@ def table_counts(client: Client, tables: list[str]) -> dict[str, int]:
     return counts
 
 
-def wait_until_loaded(client: Client, expected: dict[str, int], timeout_s: float,
-                      console: Console) -> dict[str, int]:
+def wait_until_loaded(
+    client: Client, expected: dict[str, int], timeout_s: float, console: Console
+) -> dict[str, int]:
     deadline = time.monotonic() + timeout_s
     with console.status("waiting for the loader...") as status:
         while True:
@@ -102,13 +112,18 @@ def run_demo(data_dir: Path, seconds: float, port: int, console: Console) -> Non
         child.wait(timeout=60)
 
 
-def _send_demo_traffic(client: Client, seconds: float, expected: dict[str, int],
-                       console: Console) -> int:
+def _send_demo_traffic(
+    client: Client, seconds: float, expected: dict[str, int], console: Console
+) -> int:
     rng = random.Random(7)
     sent = 0
     mix = {"login": 50, "kill": 400, "purchase": 20}  # events per request and type
-    columns = (TextColumn("sending demo traffic"), BarColumn(), TextColumn("{task.fields[n]} events"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("sending demo traffic"),
+        BarColumn(),
+        TextColumn("{task.fields[n]} events"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("", total=seconds, n=0)
         started = time.monotonic()
@@ -130,16 +145,24 @@ def _show(client: Client, counts: dict[str, int], sent: int, console: Console) -
 
     console.print(f"\nsent {sent} events; rows per table:")
     print_rows(["table", "rows"], [[t, c] for t, c in counts.items()])
-    sql = ("select weapon, count(*) as kills, round(avg(distance_m), 1) as avg_distance_m, "
-           "sum(headshot::int) as headshots from demo.kill group by weapon order by kills desc")
-    console.print(f"\n[bold]playlog sql[/bold] \"{sql}\"")
+    sql = (
+        "select weapon, count(*) as kills, round(avg(distance_m), 1) as avg_distance_m, "
+        "sum(headshot::int) as headshots from demo.kill group by weapon order by kills desc"
+    )
+    console.print(f'\n[bold]playlog sql[/bold] "{sql}"')
     result = client.query(sql)
     print_rows(result["columns"], result["rows"])
-    console.print("\nquery it yourself: playlog sql \"select * from demo.login limit 5\"")
+    console.print('\nquery it yourself: playlog sql "select * from demo.login limit 5"')
 
 
-def run_loadtest(client: Client, seconds: float, event_types: int, per_request: int,
-                 concurrency: int, console: Console) -> None:
+def run_loadtest(
+    client: Client,
+    seconds: float,
+    event_types: int,
+    per_request: int,
+    concurrency: int,
+    console: Console,
+) -> None:
     """Accepted events/s while sending, then loaded events/s until every row is in."""
     game = f"load{os.getpid()}"
     key = client.create_game(game)["api_key"]
@@ -155,7 +178,9 @@ def run_loadtest(client: Client, seconds: float, event_types: int, per_request: 
         own = Client(client.url, key)
         n = slot
         while not stop.is_set():
-            sent[slot] += int(own.send(game, bodies[n % len(bodies)], "application/avro")["accepted"])
+            sent[slot] += int(
+                own.send(game, bodies[n % len(bodies)], "application/avro")["accepted"]
+            )
             n += concurrency
 
     threads = [threading.Thread(target=sender, args=(i,)) for i in range(concurrency)]
@@ -173,5 +198,7 @@ def run_loadtest(client: Client, seconds: float, event_types: int, per_request: 
         time.sleep(0.5)
     loaded_s = time.monotonic() - started
     console.print(f"accepted: {total} events in {send_s:.1f}s = {total / send_s:,.0f} events/s")
-    console.print(f"loaded:   {total} events in {loaded_s:.1f}s = {total / loaded_s:,.0f} events/s "
-                  f"(end to end, {event_types} event types, {per_request} events/request)")
+    console.print(
+        f"loaded:   {total} events in {loaded_s:.1f}s = {total / loaded_s:,.0f} events/s "
+        f"(end to end, {event_types} event types, {per_request} events/request)"
+    )

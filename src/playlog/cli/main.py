@@ -36,14 +36,16 @@ PortOpt = Annotated[int | None, typer.Option("--port", help="Default 8080")]
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Server URL (default: the running one)")]
 
 
-def _settings(config: Path | None, data_dir: Path | None, host: str | None = None,
-              port: int | None = None) -> Settings:
+def _settings(
+    config: Path | None, data_dir: Path | None, host: str | None = None, port: int | None = None
+) -> Settings:
     server: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v}
     return Settings.read(config, data_dir=data_dir, **({"server": server} if server else {}))
 
 
-def _client(config: Path | None, data_dir: Path | None, url: str | None,
-            key: str | None = None) -> Client:
+def _client(
+    config: Path | None, data_dir: Path | None, url: str | None, key: str | None = None
+) -> Client:
     settings = _settings(config, data_dir)
     found = server_url(settings.data_dir, url)
     if found is None:
@@ -54,23 +56,36 @@ def _client(config: Path | None, data_dir: Path | None, url: str | None,
     return Client(found, key or admin_key_of(settings.data_dir))
 
 
-def _run_stages(stages: tuple[str, ...], config: Path | None, data_dir: Path | None,
-                host: str | None, port: int | None) -> None:
+def _run_stages(
+    stages: tuple[str, ...],
+    config: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+) -> None:
     settings = _settings(config, data_dir, host, port)
     runtime.configure_logging()
     runtime.run(settings, stages)
 
 
 @app.command()
-def up(config: ConfigOpt = None, data_dir: DataDirOpt = None, host: HostOpt = None,
-       port: PortOpt = None) -> None:
+def up(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+) -> None:
     """Run every stage in one process (ingest, process, load) until Ctrl-C / SIGTERM."""
     _run_stages(runtime.STAGES, config, data_dir, host, port)
 
 
 @app.command()
-def ingest(config: ConfigOpt = None, data_dir: DataDirOpt = None, host: HostOpt = None,
-           port: PortOpt = None) -> None:
+def ingest(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+) -> None:
     """Run the HTTP API alone (events, registry, queries)."""
     _run_stages(("ingest",), config, data_dir, host, port)
 
@@ -88,37 +103,48 @@ def load(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 
 
 @game_app.command("create")
-def game_create(game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None,
-                url: UrlOpt = None) -> None:
+def game_create(
+    game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
+) -> None:
     """Create a game; prints its API key."""
     result = _client(config, data_dir, url).create_game(game)
     console.print_json(json.dumps(result))
 
 
 @game_app.command("key")
-def game_key(game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None,
-             url: UrlOpt = None) -> None:
+def game_key(
+    game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
+) -> None:
     """Add another API key to a game."""
     console.print_json(json.dumps(_client(config, data_dir, url).add_key(game)))
 
 
 @schema_app.command("register")
-def schema_register(game: str, event_type: str,
-                    schema_file: Annotated[Path, typer.Argument(help="Avro record schema (JSON)")],
-                    config: ConfigOpt = None, data_dir: DataDirOpt = None,
-                    url: UrlOpt = None) -> None:
+def schema_register(
+    game: str,
+    event_type: str,
+    schema_file: Annotated[Path, typer.Argument(help="Avro record schema (JSON)")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
     """Register a schema version for GAME/EVENT_TYPE (creates or alters its table)."""
     result = _client(config, data_dir, url).register(game, event_type, schema_file.read_text())
     console.print_json(json.dumps(result))
 
 
 @app.command()
-def send(game: str,
-         source: Annotated[str, typer.Argument(help="JSON-lines file, or - for stdin")] = "-",
-         key: Annotated[str | None, typer.Option(envvar="PLAYLOG_GAME_KEY",
-                                                 help="The game's API key")] = None,
-         batch: Annotated[int, typer.Option(help="Events per request")] = 500,
-         config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
+def send(
+    game: str,
+    source: Annotated[str, typer.Argument(help="JSON-lines file, or - for stdin")] = "-",
+    key: Annotated[
+        str | None, typer.Option(envvar="PLAYLOG_GAME_KEY", help="The game's API key")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Events per request")] = 500,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
     """Send events, one JSON object per line: {"event_type": ..., "data": {...}}."""
     from playlog.cli.send import send_lines
 
@@ -132,8 +158,9 @@ def send(game: str,
 
 
 @app.command()
-def sql(query: str, config: ConfigOpt = None, data_dir: DataDirOpt = None,
-        url: UrlOpt = None) -> None:
+def sql(
+    query: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
+) -> None:
     """Run a read-only query on the warehouse and print the rows."""
     settings = _settings(config, data_dir)
     found = server_url(settings.data_dir, url)
@@ -174,8 +201,11 @@ def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = 
 
 
 @app.command()
-def demo(seconds: Annotated[float, typer.Option(help="How long to send traffic")] = 10.0,
-         data_dir: DataDirOpt = None, port: Annotated[int, typer.Option()] = 0) -> None:
+def demo(
+    seconds: Annotated[float, typer.Option(help="How long to send traffic")] = 10.0,
+    data_dir: DataDirOpt = None,
+    port: Annotated[int, typer.Option()] = 0,
+) -> None:
     """Start the pipeline, send demo traffic, show rows per table, stop."""
     from playlog.cli.demo import run_demo
 
@@ -183,11 +213,14 @@ def demo(seconds: Annotated[float, typer.Option(help="How long to send traffic")
 
 
 @app.command()
-def loadtest(seconds: Annotated[float, typer.Option()] = 30.0,
-             event_types: Annotated[int, typer.Option(help="Event types (tables)")] = 10,
-             events_per_request: Annotated[int, typer.Option()] = 500,
-             concurrency: Annotated[int, typer.Option()] = 4,
-             data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
+def loadtest(
+    seconds: Annotated[float, typer.Option()] = 30.0,
+    event_types: Annotated[int, typer.Option(help="Event types (tables)")] = 10,
+    events_per_request: Annotated[int, typer.Option()] = 500,
+    concurrency: Annotated[int, typer.Option()] = 4,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
     """Send OCF traffic as fast as the server takes it; report accepted and loaded rates."""
     from playlog.cli.demo import run_loadtest
 

@@ -17,8 +17,14 @@ DEMO_SCHEMAS: dict[str, dict[str, Any]] = {
         "name": "login",
         "fields": [
             {"name": "player_id", "type": "string"},
-            {"name": "platform", "type": {"type": "enum", "name": "platform",
-                                          "symbols": ["pc", "console", "mobile"]}},
+            {
+                "name": "platform",
+                "type": {
+                    "type": "enum",
+                    "name": "platform",
+                    "symbols": ["pc", "console", "mobile"],
+                },
+            },
             {"name": "level", "type": "int"},
             {"name": "ts", "type": _TS},
         ],
@@ -57,15 +63,29 @@ def demo_event(event_type: str, rng: random.Random) -> dict[str, Any]:
     now = int(time.time() * 1000)
     player = f"p{rng.randrange(10_000):05d}"
     if event_type == "login":
-        return {"player_id": player, "platform": rng.choice(["pc", "console", "mobile"]),
-                "level": rng.randrange(1, 100), "ts": now}
+        return {
+            "player_id": player,
+            "platform": rng.choice(["pc", "console", "mobile"]),
+            "level": rng.randrange(1, 100),
+            "ts": now,
+        }
     if event_type == "kill":
-        return {"killer_id": player, "victim_id": f"p{rng.randrange(10_000):05d}",
-                "weapon": rng.choice(_WEAPONS), "distance_m": round(rng.uniform(1, 800), 1),
-                "headshot": rng.random() < 0.2, "ts": now}
-    return {"player_id": player, "item": rng.choice(_ITEMS),
-            "price_cents": rng.choice([99, 499, 999, 1999]), "currency": "USD",
-            "coupon": rng.choice([None, None, "WINTER"]), "ts": now}
+        return {
+            "killer_id": player,
+            "victim_id": f"p{rng.randrange(10_000):05d}",
+            "weapon": rng.choice(_WEAPONS),
+            "distance_m": round(rng.uniform(1, 800), 1),
+            "headshot": rng.random() < 0.2,
+            "ts": now,
+        }
+    return {
+        "player_id": player,
+        "item": rng.choice(_ITEMS),
+        "price_cents": rng.choice([99, 499, 999, 1999]),
+        "currency": "USD",
+        "coupon": rng.choice([None, None, "WINTER"]),
+        "ts": now,
+    }
 
 
 def ocf_body(schema: dict[str, Any], events: list[dict[str, Any]], codec: str = "null") -> bytes:

@@ -184,7 +184,9 @@ def create_app(services: Services, admin_key: str) -> Starlette:
         metrics.EVENTS_ACCEPTED.labels(game=game).inc(batch.count)
         metrics.BYTES_ACCEPTED.inc(len(batch.value))
         metrics.REQUESTS.labels(status="202").inc()
-        return JSON({"accepted": batch.count}, status_code=202, headers={"X-Request-Id": request_id})
+        return JSON(
+            {"accepted": batch.count}, status_code=202, headers={"X-Request-Id": request_id}
+        )
 
     # queries and health -----------------------------------------------------------
 

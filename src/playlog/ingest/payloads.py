@@ -59,9 +59,7 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
-def parse(
-    registry: Registry, game: str, content_type: str, body: bytes, max_events: int
-) -> Batch:
+def parse(registry: Registry, game: str, content_type: str, body: bytes, max_events: int) -> Batch:
     kind = content_type.split(";")[0].strip().lower()
     if kind in OCF_TYPES:
         batch = _ocf(registry, game, body)
@@ -108,7 +106,9 @@ def _json(registry: Registry, game: str, body: bytes) -> Batch:
         if not isinstance(event, dict) or "event_type" not in event or "data" not in event:
             raise InvalidPayload(f'{where}: expected {{"event_type": ..., "data": {{...}}}}')
         schema = _schema_for(registry, game, event, where)
-        framed.append(single_object.frame(schema.fingerprint, encode(event["data"], schema.parsed, where)))
+        framed.append(
+            single_object.frame(schema.fingerprint, encode(event["data"], schema.parsed, where))
+        )
     return Batch(FORMAT_SINGLE_OBJECT, b"".join(framed), len(framed))
 
 
@@ -125,5 +125,6 @@ def _schema_for(registry: Registry, game: str, event: dict[str, Any], where: str
             return schema
         return registry.latest(game, str(event_type))
     except NotFound as exc:
-        raise InvalidPayload(f"{where}: unknown event type {event_type!r} for game {game!r}") from exc
-
+        raise InvalidPayload(
+            f"{where}: unknown event type {event_type!r} for game {game!r}"
+        ) from exc

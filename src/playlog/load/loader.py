@@ -84,8 +84,9 @@ class Loader:
                 if should_pause != paused:
                     (subscription.pause if should_pause else subscription.resume)()
                     paused = should_pause
-                self._set_state("failing" if not self._healthy.is_set() else
-                                "paused" if paused else "consuming")
+                self._set_state(
+                    "failing" if not self._healthy.is_set() else "paused" if paused else "consuming"
+                )
                 room = max(1, self._settings.max_in_flight - in_flight)
                 for record in subscription.poll(min(room, 1000), 0.2):
                     self._dispatch(record)
@@ -196,8 +197,11 @@ class Loader:
             self._tracker.done(item.record.partition, item.record.offset)
 
     def _dead_letter(self, record: Record, exc: Exception) -> None:
-        headers = {**record.headers, "error": f"{type(exc).__name__}: {exc}",
-                   "source": f"{record.topic}/{record.partition}/{record.offset}"}
+        headers = {
+            **record.headers,
+            "error": f"{type(exc).__name__}: {exc}",
+            "source": f"{record.topic}/{record.partition}/{record.offset}",
+        }
         self._log.append(self._dead_topic, [Message(record.key, record.value, headers)])
         metrics.DEAD_LETTERS.labels(stage="load").inc()
         self._tracker.done(record.partition, record.offset)
@@ -220,8 +224,7 @@ class Loader:
                     self._warehouse.check()
                 except WarehouseUnavailable as exc:
                     delay = min(delay * 2, self._settings.max_backoff_s)
-                    log.warning("warehouse still unavailable (next check in %.1fs): %s",
-                                delay, exc)
+                    log.warning("warehouse still unavailable (next check in %.1fs): %s", delay, exc)
                     continue
                 log.info("warehouse healthy again, resuming")
                 self._healthy.set()

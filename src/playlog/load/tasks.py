@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -36,11 +37,11 @@ class CopyTask:
     def table(self) -> str:
         return f"{self.game}.{self.event_type}"
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> CopyTask:
+    def from_json(cls, raw: builtins.bytes) -> CopyTask:
         try:
             data = json.loads(raw)
             data["columns"] = tuple(data["columns"])

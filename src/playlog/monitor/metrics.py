@@ -14,7 +14,9 @@ APPEND_SECONDS = Histogram("playlog_log_append_seconds", "time to append a batch
 PROCESS_BATCHES = Counter("playlog_process_batches_total", "micro-batches processed")
 PROCESS_EVENTS = Counter("playlog_process_events_total", "events written to batch files")
 PROCESS_FILES = Counter("playlog_process_files_total", "batch files written")
-DEAD_LETTERS = Counter("playlog_dead_letters_total", "records sent to the dead-letter topic", ["stage"])
+DEAD_LETTERS = Counter(
+    "playlog_dead_letters_total", "records sent to the dead-letter topic", ["stage"]
+)
 PROCESS_LAG = Gauge("playlog_process_lag_records", "data-topic records not yet processed")
 PROCESS_SECONDS = Histogram("playlog_process_batch_seconds", "time per micro-batch")
 
@@ -22,7 +24,9 @@ PROCESS_SECONDS = Histogram("playlog_process_batch_seconds", "time per micro-bat
 LOAD_TASKS = Counter("playlog_load_tasks_total", "COPY tasks loaded (skipped ones excluded)")
 LOAD_ROWS = Counter("playlog_load_rows_total", "rows loaded", ["table"])
 LOAD_SKIPPED = Counter("playlog_load_skipped_total", "COPY tasks already in the ledger")
-LOAD_TRANSACTIONS = Counter("playlog_load_transactions_total", "warehouse transactions", ["outcome"])
+LOAD_TRANSACTIONS = Counter(
+    "playlog_load_transactions_total", "warehouse transactions", ["outcome"]
+)
 LOAD_SECONDS = Histogram("playlog_load_transaction_seconds", "time per load transaction")
 LOAD_IN_FLIGHT = Gauge("playlog_load_in_flight_tasks", "COPY tasks consumed and not yet done")
 LOADER_STATE = Gauge("playlog_loader_state", "1 for the loader's current state", ["state"])

@@ -125,7 +125,11 @@ class Processor:
         metrics.PROCESS_SECONDS.observe(elapsed)
         log.info(
             "batch done: %d ranges, %d records, %d events, %d files in %.3fs",
-            len(ranges), records, events, len(tasks), elapsed,
+            len(ranges),
+            records,
+            events,
+            len(tasks),
+            elapsed,
         )
         return events
 

@@ -94,9 +94,9 @@ def decode_record(
         writer = lookup(game, fingerprint_of(container.schema_json))
         target = latest(game, writer.event_type)
         stream = io.BytesIO(record.value[container.start : container.end])
-        for row in fastavro.reader(stream, reader_schema=target.parsed):
-            assert isinstance(row, dict)
-            yield writer, target, row
+        for resolved_row in fastavro.reader(stream, reader_schema=target.parsed):
+            assert isinstance(resolved_row, dict)
+            yield writer, target, resolved_row
 
 
 def transform_range(
@@ -129,8 +129,7 @@ def transform_range(
             bucket.hashes.append(writer.fingerprint)
         events += len(decoded)
     tasks = [
-        _write_file(span, day or "1970-01-01", rows, store)
-        for _, rows in sorted(tables.items())
+        _write_file(span, day or "1970-01-01", rows, store) for _, rows in sorted(tables.items())
     ]
     return RangeResult(tasks, dead, events)
 

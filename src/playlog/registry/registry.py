@@ -98,9 +98,7 @@ class Registry:
 
     # registration -------------------------------------------------------------
 
-    def register(
-        self, game: str, event_type: str, schema_json: str
-    ) -> tuple[EventSchema, bool]:
+    def register(self, game: str, event_type: str, schema_json: str) -> tuple[EventSchema, bool]:
         """Register a version; returns it and whether it is new. The table is
         CREATEd/ALTERed first, so a version is never visible before its table can take
         its rows. Registering a known version again changes nothing."""

@@ -47,7 +47,9 @@ class DuckDBWarehouse:
     ) -> None:
         self._store = store
         # A larger checkpoint threshold: fewer re-compressions of growing tables.
-        config = {} if read_only else {"checkpoint_threshold": "256MB"}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if read_only else {"checkpoint_threshold": "256MB"}
+        )
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)

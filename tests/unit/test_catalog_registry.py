@@ -1,0 +1,384 @@
+"""Catalog (games, keys, versions) and registry (hash, compatibility, DDL) on DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from playlog.errors import (
+    BadRequest,
+    Conflict,
+    IncompatibleSchema,
+    NotFound,
+    UnknownSchema,
+)
+from playlog.load.tasks import CopyTask, task_id_for
+from playlog.registry.catalog import Catalog, hash_key
+from playlog.registry.registry import Registry
+from playlog.storage.local import LocalStore
+from playlog.warehouse.duckdb import DuckDBWarehouse
+
+METADATA = [
+    ("_event_id", "BIGINT"),
+    ("_received_at", "TIMESTAMP WITH TIME ZONE"),
+    ("_schema_hash", "VARCHAR"),
+]
+
+
+def record(*fields: dict[str, Any], name: str = "Login") -> dict[str, Any]:
+    return {"type": "record", "name": name, "fields": list(fields)}
+
+
+def field(name: str, avro_type: Any, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": avro_type, **extra}
+
+
+LOGIN_V1 = record(field("Player", "string"), field("score", "int"))
+
+
+def fp(schema: dict[str, Any]) -> str:
+    canonical = to_parsing_canonical_form(fastavro.parse_schema(schema))
+    return str(fingerprint(canonical, "CRC-64-AVRO"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "objects")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, store: LocalStore) -> Iterator[DuckDBWarehouse]:
+    opened = DuckDBWarehouse(tmp_path / "warehouse.duckdb", store)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def catalog_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "catalog.sqlite"
+
+
+@pytest.fixture
+def catalog(catalog_path: Path) -> Iterator[Catalog]:
+    opened = Catalog(catalog_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def registry(catalog: Catalog, warehouse: DuckDBWarehouse) -> Registry:
+    catalog.add_game("g1")
+    return Registry(catalog, warehouse)
+
+
+def columns(warehouse: DuckDBWarehouse, game: str, event_type: str) -> list[tuple[str, str]]:
+    result = warehouse.query(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        f"WHERE table_schema = '{game}' AND table_name = '{event_type}' "
+        "ORDER BY ordinal_position"
+    )
+    return [(str(name), str(kind)) for name, kind in result.rows]
+
+
+def load_rows(
+    warehouse: DuckDBWarehouse, store: LocalStore, game: str, event_type: str, data: pa.Table
+) -> None:
+    """Load ``data`` (plus metadata columns) through the real COPY-task path."""
+    n = data.num_rows
+    data = (
+        data.append_column("_event_id", pa.array(range(n), pa.int64()))
+        .append_column(
+            "_received_at",
+            pa.array([dt.datetime(2024, 1, 1, tzinfo=dt.UTC)] * n, pa.timestamp("us", "UTC")),
+        )
+        .append_column("_schema_hash", pa.array([fp(LOGIN_V1)] * n))
+    )
+    key = f"{game}/{event_type}/batch-{n}.parquet"
+    out = io.BytesIO()
+    pq.write_table(data, out)
+    store.put(key, out.getvalue())
+    task = CopyTask(
+        task_id=task_id_for(key),
+        game=game,
+        event_type=event_type,
+        key=key,
+        uri=store.uri(key),
+        columns=tuple(data.column_names),
+        rows=n,
+        bytes=len(out.getvalue()),
+        received_min_ms=0,
+        received_max_ms=0,
+        source_topic="events",
+        source_partition=0,
+        source_first=0,
+        source_last=0,
+    )
+    assert warehouse.load([task]) == [task.task_id]
+
+
+# --- games and keys ------------------------------------------------------------------
+
+
+def test_add_game_is_idempotent(catalog: Catalog) -> None:
+    assert catalog.add_game("g1") is True
+    assert catalog.add_game("g1") is False
+    assert catalog.add_game("g2") is True
+    assert catalog.games() == ["g1", "g2"]
+    assert catalog.has_game("g1") and not catalog.has_game("g3")
+
+
+def test_a_key_names_its_game(catalog: Catalog) -> None:
+    catalog.add_game("g1")
+    catalog.add_game("g2")
+    key_id, key = catalog.add_key("g1")
+    _, other = catalog.add_key("g2")
+    assert key.startswith(f"pl_{key_id}_")
+    assert catalog.game_of_key(key) == "g1"
+    assert catalog.game_of_key(other) == "g2"
+
+
+def test_keys_are_hashed_at_rest(catalog: Catalog, catalog_path: Path) -> None:
+    catalog.add_game("g1")
+    _, key = catalog.add_key("g1")
+    secret = key.split("_", 2)[2]
+    files = [catalog_path, *catalog_path.parent.glob(catalog_path.name + "-*")]
+    stored = b"".join(p.read_bytes() for p in files)
+    assert hash_key(key).encode() in stored  # the bytes we read hold the key's row
+    assert key.encode() not in stored
+    assert secret.encode() not in stored
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda key: key[:-1] + ("A" if key[-1] != "A" else "B"),  # right id, wrong secret
+        lambda key: "pl_00000000_" + key.split("_", 2)[2],  # unknown id
+        lambda key: key.replace("pl_", "xx_", 1),
+        lambda key: "",
+        lambda key: "pl_",
+        lambda key: key.split("_", 2)[1],
+    ],
+)
+def test_a_wrong_key_names_no_game(catalog: Catalog, wrong: Any) -> None:
+    catalog.add_game("g1")
+    _, key = catalog.add_key("g1")
+    assert catalog.game_of_key(wrong(key)) is None
+    assert catalog.game_of_key(key) == "g1"
+
+
+def test_a_revoked_key_names_no_game(catalog: Catalog) -> None:
+    catalog.add_game("g1")
+    catalog.add_game("g2")
+    key_id, key = catalog.add_key("g1")
+    _, kept = catalog.add_key("g1")
+    assert catalog.revoke_key("g2", key_id) is False  # not that game's key
+    assert catalog.game_of_key(key) == "g1"
+    assert catalog.revoke_key("g1", key_id) is True
+    assert catalog.revoke_key("g1", key_id) is False  # already revoked
+    assert catalog.game_of_key(key) is None
+    assert catalog.game_of_key(kept) == "g1"
+
+
+# --- registration ------------------------------------------------------------------------
+
+
+def test_register_v1_creates_the_table(registry: Registry, warehouse: DuckDBWarehouse) -> None:
+    schema = record(
+        field("Player", "string"),
+        field("score", "int"),
+        field("won", "boolean"),
+        field("at", {"type": "long", "logicalType": "timestamp-millis"}),
+        field("price", {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}),
+        field("tags", {"type": "array", "items": "string"}),
+    )
+    version, created = registry.register("g1", "login", json.dumps(schema))
+
+    assert created is True
+    assert (version.game, version.event_type, version.version) == ("g1", "login", 1)
+    assert version.fingerprint == fp(schema)
+    assert version.table == "g1.login"
+    assert columns(warehouse, "g1", "login") == [
+        ("player", "VARCHAR"),
+        ("score", "INTEGER"),
+        ("won", "BOOLEAN"),
+        ("at", "TIMESTAMP WITH TIME ZONE"),
+        ("price", "DECIMAL(9,2)"),
+        ("tags", "VARCHAR"),
+        *METADATA,
+    ]
+
+
+def test_registering_the_same_schema_again_is_a_no_op(
+    registry: Registry, warehouse: DuckDBWarehouse
+) -> None:
+    first, _ = registry.register("g1", "login", json.dumps(LOGIN_V1))
+    # Other spacing and a doc string: same names, fields and types, same hash.
+    again, created = registry.register(
+        "g1", "login", json.dumps({**LOGIN_V1, "doc": "a login"}, indent=2)
+    )
+    assert created is False
+    assert again == first
+    assert [v.version for v in registry.versions("g1", "login")] == [1]
+    assert len(registry.catalog.schemas("g1")) == 1
+
+
+def test_compatible_v2_adds_columns_that_old_rows_read_as_their_default(
+    registry: Registry, warehouse: DuckDBWarehouse, store: LocalStore
+) -> None:
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    old_rows = pa.table({"player": ["ann", "bob"], "score": pa.array([1, 2], pa.int32())})
+    load_rows(warehouse, store, "g1", "login", old_rows)
+
+    v2 = record(
+        *LOGIN_V1["fields"],
+        field("level", "int", default=7),
+        field("clan", ["null", "string"], default=None),
+        field("mode", "string", default="ranked"),
+    )
+    version, created = registry.register("g1", "login", json.dumps(v2))
+
+    assert (version.version, created) == (2, True)
+    assert columns(warehouse, "g1", "login") == [
+        ("player", "VARCHAR"),
+        ("score", "INTEGER"),
+        *METADATA,
+        ("level", "INTEGER"),
+        ("clan", "VARCHAR"),
+        ("mode", "VARCHAR"),
+    ]
+    rows = warehouse.query("SELECT player, level, clan, mode FROM g1.login ORDER BY player").rows
+    assert rows == [("ann", 7, None, "ranked"), ("bob", 7, None, "ranked")]
+    assert registry.latest("g1", "login") == version
+    assert [v.version for v in registry.versions("g1", "login")] == [1, 2]
+
+
+def test_int_to_long_widens_the_column(
+    registry: Registry, warehouse: DuckDBWarehouse, store: LocalStore
+) -> None:
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    biggest_int = pa.table({"player": ["ann"], "score": pa.array([2**31 - 1], pa.int32())})
+    load_rows(warehouse, store, "g1", "login", biggest_int)
+    v2 = record(field("Player", "string"), field("score", "long"))
+
+    version, _ = registry.register("g1", "login", json.dumps(v2))
+
+    assert version.version == 2
+    assert ("score", "BIGINT") in columns(warehouse, "g1", "login")
+    assert warehouse.query("SELECT score FROM g1.login").rows == [(2**31 - 1,)]
+
+
+@pytest.mark.parametrize(
+    ("v2", "rule"),
+    [
+        (record(*LOGIN_V1["fields"], field("level", "int")), "new_field_without_default"),
+        (record(field("Player", "string"), field("score", "string")), "type_change"),
+    ],
+)
+def test_incompatible_schema_changes_nothing(
+    registry: Registry, warehouse: DuckDBWarehouse, v2: dict[str, Any], rule: str
+) -> None:
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    before = columns(warehouse, "g1", "login")
+
+    with pytest.raises(IncompatibleSchema) as info:
+        registry.register("g1", "login", json.dumps(v2))
+
+    assert info.value.details["rule"] == rule
+    assert info.value.status == 409
+    assert [v.version for v in registry.versions("g1", "login")] == [1]
+    assert [s.version for s in registry.catalog.schemas("g1")] == [1]
+    assert columns(warehouse, "g1", "login") == before
+    with pytest.raises(UnknownSchema):
+        registry.lookup("g1", fp(v2), fresh=True)
+
+
+def test_unknown_game_is_not_found(registry: Registry, warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(NotFound, match="no game 'g9'"):
+        registry.register("g9", "login", json.dumps(LOGIN_V1))
+    assert columns(warehouse, "g9", "login") == []
+
+
+@pytest.mark.parametrize(
+    ("game", "event_type", "what"),
+    [
+        ("G1", "login", "game"),
+        ("g1", "Login", "event_type"),
+        ("g1", "1login", "event_type"),
+        ("g1", 'login"; DROP TABLE x; --', "event_type"),
+        ("g-1", "login", "game"),
+        ("g1", "l" * 64, "event_type"),
+    ],
+)
+def test_invalid_names_are_bad_requests(
+    registry: Registry, game: str, event_type: str, what: str
+) -> None:
+    with pytest.raises(BadRequest, match=f"invalid {what}") as info:
+        registry.register(game, event_type, json.dumps(LOGIN_V1))
+    assert info.value.details == {"field": what}
+
+
+@pytest.mark.parametrize(
+    "schema_json",
+    ["not json", '"string"', json.dumps(record(field("a b", "int")))],
+)
+def test_invalid_schemas_are_bad_requests(registry: Registry, schema_json: str) -> None:
+    with pytest.raises(BadRequest):
+        registry.register("g1", "login", schema_json)
+    with pytest.raises(NotFound):
+        registry.versions("g1", "login")
+
+
+def test_one_record_schema_under_two_event_types_is_a_conflict(
+    registry: Registry, warehouse: DuckDBWarehouse
+) -> None:
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    with pytest.raises(Conflict, match=r"already registered as g1\.login") as info:
+        registry.register("g1", "logout", json.dumps(LOGIN_V1))
+    assert not isinstance(info.value, IncompatibleSchema)
+    assert info.value.details == {"fingerprint": fp(LOGIN_V1)}
+    assert columns(warehouse, "g1", "logout") == []
+    # Another game may use the same record.
+    registry.catalog.add_game("g2")
+    assert registry.register("g2", "logout", json.dumps(LOGIN_V1))[0].version == 1
+
+
+# --- lookups ----------------------------------------------------------------------------
+
+
+def test_lookup_by_fingerprint_is_per_game(registry: Registry) -> None:
+    version, _ = registry.register("g1", "login", json.dumps(LOGIN_V1))
+    registry.catalog.add_game("g2")
+    assert registry.lookup("g1", fp(LOGIN_V1)) == version
+    with pytest.raises(UnknownSchema) as info:
+        registry.lookup("g2", fp(LOGIN_V1), fresh=True)
+    assert info.value.details == {"fingerprint": fp(LOGIN_V1)}
+
+
+def test_unknown_fingerprint_raises_unknown_schema(registry: Registry) -> None:
+    with pytest.raises(UnknownSchema, match="schema 0123456789abcdef is not registered"):
+        registry.lookup("g1", "0123456789abcdef", fresh=True)
+
+
+def test_a_second_registry_sees_a_schema_registered_by_the_first(
+    registry: Registry, catalog_path: Path
+) -> None:
+    other_catalog = Catalog(catalog_path)  # another process, its own connection
+    other = Registry(other_catalog, None, reload_interval_s=3600)
+    try:
+        version, _ = registry.register("g1", "login", json.dumps(LOGIN_V1))
+        with pytest.raises(UnknownSchema):  # its index is stale and the interval long
+            other.lookup("g1", version.fingerprint)
+        assert other.lookup("g1", version.fingerprint, fresh=True) == version
+        assert other.lookup("g1", version.fingerprint) == version  # now cached
+    finally:
+        other_catalog.close()
