@@ -97,6 +97,12 @@ class WarehouseSettings(Section):
     region: str = "us-east-1"
 
 
+class RegistrySettings(Section):
+    # PostgreSQL DSN of the catalog shared by every ingest node; default: SQLite in
+    # data_dir (one machine), or the warehouse's database when it is PostgreSQL.
+    dsn: SecretStr | None = None
+
+
 class MonitorSettings(Section):
     heartbeat_interval_s: float = Field(5.0, gt=0)
     canary_interval_s: float = Field(30.0, ge=0)
@@ -114,6 +120,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     load: LoadSettings = LoadSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
+    registry: RegistrySettings = RegistrySettings()
     monitor: MonitorSettings = MonitorSettings()
 
     @model_validator(mode="after")

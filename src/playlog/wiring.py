@@ -69,10 +69,19 @@ def open_engine(settings: Settings, log_: Log, registry: Registry, store: Object
     if settings.process.engine == "spark":
         from playlog.engine.spark import SparkEngine
 
-        return SparkEngine(settings)
+        return SparkEngine(settings, registry)
     from playlog.engine.inprocess import InProcessEngine
 
     return InProcessEngine(log_, registry, store)
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    dsn = settings.registry.dsn
+    if dsn is None and settings.warehouse.kind == "postgres":
+        dsn = settings.warehouse.dsn
+    if dsn is not None:
+        return Catalog(dsn=dsn.get_secret_value())
+    return Catalog(settings.catalog_path)
 
 
 def admin_key(settings: Settings) -> tuple[str, bool]:
@@ -112,7 +121,7 @@ class Services:
         ensure_topics(settings, log_)
         store = open_store(settings)
         warehouse = open_warehouse(settings, store) if with_warehouse else None
-        catalog = Catalog(settings.catalog_path)
+        catalog = open_catalog(settings)
         return cls(settings, log_, store, warehouse, catalog, Registry(catalog, warehouse))
 
     def close(self) -> None:

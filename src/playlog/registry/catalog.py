@@ -1,7 +1,9 @@
-"""The catalog: games, their keys (hashed) and their schema versions, in SQLite.
+"""The catalog: games, their keys (hashed) and their schema versions.
 
-SQLite in WAL mode lets several local processes (``playlog ingest``, ``process``,
-``load``) share one catalog; each keeps its own cache and reloads on a miss.
+One source of truth per deployment: SQLite in the data dir on one machine (WAL mode
+lets local processes share it), PostgreSQL when ingest nodes run on several machines
+(``Catalog.open``). The SQL is written once in the dialect both accept; each process
+keeps its own cache (the registry) and reloads on a miss.
 """
 
 from __future__ import annotations
@@ -12,33 +14,32 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from playlog.avro.schema import EventSchema
+from playlog.errors import Conflict, TransientError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS games (
-    game TEXT PRIMARY KEY,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,
-    game TEXT NOT NULL REFERENCES games(game),
-    key_hash TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS schemas (
-    game TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    fingerprint TEXT NOT NULL,
-    schema_json TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (game, event_type, version)
-);
-CREATE INDEX IF NOT EXISTS schemas_by_fingerprint ON schemas (fingerprint);
-"""
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS {p}games (
+        game TEXT PRIMARY KEY,
+        created_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {p}api_keys (
+        key_id TEXT PRIMARY KEY,
+        game TEXT NOT NULL REFERENCES {p}games(game),
+        key_hash TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION)""",
+    """CREATE TABLE IF NOT EXISTS {p}schemas (
+        game TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        schema_json TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (game, event_type, version))""",
+)
 
 
 def hash_key(api_key: str) -> str:
@@ -52,61 +53,78 @@ def new_key() -> tuple[str, str]:
 
 
 class Catalog:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, path: Path | None = None, dsn: str | None = None) -> None:
+        """SQLite at ``path``, or PostgreSQL at ``dsn`` (tables in schema ``playlog``)."""
         self._lock = threading.Lock()
+        if dsn is not None:
+            import psycopg
+
+            self._db: Any = psycopg.connect(dsn, autocommit=True)
+            self._prefix, self._placeholder = "playlog.", "%s"
+            self._db.execute("CREATE SCHEMA IF NOT EXISTS playlog")
+            self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+            self._integrity_error: type[Exception] = psycopg.IntegrityError
+        else:
+            assert path is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._prefix, self._placeholder = "", "?"
+            self._driver_errors = (sqlite3.OperationalError,)
+            self._integrity_error = sqlite3.IntegrityError
+        for statement in _TABLES:
+            self._db.execute(statement.format(p=self._prefix))
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder)."""
+        sql = sql.format(p=self._prefix).replace("%s", self._placeholder)
+        with self._lock:
+            try:
+                return self._db.execute(sql, params)
+            except self._driver_errors as exc:
+                raise TransientError(f"catalog unavailable: {exc}") from exc
 
     # games and keys -------------------------------------------------------------
 
     def add_game(self, game: str) -> bool:
         """False when the game exists already."""
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO games VALUES (?, ?)", (game, time.time())
-            )
-            return cursor.rowcount == 1
+        cursor = self._run(
+            "INSERT INTO {p}games VALUES (%s, %s) ON CONFLICT DO NOTHING", (game, time.time())
+        )
+        return bool(cursor.rowcount == 1)
 
     def has_game(self, game: str) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM games WHERE game = ?", (game,)).fetchone()
-        return row is not None
+        return self._run("SELECT 1 FROM {p}games WHERE game = %s", (game,)).fetchone() is not None
 
     def games(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT game FROM games ORDER BY game")]
+        return [r[0] for r in self._run("SELECT game FROM {p}games ORDER BY game").fetchall()]
 
     def add_key(self, game: str) -> tuple[str, str]:
         key_id, api_key = new_key()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL)",
-                (key_id, game, hash_key(api_key), time.time()),
-            )
+        self._run(
+            "INSERT INTO {p}api_keys VALUES (%s, %s, %s, %s, NULL)",
+            (key_id, game, hash_key(api_key), time.time()),
+        )
         return key_id, api_key
 
     def revoke_key(self, game: str, key_id: str) -> bool:
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE api_keys SET revoked_at = ? "
-                "WHERE key_id = ? AND game = ? AND revoked_at IS NULL",
-                (time.time(), key_id, game),
-            )
-            return cursor.rowcount == 1
+        cursor = self._run(
+            "UPDATE {p}api_keys SET revoked_at = %s "
+            "WHERE key_id = %s AND game = %s AND revoked_at IS NULL",
+            (time.time(), key_id, game),
+        )
+        return bool(cursor.rowcount == 1)
 
     def game_of_key(self, api_key: str) -> str | None:
         """The game an unrevoked key belongs to, or None."""
         parts = api_key.split("_")
         if len(parts) < 3 or parts[0] != "pl":
             return None
-        with self._lock:
-            row = self._db.execute(
-                "SELECT game, key_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
-                (parts[1],),
-            ).fetchone()
+        row = self._run(
+            "SELECT game, key_hash FROM {p}api_keys WHERE key_id = %s AND revoked_at IS NULL",
+            (parts[1],),
+        ).fetchone()
         if row is None or not hmac.compare_digest(row[1], hash_key(api_key)):
             return None
         return str(row[0])
@@ -114,29 +132,36 @@ class Catalog:
     # schemas --------------------------------------------------------------------
 
     def add_schema(self, schema: EventSchema) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO schemas VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    schema.game,
-                    schema.event_type,
-                    schema.version,
-                    schema.fingerprint,
-                    schema.schema_json,
-                    time.time(),
-                ),
-            )
+        """Raises Conflict when another process registered this version first."""
+        try:
+            self._insert_schema(schema)
+        except self._integrity_error as exc:
+            raise Conflict(
+                f"{schema.table} version {schema.version} was registered concurrently; retry"
+            ) from exc
+
+    def _insert_schema(self, schema: EventSchema) -> None:
+        self._run(
+            "INSERT INTO {p}schemas VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                schema.game,
+                schema.event_type,
+                schema.version,
+                schema.fingerprint,
+                schema.schema_json,
+                time.time(),
+            ),
+        )
 
     def schemas(self, game: str | None = None) -> list[EventSchema]:
         """Every version (of one game), oldest first."""
-        sql = "SELECT game, event_type, version, fingerprint, schema_json FROM schemas"
+        sql = "SELECT game, event_type, version, fingerprint, schema_json FROM {p}schemas"
         params: tuple[str, ...] = ()
         if game is not None:
-            sql += " WHERE game = ?"
+            sql += " WHERE game = %s"
             params = (game,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY game, event_type, version", params)
-            return [EventSchema(*row) for row in rows]
+        rows = self._run(sql + " ORDER BY game, event_type, version", params).fetchall()
+        return [EventSchema(*row) for row in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,19 +24,37 @@ from playlog.warehouse.base import Warehouse
 
 
 @dataclass
-class _Index:
+class SchemaIndex:
+    """Every registered version, indexed. Immutable once built: readers never lock."""
+
     by_type: dict[tuple[str, str], list[EventSchema]] = field(default_factory=dict)
     by_fingerprint: dict[tuple[str, str], EventSchema] = field(default_factory=dict)
     any_by_fingerprint: dict[str, EventSchema] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, schemas: list[EventSchema]) -> _Index:
+    def build(cls, schemas: Sequence[EventSchema]) -> SchemaIndex:
         index = cls()
         for schema in schemas:  # oldest first: latest wins
             index.by_type.setdefault((schema.game, schema.event_type), []).append(schema)
             index.by_fingerprint[(schema.game, schema.fingerprint)] = schema
             index.any_by_fingerprint.setdefault(schema.fingerprint, schema)
         return index
+
+    def lookup(self, game: str, fingerprint: str) -> EventSchema:
+        found = self.by_fingerprint.get((game, fingerprint))
+        if found is None:
+            raise UnknownSchema(
+                f"schema {fingerprint} is not registered for game {game!r}; "
+                f"register it with POST /v1/games/{game}/schemas/<event_type>",
+                fingerprint=fingerprint,
+            )
+        return found
+
+    def latest(self, game: str, event_type: str) -> EventSchema:
+        found = self.by_type.get((game, event_type))
+        if not found:
+            raise NotFound(f"no schema registered for {game}.{event_type}")
+        return found[-1]
 
 
 class Registry:
@@ -46,12 +65,12 @@ class Registry:
         self._warehouse = warehouse
         self._reload_interval_s = reload_interval_s
         self._lock = threading.Lock()  # serialises registrations
-        self._index = _Index.build(catalog.schemas())
+        self._index = SchemaIndex.build(catalog.schemas())
         self._loaded_at = time.monotonic()
 
     def reload(self, force: bool = False) -> None:
         if force or time.monotonic() - self._loaded_at >= self._reload_interval_s:
-            self._index = _Index.build(self.catalog.schemas())
+            self._index = SchemaIndex.build(self.catalog.schemas())
             self._loaded_at = time.monotonic()
 
     # reads ------------------------------------------------------------------------
@@ -72,17 +91,9 @@ class Registry:
         """The schema with this hash among the game's registered versions. ``fresh``
         reloads on a miss however recent the last reload (the processor must not
         dead-letter an event whose schema was registered a moment ago)."""
-        found = self._index.by_fingerprint.get((game, fingerprint))
-        if found is None:
+        if (game, fingerprint) not in self._index.by_fingerprint:
             self.reload(force=fresh)
-            found = self._index.by_fingerprint.get((game, fingerprint))
-        if found is None:
-            raise UnknownSchema(
-                f"schema {fingerprint} is not registered for game {game!r}; "
-                f"register it with POST /v1/games/{game}/schemas/<event_type>",
-                fingerprint=fingerprint,
-            )
-        return found
+        return self._index.lookup(game, fingerprint)
 
     def by_fingerprint(self, fingerprint: str) -> EventSchema:
         found = self._index.any_by_fingerprint.get(fingerprint)
