@@ -17,9 +17,12 @@ import threading
 from collections.abc import Callable, Iterable
 
 import uvicorn
+from prometheus_client import start_http_server
 
+from playlog.errors import ConfigError
 from playlog.ingest.app import create_app
 from playlog.load.loader import Loader
+from playlog.monitor.canary import Canary
 from playlog.process.processor import Processor
 from playlog.settings import Settings
 from playlog.wiring import Services, admin_key, open_engine, server_file
@@ -35,6 +38,8 @@ def configure_logging(level: str = "INFO") -> None:
         level=level,
         format="%(asctime)s level=%(levelname)s logger=%(name)s thread=%(threadName)s %(message)s",
     )
+    for chatty in ("httpx", "httpcore", "py4j"):  # a line per request drowns ours
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _background(
@@ -54,20 +59,28 @@ def _background(
     return threads
 
 
-def run(
-    settings: Settings,
-    stages: Iterable[str] = STAGES,
-    on_ready: Callable[[str], None] | None = None,
-) -> None:
+def run(settings: Settings, stages: Iterable[str] = STAGES) -> None:
     """Run ``stages`` until SIGINT/SIGTERM."""
     stages = tuple(stages)
     services = Services.open(settings, with_warehouse="ingest" in stages or "load" in stages)
     stop = threading.Event()
     threads = _background(services, stages, stop)
+
+    def start_canary(url: str) -> None:
+        """With the HTTP API in this process, the canary probes it once it listens."""
+        interval = settings.monitor.canary_interval_s
+        if interval > 0 and "process" in stages and "load" in stages:
+            key, _ = admin_key(settings)
+            canary = Canary(url, key, interval, settings.monitor.canary_timeout_s)
+            thread = threading.Thread(target=canary.run, args=(stop,), name="canary")
+            thread.start()
+            threads.append(thread)
+
     try:
         if "ingest" in stages:
-            _serve(services, on_ready)
+            _serve(services, start_canary)
         else:
+            _serve_metrics(settings)
             _wait_for_signal(stop)
     finally:
         stop.set()
@@ -118,6 +131,28 @@ def _serve(services: Services, on_ready: Callable[[str], None] | None) -> None:
         server.run()
     finally:
         marker.unlink(missing_ok=True)
+
+
+def run_monitor(settings: Settings) -> None:
+    """``playlog monitor``: the canary against an ingest node, and /metrics."""
+    key = os.environ.get("PLAYLOG_ADMIN_KEY")
+    if not key:
+        raise ConfigError("playlog monitor needs the admin key in PLAYLOG_ADMIN_KEY")
+    stop = threading.Event()
+    _serve_metrics(settings)
+    interval = settings.monitor.canary_interval_s or 30.0
+    canary = Canary(settings.monitor.ingest_url, key, interval, settings.monitor.canary_timeout_s)
+    thread = threading.Thread(target=canary.run, args=(stop,), name="canary")
+    thread.start()
+    _wait_for_signal(stop)
+    thread.join()
+
+
+def _serve_metrics(settings: Settings) -> None:
+    port = settings.monitor.metrics_port
+    if port is not None:
+        start_http_server(port, addr=settings.server.host)
+        log.info("metrics on http://%s:%d/metrics", settings.server.host, port)
 
 
 def _wait_for_signal(stop: threading.Event) -> None:

@@ -105,7 +105,12 @@ class RegistrySettings(Section):
 
 class MonitorSettings(Section):
     heartbeat_interval_s: float = Field(5.0, gt=0)
-    canary_interval_s: float = Field(30.0, ge=0)
+    canary_interval_s: float = Field(30.0, ge=0)  # 0: no canary
+    canary_timeout_s: float = Field(300.0, gt=0)
+    # /metrics of stages without the HTTP API (process, load, monitor); None: off
+    metrics_port: int | None = None
+    # where `playlog monitor` sends its canary (an ingest node or load balancer)
+    ingest_url: str = "http://127.0.0.1:8080"
 
 
 class Settings(BaseSettings):

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from playlog.cli.client import ApiError, Client, admin_key_of
+from playlog.client import ApiError, Client, admin_key_of
 from playlog.cli.traffic import (
     DEMO_SCHEMAS,
     demo_event,

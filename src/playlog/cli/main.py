@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from playlog import runtime
-from playlog.cli.client import ApiError, Client, admin_key_of, server_url
+from playlog.client import ApiError, Client, admin_key_of, server_url
 from playlog.errors import PlaylogError
 from playlog.settings import Settings
 
@@ -100,6 +100,14 @@ def process(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 def load(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the loader alone: COPY tasks -> warehouse."""
     _run_stages(("load",), config, data_dir, None, None)
+
+
+@app.command()
+def monitor(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the end-to-end canary against monitor.ingest_url and serve /metrics."""
+    settings = _settings(config, data_dir)
+    runtime.configure_logging()
+    runtime.run_monitor(settings)
 
 
 @game_app.command("create")

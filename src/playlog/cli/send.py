@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from playlog.cli.client import Client
+from playlog.client import Client
 from playlog.errors import BadRequest
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from playlog.avro.schema import EventSchema
 from playlog.log.base import Log
@@ -84,7 +83,7 @@ def _adapters(settings: Settings) -> tuple[Log, ObjectStore]:
 
 
 def _run_ranges(
-    settings: Settings, schemas: Sequence[EventSchema], spans: Iterator[Any]
+    settings: Settings, schemas: Sequence[EventSchema], spans: Iterable[OffsetRange]
 ) -> Iterator[RangeResult]:
     log_, store = _adapters(settings)
     snapshot = SchemaIndex.build(schemas)

@@ -209,25 +209,33 @@ class Loader:
     # health -----------------------------------------------------------------------
 
     def _wait_until_healthy(self, cause: Exception, stop: threading.Event) -> None:
-        """One worker probes with backoff; the others wait for it."""
+        """One worker probes with backoff; the others wait for it.
+
+        A waiter that finds nobody probing becomes the prober: a worker can clear
+        ``_healthy`` just after the prober set it, and must not wait for a set that
+        nobody will do any more."""
         self._healthy.clear()
-        if not self._health_lock.acquire(blocking=False):
-            while not stop.is_set() and not self._healthy.wait(0.2):
-                pass
-            return
-        try:
-            log.error("warehouse unavailable, pausing consumption: %s", cause)
-            delay = 0.5
-            while not stop.is_set():
-                stop.wait(delay)
+        while not stop.is_set():
+            if self._health_lock.acquire(blocking=False):
                 try:
-                    self._warehouse.check()
-                except WarehouseUnavailable as exc:
-                    delay = min(delay * 2, self._settings.max_backoff_s)
-                    log.warning("warehouse still unavailable (next check in %.1fs): %s", delay, exc)
-                    continue
-                log.info("warehouse healthy again, resuming")
-                self._healthy.set()
+                    self._probe_until_healthy(cause, stop)
+                finally:
+                    self._health_lock.release()
                 return
-        finally:
-            self._health_lock.release()
+            if self._healthy.wait(0.2):
+                return
+
+    def _probe_until_healthy(self, cause: Exception, stop: threading.Event) -> None:
+        log.error("warehouse unavailable, pausing consumption: %s", cause)
+        delay = min(self._settings.health_interval_s, self._settings.max_backoff_s)
+        while not stop.is_set():
+            stop.wait(delay)
+            try:
+                self._warehouse.check()
+            except WarehouseUnavailable as exc:
+                delay = min(delay * 2, self._settings.max_backoff_s)
+                log.warning("warehouse still unavailable (next check in %.1fs): %s", delay, exc)
+                continue
+            log.info("warehouse healthy again, resuming")
+            self._healthy.set()
+            return

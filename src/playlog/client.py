@@ -1,4 +1,5 @@
-"""The CLI's HTTP client: finds the running server and its admin key."""
+"""A Python client of the HTTP API (used by the CLI, the canary and the demo), and how
+to find the running server and its admin key."""
 
 from __future__ import annotations
 
