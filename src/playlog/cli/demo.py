@@ -34,24 +34,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, port: int, log_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, port: int, log_file: Path, config: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """``playlog up`` as a child process; returns it once it answers /healthz."""
     url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "playlog", "up", "--data-dir", str(data_dir)]
+    command += ["--port", str(port)] + (["--config", str(config)] if config else [])
     with open(log_file, "ab") as log:
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "playlog",
-                "up",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     probe = Client(url, None)
     deadline = time.monotonic() + 60
     while not probe.alive():

@@ -66,8 +66,11 @@ class Loader:
 
     def run(self, stop: threading.Event) -> None:
         subscription = self._log.subscribe(self._settings.group, self._copy_topic)
+        # Workers stop on ``halt``, set once this loop ends for any reason: joining
+        # them on ``stop`` alone would hang forever when the loop raises.
+        halt = threading.Event()
         workers = [
-            threading.Thread(target=self._work, args=(i, stop), name=f"load-worker-{i}")
+            threading.Thread(target=self._work, args=(i, halt), name=f"load-worker-{i}")
             for i in range(self._settings.workers)
         ]
         for worker in workers:
@@ -98,6 +101,7 @@ class Loader:
                     last_heartbeat = time.monotonic()
                     self._heartbeat(in_flight)
         finally:
+            halt.set()
             for worker in workers:
                 worker.join()
             offsets = self._tracker.to_commit()

@@ -1,0 +1,184 @@
+"""Test doubles for the ports: ``FakeWarehouse`` keeps the ledger and rows in memory.
+
+    fake = FakeWarehouse(delay_s=0.01)
+    fake.down_for(1.0)            # load() and check() raise WarehouseUnavailable
+    fake.conflict_on(2, 5)        # the 2nd and 5th load() raise WarehouseConflict
+    fake.fail_keys_containing("bad")  # a txn holding such a task raises WarehouseError
+
+Every load is one transaction, all or nothing: failures are raised before anything
+changes. Each attempt is recorded (`transactions`) with its task ids, the thread it ran
+on and its outcome, and the fake watches concurrency: the most transactions at once,
+and any table two transactions held at the same time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from playlog.avro.types import Column
+from playlog.errors import WarehouseConflict, WarehouseError, WarehouseUnavailable
+from playlog.load.tasks import CopyTask
+from playlog.warehouse.base import QueryResult
+
+
+@dataclass
+class Transaction:
+    """One call of ``load``."""
+
+    number: int  # 1-based, in call order
+    task_ids: tuple[str, ...]
+    tables: tuple[str, ...]
+    thread: str
+    started: float  # time.monotonic()
+    ended: float = 0.0
+    outcome: str = "running"  # committed / unavailable / conflict / error
+    loaded: tuple[str, ...] = ()  # committed: the ids loaded now
+    skipped: tuple[str, ...] = ()  # committed: the ids already in the ledger
+
+
+@dataclass
+class FakeWarehouse:
+    """The ``Warehouse`` port in memory. ``delay_s`` sleeps inside each transaction;
+    ``hook(tasks)`` runs inside it too (it may block, or raise to fail the txn)."""
+
+    delay_s: float = 0.0
+    hook: Callable[[Sequence[CopyTask]], None] | None = None
+    ledger: set[str] = field(default_factory=set)
+    rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    loaded: Counter[str] = field(default_factory=Counter)  # task id -> times loaded
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)  # ensure_table
+    transactions: list[Transaction] = field(default_factory=list)
+    checks: int = 0
+    max_concurrent: int = 0
+    table_overlaps: list[str] = field(default_factory=list)  # tables held twice at once
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down = False
+        self._down_until = 0.0
+        self._conflicts: set[int] = set()
+        self._poison: list[str] = []
+        self._active = 0
+        self._held: Counter[str] = Counter()
+
+    # scripting ---------------------------------------------------------------------
+
+    def set_down(self, down: bool) -> None:
+        self._down = down
+
+    def down_for(self, seconds: float) -> None:
+        self._down_until = time.monotonic() + seconds
+
+    @property
+    def is_down(self) -> bool:
+        return self._down or time.monotonic() < self._down_until
+
+    def conflict_on(self, *numbers: int) -> None:
+        """The ``n``-th calls of ``load`` (1-based, counting every call) conflict."""
+        self._conflicts.update(numbers)
+
+    def fail_keys_containing(self, fragment: str) -> None:
+        self._poison.append(fragment)
+
+    # queries on what happened --------------------------------------------------------
+
+    def committed(self) -> list[Transaction]:
+        with self._lock:
+            return [t for t in self.transactions if t.outcome == "committed"]
+
+    def outcomes(self) -> Counter[str]:
+        with self._lock:
+            return Counter(t.outcome for t in self.transactions)
+
+    def loaded_ids(self) -> set[str]:
+        with self._lock:
+            return set(self.ledger)
+
+    # the port ------------------------------------------------------------------------
+
+    def ensure_table(self, game: str, event_type: str, columns: Sequence[Column]) -> None:
+        with self._lock:
+            self.tables[f"{game}.{event_type}"] = tuple(c.name for c in columns)
+
+    def load(self, tasks: Sequence[CopyTask]) -> list[str]:
+        tables = tuple(sorted({t.table for t in tasks}))
+        with self._lock:
+            txn = Transaction(
+                number=len(self.transactions) + 1,
+                task_ids=tuple(t.task_id for t in tasks),
+                tables=tables,
+                thread=threading.current_thread().name,
+                started=time.monotonic(),
+            )
+            self.transactions.append(txn)
+            self._active += 1
+            self.max_concurrent = max(self.max_concurrent, self._active)
+            for table in tables:
+                self._held[table] += 1
+                if self._held[table] > 1:
+                    self.table_overlaps.append(table)
+        try:
+            return self._run(txn, tasks)
+        finally:
+            with self._lock:
+                self._active -= 1
+                for table in tables:
+                    self._held[table] -= 1
+                txn.ended = time.monotonic()
+
+    def _run(self, txn: Transaction, tasks: Sequence[CopyTask]) -> list[str]:
+        try:
+            if self.is_down:
+                raise WarehouseUnavailable("fake warehouse is down")
+            if txn.number in self._conflicts:
+                raise WarehouseConflict(f"fake conflict on load {txn.number}")
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            if self.hook is not None:
+                self.hook(tasks)
+            for task in tasks:
+                if any(fragment in task.key for fragment in self._poison):
+                    raise WarehouseError(f"fake: cannot load {task.key}")
+            if self.is_down:  # went down during the transaction: nothing committed
+                raise WarehouseUnavailable("fake warehouse went down")
+        except WarehouseConflict:
+            txn.outcome = "conflict"
+            raise
+        except WarehouseUnavailable:
+            txn.outcome = "unavailable"
+            raise
+        except WarehouseError:
+            txn.outcome = "error"
+            raise
+        with self._lock:  # the commit: ledger and rows together, or nothing
+            loaded, skipped = [], []
+            for task in tasks:
+                if task.task_id in self.ledger:
+                    skipped.append(task.task_id)
+                    continue
+                self.ledger.add(task.task_id)
+                self.loaded[task.task_id] += 1
+                self.rows[task.table] += task.rows
+                loaded.append(task.task_id)
+            txn.outcome = "committed"
+            txn.loaded, txn.skipped = tuple(loaded), tuple(skipped)
+        return loaded
+
+    def check(self) -> None:
+        with self._lock:
+            self.checks += 1
+        if self.is_down:
+            raise WarehouseUnavailable("fake warehouse is down")
+
+    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
+        """Only ``rows``: one row per table with its row count."""
+        with self._lock:
+            rows = sorted(self.rows.items())[:max_rows]
+        return QueryResult(["table", "rows"], [tuple(r) for r in rows])
+
+    def close(self) -> None:
+        pass
