@@ -15,7 +15,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from playlog.client import ApiError, Client, admin_key_of
 from playlog.cli.traffic import (
     DEMO_SCHEMAS,
     demo_event,
@@ -23,6 +22,7 @@ from playlog.cli.traffic import (
     synthetic_events,
     synthetic_schema,
 )
+from playlog.client import ApiError, Client, admin_key_of
 from playlog.errors import PlaylogError
 
 DEMO_GAME = "demo"
