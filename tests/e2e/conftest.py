@@ -19,36 +19,75 @@ from playlog.cli.demo import free_port
 ADMIN_KEY = "pl_admin_e2e_secret"
 
 
-class Server:
-    """One `playlog up` process over a data dir that outlives restarts."""
+class Stage:
+    """`playlog <command>` as a child process over a data dir that outlives restarts."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        command: str,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = command
+        self.config = config
         self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-{command}.log"
+
+    def args(self) -> list[str]:
+        config = ["--config", str(self.config)] if self.config else []
+        return [
+            sys.executable,
+            "-m",
+            "playlog",
+            self.command,
+            "--data-dir",
+            str(self.data_dir),
+            *config,
+        ]
+
+    def spawn(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.args(), stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text()[-4000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=90)
+        self.process = None
+        return code
+
+
+class Server(Stage):
+    """`playlog up` (or `playlog ingest`): a stage with the HTTP API."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        config: Path | None = None,
+        command: str = "up",
+    ) -> None:
+        super().__init__(data_dir, command, config, env)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self.admin = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
         )
 
+    def args(self) -> list[str]:
+        return [*super().args(), "--port", str(self.port)]
+
     def start(self) -> None:
-        log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "playlog",
-                "up",
-                "--data-dir",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-        )
+        self.spawn()
+        assert self.process is not None
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -59,16 +98,6 @@ class Server:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"playlog up did not start:\n{self.log_tail()}")
             time.sleep(0.05)
-
-    def log_tail(self) -> str:
-        return (self.data_dir.parent / f"{self.data_dir.name}.log").read_text()[-4000:]
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=60)
-        self.process = None
-        return code
 
     def game(self, name: str) -> str:
         response = self.admin.post("/v1/games", json={"game": name})

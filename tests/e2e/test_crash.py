@@ -21,9 +21,9 @@ class Sender(threading.Thread):
     """Sends batches of unique `seq`s until stopped, remembering what was answered 202
     (accepted) and what got no answer (maybe accepted: the crash hit mid-request)."""
 
-    def __init__(self, server: Server, key: str) -> None:
+    def __init__(self, server: Server, key: str, game: str = "g1") -> None:
         super().__init__(daemon=True)
-        self.server, self.key = server, key
+        self.server, self.key, self.game = server, key, game
         self.accepted: set[int] = set()
         self.uncertain: set[int] = set()
         self.refused = 0
@@ -36,7 +36,7 @@ class Sender(threading.Thread):
             first += BATCH
             body = ocf(KILL, [kill(s) for s in seqs])
             try:
-                status = self.server.send("g1", self.key, body, "application/avro").status_code
+                status = self.server.send(self.game, self.key, body, "application/avro").status_code
             except httpx.HTTPError:
                 self.uncertain.update(seqs)
                 time.sleep(0.05)

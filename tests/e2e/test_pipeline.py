@@ -106,21 +106,26 @@ def as_json(event_type: str, event: dict[str, Any]) -> dict[str, Any]:
     return {"event_type": event_type, "data": data}
 
 
-def setup_game(server: Server) -> tuple[str, dict[str, str]]:
-    key = server.game("g1")
+def setup_game(server: Server, game: str = "g1") -> tuple[str, dict[str, str]]:
+    key = server.game(game)
     fingerprints = {}
     for event_type, schema in SCHEMAS.items():
-        response = server.register("g1", event_type, schema)
+        response = server.register(game, event_type, schema)
         assert response.status_code == 201, response.text
         body = response.json()
-        assert body["version"] == 1 and body["table"] == f"g1.{event_type}"
+        assert body["version"] == 1 and body["table"] == f"{game}.{event_type}"
         assert len(body["fingerprint"]) == 16
         fingerprints[event_type] = body["fingerprint"]
     return key, fingerprints
 
 
 def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None:
-    key, fingerprints = setup_game(server)
+    check_every_format(server, "g1")
+
+
+def check_every_format(server: Server, game: str) -> None:
+    """Each format, 4,000 events per table: exact counts, no duplicates, exact values."""
+    key, fingerprints = setup_game(server, game)
     expected: dict[str, list[int]] = {t: [] for t in SCHEMAS}
     seq = 0
 
@@ -136,13 +141,13 @@ def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None
         body = b"".join(
             ocf(SCHEMAS[t], take(t, 500), "deflate" if round_ % 2 else "null") for t in SCHEMAS
         )
-        response = server.send("g1", key, body, "application/avro")
+        response = server.send(game, key, body, "application/avro")
         assert response.status_code == 202, response.text
         assert response.json() == {"accepted": 1500}
         # Single-object encoding, gzip on the wire.
         body = b"".join(single_objects(fingerprints[t], SCHEMAS[t], take(t, 300)) for t in SCHEMAS)
         response = server.send(
-            "g1",
+            game,
             key,
             gzip.compress(body),
             "application/vnd.apache.avro+binary",
@@ -152,16 +157,16 @@ def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None
         assert response.json() == {"accepted": 900}
         # JSON.
         events = [as_json(t, e) for t in SCHEMAS for e in take(t, 200)]
-        response = server.send("g1", key, json.dumps(events).encode(), "application/json")
+        response = server.send(game, key, json.dumps(events).encode(), "application/json")
         assert response.status_code == 202, response.text
         assert response.json() == {"accepted": 600}
 
     for event_type, seqs in expected.items():
-        table = f"g1.{event_type}"
+        table = f"{game}.{event_type}"
         assert server.wait_for_rows(table, len(seqs)) == len(seqs) == 4000
         rows = server.query(f"select seq, count(*) from {table} group by seq having count(*) > 1")
         assert rows == []
-        assert sorted(r[0] for r in server.query(f"select seq from {table}")) == sorted(seqs)
+        assert sorted(server.seqs(table)) == sorted(seqs)
 
     # Values survive every format exactly (spot checks across the three).
     for s in (0, 1555, 2470, 9999):
@@ -171,7 +176,7 @@ def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None
         got = dict(
             zip(
                 want,
-                server.query(f"select {cols} from g1.{event_type} where seq = {s}")[0],
+                server.query(f"select {cols} from {game}.{event_type} where seq = {s}")[0],
                 strict=True,
             )
         )
@@ -184,7 +189,7 @@ def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None
         assert got == want
     meta = server.query(
         "select count(distinct _event_id), count(*), min(_schema_hash), "
-        "max(_schema_hash), min(_received_at) is not null from g1.kill"
+        f"max(_schema_hash), min(_received_at) is not null from {game}.kill"
     )
     assert meta == [[4000, 4000, fingerprints["kill"], fingerprints["kill"], True]]
 

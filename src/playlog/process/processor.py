@@ -31,25 +31,33 @@ _INITIAL_EVENTS_PER_RECORD = 500
 
 
 class PlanStore:
-    """Each partition's current range, saved before its files are written."""
+    """Each partition's current range, saved before its files are written.
+
+    The driver is the only writer of its group's plans, so after the first read
+    (at start, to find a crashed batch) they are served from memory."""
 
     def __init__(self, store: ObjectStore, group: str) -> None:
         self._store = store
         self._group = group
+        self._known: dict[tuple[str, int], OffsetRange | None] = {}
 
     def _key(self, topic: str, partition: int) -> str:
         return f"_plans/{self._group}/{topic}-{partition}.json"
 
     def load(self, topic: str, partition: int) -> OffsetRange | None:
-        try:
-            data = json.loads(self._store.get(self._key(topic, partition)))
-        except NotFound:
-            return None
-        return OffsetRange(topic, partition, int(data["first"]), int(data["last"]))
+        if (topic, partition) not in self._known:
+            try:
+                data = json.loads(self._store.get(self._key(topic, partition)))
+                found = OffsetRange(topic, partition, int(data["first"]), int(data["last"]))
+            except NotFound:
+                found = None
+            self._known[(topic, partition)] = found
+        return self._known[(topic, partition)]
 
     def save(self, span: OffsetRange) -> None:
         body = json.dumps({"first": span.first, "last": span.last}).encode()
         self._store.put(self._key(span.topic, span.partition), body)
+        self._known[(span.topic, span.partition)] = span
 
 
 class Processor:
