@@ -91,8 +91,11 @@ class WarehouseSettings(Section):
     dsn: SecretStr | None = None  # postgres / redshift
     statement_timeout_s: float = 300.0
     lock_timeout_s: float = 60.0
-    # redshift
+    # redshift: COPY reads S3 with the cluster's IAM role, or else with these keys
     iam_role: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
     cluster_id: str | None = None
     region: str = "us-east-1"
 
