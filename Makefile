@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= cluster,test
+EXTRAS ?= cluster,spark,test
 
 .PHONY: demo test lint bench install clean
 

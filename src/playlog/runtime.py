@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable
 
@@ -42,6 +43,25 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
+def _crash_stops_all(name: str, target: Callable[[threading.Event], None]) -> Callable[..., None]:
+    """A stage thread that fails takes the process down (exit code 1), so that a
+    supervisor restarts it and it resumes from committed offsets: a half-dead process
+    that still answers 202 while nothing is loaded would be worse."""
+
+    def guarded(stop: threading.Event) -> None:
+        try:
+            target(stop)
+        except BaseException:
+            log.exception("stage %s failed; stopping the process", name)
+            _failed.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return guarded
+
+
+_failed = threading.Event()
+
+
 def _background(
     services: Services, stages: Iterable[str], stop: threading.Event
 ) -> list[threading.Thread]:
@@ -49,11 +69,13 @@ def _background(
     if "process" in stages:
         engine = open_engine(services.settings, services.log, services.registry, services.store)
         processor = Processor(services.settings, services.log, services.store, engine)
-        threads.append(threading.Thread(target=processor.run, args=(stop,), name="process"))
+        run_process = _crash_stops_all("process", processor.run)
+        threads.append(threading.Thread(target=run_process, args=(stop,), name="process"))
     if "load" in stages:
         assert services.warehouse is not None
         loader = Loader(services.settings, services.log, services.warehouse)
-        threads.append(threading.Thread(target=loader.run, args=(stop,), name="load"))
+        run_load = _crash_stops_all("load", loader.run)
+        threads.append(threading.Thread(target=run_load, args=(stop,), name="load"))
     for thread in threads:
         thread.start()
     return threads
@@ -87,6 +109,9 @@ def run(settings: Settings, stages: Iterable[str] = STAGES) -> None:
         for thread in threads:
             thread.join()
         services.close()
+        if _failed.is_set():
+            log.error("stopped after a stage failed")
+            sys.exit(1)
         log.info("stopped cleanly")
 
 

@@ -81,7 +81,7 @@ class LoadSettings(Section):
     max_tasks_per_txn: int = Field(64, ge=1)
     max_wait_s: float = Field(0.5, ge=0)
     max_in_flight: int = Field(512, ge=1)
-    health_interval_s: float = Field(5.0, gt=0)
+    health_interval_s: float = Field(1.0, gt=0)  # first re-check; doubles up to max
     max_backoff_s: float = Field(30.0, gt=0)
 
 

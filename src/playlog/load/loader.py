@@ -80,6 +80,9 @@ class Loader:
         log.info("loader started: %d workers", len(workers))
         try:
             while not stop.is_set():
+                if not all(worker.is_alive() for worker in workers):
+                    # Its tasks would stay in flight forever: fail loudly, restart clean.
+                    raise RuntimeError("a load worker died (its error is logged above)")
                 in_flight = self._tracker.in_flight()
                 metrics.LOAD_IN_FLIGHT.set(in_flight)
                 full = in_flight >= self._settings.max_in_flight
@@ -104,12 +107,14 @@ class Loader:
             halt.set()
             for worker in workers:
                 worker.join()
-            offsets = self._tracker.to_commit()
-            if offsets:
-                subscription.commit(offsets)
-            subscription.close()
-            self._set_state("stopped")
-            log.info("loader stopped")
+            try:
+                offsets = self._tracker.to_commit()
+                if offsets:
+                    subscription.commit(offsets)
+            finally:
+                subscription.close()
+                self._set_state("stopped")
+                log.info("loader stopped")
 
     def _dispatch(self, record: Record) -> None:
         self._tracker.add(record.partition, record.offset)

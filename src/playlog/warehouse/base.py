@@ -34,13 +34,15 @@ class Warehouse(Protocol):
     def load(self, tasks: Sequence[CopyTask]) -> list[str]:
         """Load every task not yet in the ledger in ONE transaction, tables in sorted
         order, each with its explicit column list; record them in the ledger in the same
-        transaction. Returns the ids of the tasks loaded now (skipped ones excluded).
+        transaction. A task id given twice loads once. Returns the ids of the tasks
+        loaded now (skipped ones excluded).
 
         Raises ``WarehouseUnavailable`` (retry later; nothing committed),
         ``WarehouseConflict`` (retry now) or ``WarehouseError`` (the data is bad)."""
 
     def check(self) -> None:
-        """Run a real test query; raise ``WarehouseUnavailable`` when it fails."""
+        """Run a real test query; raise ``WarehouseUnavailable`` (and nothing else: the
+        loader's health loop waits on it) when it fails."""
 
     def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
         """Run one read-only SELECT/WITH statement; anything else raises BadRequest."""

@@ -128,7 +128,9 @@ class DuckDBWarehouse:
                 f"SELECT task_id FROM {_LEDGER} WHERE task_id IN (SELECT unnest(?))", [ids]
             ).fetchall()
         }
-        todo = [t for t in tasks if t.task_id not in done]
+        # A task redelivered into the same batch must load (and enter the ledger) once.
+        unique = {t.task_id: t for t in tasks}
+        todo = [t for t in unique.values() if t.task_id not in done]
         for (game, event_type, columns), group in group_tasks(todo):
             data = pa.concat_tables(
                 [pq.read_table(io.BytesIO(self._store.get(t.key))) for t in group]

@@ -1,0 +1,429 @@
+"""One contract, every warehouse: DuckDB (file + local store) and PostgreSQL (real server
++ S3 store on moto) must behave the same for DDL, loads, the ledger and queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from playlog.avro.types import Column
+from playlog.errors import BadRequest, WarehouseConflict, WarehouseError, WarehouseUnavailable
+from playlog.load.tasks import CopyTask, task_id_for
+from playlog.storage.base import ObjectStore
+from playlog.storage.local import LocalStore
+from playlog.storage.s3 import S3Store
+from playlog.warehouse.base import Warehouse
+from playlog.warehouse.duckdb import DuckDBWarehouse
+from playlog.warehouse.postgres import PostgresWarehouse
+
+UTC = dt.UTC
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+HASH = "0123456789abcdef"
+
+# information_schema.columns.data_type, per dialect, of the types used below.
+SQL_TYPES = {
+    "duckdb": {
+        "int": "INTEGER",
+        "long": "BIGINT",
+        "float": "FLOAT",
+        "double": "DOUBLE",
+        "string": "VARCHAR",
+        "timestamp": "TIMESTAMP WITH TIME ZONE",
+    },
+    "postgres": {
+        "int": "integer",
+        "long": "bigint",
+        "float": "real",
+        "double": "double precision",
+        "string": "text",
+        "timestamp": "timestamp with time zone",
+    },
+}
+METADATA = [("_event_id", "long"), ("_received_at", "timestamp"), ("_schema_hash", "string")]
+
+
+@dataclass
+class Backend:
+    name: str
+    warehouse: Warehouse
+    store: ObjectStore
+    game: str
+
+    def columns(self, event_type: str) -> list[tuple[str, str]]:
+        result = self.warehouse.query(
+            "select column_name, data_type from information_schema.columns "
+            f"where table_schema = '{self.game}' and table_name = '{event_type}' "
+            "order by ordinal_position"
+        )
+        return [(str(name), str(kind)) for name, kind in result.rows]
+
+    def expected(
+        self, *columns: tuple[str, str], added: tuple[tuple[str, str], ...] = ()
+    ) -> list[tuple[str, str]]:
+        """The table's columns: fields, metadata, then columns added by ALTER TABLE."""
+        every = (*columns, *METADATA, *added)
+        return [(name, SQL_TYPES[self.name][kind]) for name, kind in every]
+
+    def rows(self, event_type: str, columns: str) -> list[tuple[Any, ...]]:
+        sql = f"select {columns} from {self.game}.{event_type} order by _event_id"
+        rows: list[tuple[Any, ...]] = self.warehouse.query(sql).rows
+        return rows
+
+    def count(self, event_type: str) -> int:
+        return int(
+            self.warehouse.query(f"select count(*) from {self.game}.{event_type}").rows[0][0]
+        )
+
+    def task(self, event_type: str, data: dict[str, pa.Array], first: int) -> CopyTask:
+        """A Parquet batch file with the metadata columns, stored, and its COPY task."""
+        n = len(next(iter(data.values())))
+        table = pa.table(
+            {
+                **data,
+                "_event_id": pa.array(range(first, first + n), pa.int64()),
+                "_received_at": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
+                "_schema_hash": pa.array([HASH] * n, pa.string()),
+            }
+        )
+        out = io.BytesIO()
+        pq.write_table(table, out, compression="zstd")
+        key = f"{self.game}/{event_type}/dt=2024-05-01/playlog.events-0-{first}-{first + n}.parquet"
+        self.store.put(key, out.getvalue())
+        return CopyTask(
+            task_id=task_id_for(key),
+            game=self.game,
+            event_type=event_type,
+            key=key,
+            uri=self.store.uri(key),
+            columns=tuple(table.column_names),
+            rows=n,
+            bytes=len(out.getvalue()),
+            received_min_ms=0,
+            received_max_ms=0,
+            source_topic="playlog.events",
+            source_partition=0,
+            source_first=first,
+            source_last=first + n,
+        )
+
+
+def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    game = f"g_{uuid.uuid4().hex[:10]}"
+    if name == "duckdb":
+        local = LocalStore(tmp_path / "objects")
+        return Backend(name, DuckDBWarehouse(tmp_path / "warehouse.duckdb", local), local, game)
+    endpoint = request.getfixturevalue("s3_endpoint")
+    s3 = S3Store(f"pl-{uuid.uuid4().hex[:12]}", "", endpoint, "us-east-1", "testing", "testing")
+    warehouse = PostgresWarehouse(request.getfixturevalue("postgres_dsn"), s3)
+    return Backend(name, warehouse, s3, game)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = _backend(request.param, request, tmp_path)
+    yield made
+    made.warehouse.close()
+
+
+@pytest.fixture
+def pg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = _backend("postgres", request, tmp_path)
+    yield made
+    made.warehouse.close()
+
+
+def col(name: str, kind: str, **extra: Any) -> Column:
+    return Column(name, name, kind, **extra)
+
+
+V1 = [col("player", "string"), col("level", "int", default=1), col("score", "float")]
+
+
+# DDL ------------------------------------------------------------------------------------
+
+
+def test_ensure_table_creates_exact_columns(backend: Backend) -> None:
+    backend.warehouse.ensure_table(backend.game, "login", V1)
+    backend.warehouse.ensure_table(backend.game, "login", V1)  # idempotent
+    assert backend.columns("login") == backend.expected(
+        ("player", "string"), ("level", "int"), ("score", "float")
+    )
+    assert backend.count("login") == 0
+
+
+def test_added_column_reads_as_its_default(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    v1_data = {"player": pa.array(["ann"]), "level": pa.array([3], pa.int32())}
+    old = backend.task("login", {**v1_data, "score": pa.array([1.5], pa.float32())}, 0)
+    assert wh.load([old]) == [old.task_id]
+
+    v2 = [*V1, col("region", "string", default="eu"), col("lives", "long", default=None)]
+    wh.ensure_table(backend.game, "login", v2)
+    assert backend.columns("login") == backend.expected(
+        ("player", "string"),
+        ("level", "int"),
+        ("score", "float"),
+        added=(("region", "string"), ("lives", "long")),
+    )
+    # A file written before the ALTER (no region, no lives, no score) still loads.
+    late = backend.task("login", {"player": pa.array(["bob"])}, 10)
+    new = backend.task(
+        "login",
+        {
+            "player": pa.array(["cy"]),
+            "level": pa.array([7], pa.int32()),
+            "score": pa.array([None], pa.float32()),
+            "region": pa.array(["us"]),
+            "lives": pa.array([9], pa.int64()),
+        },
+        20,
+    )
+    assert set(wh.load([late, new])) == {late.task_id, new.task_id}
+    assert backend.rows("login", "player, level, score, region, lives") == [
+        ("ann", 3, 1.5, "eu", None),
+        ("bob", 1, None, "eu", None),
+        ("cy", 7, None, "us", 9),
+    ]
+
+
+def test_promoted_types_widen_the_columns(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "score", [col("level", "int"), col("points", "float")])
+    data = {"level": pa.array([2], pa.int32()), "points": pa.array([0.5], pa.float32())}
+    wh.load([backend.task("score", data, 0)])
+    wh.ensure_table(backend.game, "score", [col("level", "long"), col("points", "double")])
+    assert backend.columns("score") == backend.expected(("level", "long"), ("points", "double"))
+    big = {"level": pa.array([2**40], pa.int64()), "points": pa.array([0.1], pa.float64())}
+    wh.load([backend.task("score", big, 1)])
+    # An int file written before the widening still loads into the BIGINT column.
+    wh.load([backend.task("score", data, 2)])
+    assert backend.rows("score", "level, points") == [(2, 0.5), (2**40, 0.1), (2, 0.5)]
+
+
+# loading --------------------------------------------------------------------------------
+
+EVERY_KIND = [
+    col("flag", "boolean"),
+    col("n", "int"),
+    col("big", "long"),
+    col("f", "float"),
+    col("d", "double"),
+    col("s", "string"),
+    col("b", "bytes"),
+    col("day", "date"),
+    col("tod", "time"),
+    col("ts", "timestamp"),
+    col("local", "local_timestamp"),
+    col("doc", "json"),
+    col("price", "decimal", precision=12, scale=3),
+]
+
+
+def test_load_inserts_exact_rows_of_every_kind(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "kinds", EVERY_KIND)
+    wh.ensure_table(backend.game, "other", [col("x", "long")])
+    values: list[list[Any]] = [
+        [True, False, None],
+        [-(2**31), 2**31 - 1, None],
+        [-(2**63), 2**63 - 1, None],
+        [1.5, -0.25, None],
+        [0.1, 1e300, None],
+        ['é, "quoted"\nline', "", None],
+        [b"\x00\xff", b"", None],
+        [dt.date(1970, 1, 1), dt.date(1999, 12, 31), None],
+        [dt.time(0, 0), dt.time(23, 59, 59, 999_999), None],
+        [T0, dt.datetime(1969, 7, 20, 20, 17, 40, 5, tzinfo=UTC), None],
+        [dt.datetime(2000, 1, 1), dt.datetime(2038, 1, 19, 3, 14, 8), None],
+        ['{"a":[1,2]}', "null", None],
+        [Decimal("123456789.125"), Decimal("-0.001"), None],
+    ]
+    data = {c.name: pa.array(v, c.arrow_type) for c, v in zip(EVERY_KIND, values, strict=True)}
+    first = backend.task("kinds", {k: a.slice(0, 2) for k, a in data.items()}, 0)
+    second = backend.task("kinds", {k: a.slice(2) for k, a in data.items()}, 2)
+    other = backend.task("other", {"x": pa.array([5], pa.int64())}, 0)
+    loaded = wh.load([second, other, first])
+    assert sorted(loaded) == sorted([first.task_id, second.task_id, other.task_id])
+
+    names = ", ".join(c.name for c in EVERY_KIND)
+    got = backend.rows("kinds", f"{names}, _event_id, _received_at, _schema_hash")
+    expected = [(*(v[i] for v in values), i, T0, HASH) for i in range(3)]
+    assert [
+        tuple(bytes(v) if isinstance(v, bytearray | memoryview) else v for v in row) for row in got
+    ] == expected
+    assert backend.rows("other", "x") == [(5,)]
+
+
+def test_loading_the_same_tasks_again_inserts_nothing(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    tasks = [backend.task("login", {"player": pa.array(["p"] * 3)}, i * 10) for i in range(3)]
+    assert set(wh.load(tasks[:2])) == {tasks[0].task_id, tasks[1].task_id}
+    # Redelivered with one new task: only the new one loads.
+    assert wh.load(tasks) == [tasks[2].task_id]
+    assert wh.load(tasks) == []
+    assert backend.count("login") == 9
+
+
+def test_a_task_twice_in_one_call_loads_once(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    task = backend.task("login", {"player": pa.array(["p"])}, 0)
+    assert wh.load([task, task]) == [task.task_id]
+    assert backend.count("login") == 1
+
+
+def test_a_bad_file_fails_the_whole_transaction(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    wh.ensure_table(backend.game, "other", [col("x", "long")])
+    good = backend.task("login", {"player": pa.array(["ok"])}, 0)
+    other = backend.task("other", {"x": pa.array([1], pa.int64())}, 0)
+    bad = backend.task("login", {"level": pa.array(["not a number"])}, 100)
+    with pytest.raises(WarehouseError):
+        wh.load([good, other, bad])
+    assert backend.count("login") == 0
+    assert backend.count("other") == 0
+    # Nothing reached the ledger either: the good tasks load on their own.
+    assert set(wh.load([good, other])) == {good.task_id, other.task_id}
+
+
+# queries and health ---------------------------------------------------------------------
+
+
+def test_query_returns_rows_and_says_when_truncated(backend: Backend) -> None:
+    result = backend.warehouse.query("select 1 as one, ';' as semi;  -- done")
+    assert (result.columns, result.rows, result.truncated) == (["one", "semi"], [(1, ";")], False)
+    three = "select 1 as n union all select 2 union all select 3 order by n"
+    result = backend.warehouse.query(three, max_rows=2)
+    assert (result.rows, result.truncated) == ([(1,), (2,)], True)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "drop table {t}",
+        "select 1; select 2",
+        "select 1; drop table {t}",
+        "insert into {t} (player) values ('x')",
+        "with x as (insert into {t} (player, _event_id, _received_at, _schema_hash) "
+        "values ('x', 1, now(), 'h') returning *) select * from x",
+        "",
+    ],
+)
+def test_query_refuses_anything_but_one_select(backend: Backend, sql: str) -> None:
+    backend.warehouse.ensure_table(backend.game, "login", V1)
+    with pytest.raises(BadRequest):
+        backend.warehouse.query(sql.format(t=f"{backend.game}.login"))
+    assert backend.count("login") == 0
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select 'a;b' as x",
+        "select $$a;b$$ as x",
+        "/* ; */ select 'a;b' as x -- ;",
+        "(select 'a;b' as x)",
+        "with t as (select 'a;b' as x) select x from t;",
+    ],
+)
+def test_semicolons_in_strings_and_comments_are_not_statements(backend: Backend, sql: str) -> None:
+    assert backend.warehouse.query(sql).rows == [("a;b",)]
+
+
+def test_check_passes(backend: Backend) -> None:
+    backend.warehouse.check()
+
+
+# PostgreSQL only -------------------------------------------------------------------------
+
+
+def test_session_settings_come_from_the_settings(postgres_dsn: str) -> None:
+    from pydantic import SecretStr
+
+    from playlog.settings import WarehouseSettings
+
+    settings = WarehouseSettings(
+        kind="postgres", dsn=SecretStr(postgres_dsn), statement_timeout_s=12, lock_timeout_s=7
+    )
+    wh = PostgresWarehouse.from_settings(settings, None)
+    try:
+        sql = "select current_setting('statement_timeout'), current_setting('lock_timeout')"
+        assert wh.query(sql).rows == [("12s", "7s")]
+    finally:
+        wh.close()
+
+
+def test_check_fails_fast_when_nothing_listens(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    dsn = f"host=127.0.0.1 port={port} dbname=x user=x"
+    wh = PostgresWarehouse(dsn, LocalStore(tmp_path), connect_timeout_s=2)
+    with pytest.raises(WarehouseUnavailable):
+        wh.check()
+    with pytest.raises(WarehouseUnavailable):
+        wh.load([])
+    assert time.monotonic() - started < 5
+    wh.close()
+
+
+def test_reconnects_after_the_server_drops_its_connections(pg: Backend, postgres_dsn: str) -> None:
+    wh = pg.warehouse
+    wh.ensure_table(pg.game, "login", V1)
+    wh.check()
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        killed = admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            "where application_name = 'playlog' and datname = current_database() "
+            "and pid <> pg_backend_pid()"
+        ).fetchall()
+    assert killed
+    # Pooled connections are dead now; the next calls reconnect without an error.
+    wh.check()
+    task = pg.task("login", {"player": pa.array(["p"])}, 0)
+    assert wh.load([task]) == [task.task_id]
+
+
+def test_concurrent_loads_of_one_task_insert_it_once(pg: Backend) -> None:
+    wh = pg.warehouse
+    wh.ensure_table(pg.game, "login", V1)
+    n = 200_000  # big enough that the two transactions overlap
+    task = pg.task("login", {"player": pa.array(["p"] * n)}, 0)
+    start = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def load() -> None:
+        start.wait()
+        try:
+            outcomes.append(wh.load([task]))
+        except WarehouseConflict as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    inserted = [o for o in outcomes if o == [task.task_id]]
+    others = [o for o in outcomes if o != [task.task_id]]
+    assert len(inserted) == 1, outcomes
+    assert len(others) == 1 and (others[0] == [] or isinstance(others[0], WarehouseConflict))
+    assert pg.count("login") == n
