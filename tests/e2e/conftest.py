@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from playlog.cli.demo import free_port
+from tests.cluster import SPARK_ENV, fresh_database, write_config
 
 ADMIN_KEY = "pl_admin_e2e_secret"
 
@@ -151,10 +153,21 @@ class Server(Stage):
             time.sleep(0.1)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    server = Server(tmp_path / "data")
-    server.start()
-    yield server
-    if server.process is not None:
-        server.stop(signal.SIGKILL)
+@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """`playlog up` on the embedded default, and on the cluster configuration (Kafka,
+    Spark, S3, PostgreSQL): every end-to-end test runs on both."""
+    with contextlib.ExitStack() as cleanup:
+        if request.param == "embedded":
+            server = Server(tmp_path / "data")
+        else:
+            peers = request.getfixturevalue("peers")
+            dsn = cleanup.enter_context(fresh_database(peers.postgres_dsn))
+            config = write_config(tmp_path / "cluster.toml", peers, dsn)
+            server = Server(tmp_path / "data", config=config, env=SPARK_ENV)
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.process is not None:
+                server.stop(signal.SIGKILL)

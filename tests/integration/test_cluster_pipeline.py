@@ -1,86 +1,34 @@
-"""The cluster configuration end to end: Kafka (Tansu) + Spark + S3 (moto) + PostgreSQL,
-the same scenarios as the embedded default, through the public interface only."""
+"""The cluster configuration with each stage in its own process: Kafka (Tansu) + Spark
++ S3 (moto) + PostgreSQL. (The tests of tests/e2e run on this configuration too, with
+every stage in one `playlog up`.)"""
 
 from __future__ import annotations
 
 import secrets
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from tests.cluster import SPARK_ENV, fresh_database, write_config
 from tests.e2e.conftest import Server, Stage
 from tests.e2e.test_crash import BATCH, Sender
-from tests.e2e.test_pipeline import KILL, check_every_format
+from tests.e2e.test_pipeline import KILL
 from tests.peers import Peers
-
-
-def write_config(path: Path, peers: Peers, stages_apart: bool = False) -> Path:
-    """examples/cluster.toml's shape, pointed at this session's peers, with topics and
-    a bucket of its own (the broker and the S3 server live for the whole session)."""
-    run = secrets.token_hex(4)
-    path.write_text(
-        f"""
-[log]
-kind = "kafka"
-bootstrap_servers = "{peers.kafka_bootstrap}"
-data_topic = "events-{run}"
-copy_topic = "copy-{run}"
-dead_letter_topic = "dead-{run}"
-partitions = 4
-copy_partitions = 4
-
-[process]
-engine = "spark"
-spark_master = "local[2]"
-trigger_interval_s = 0.5
-
-[storage]
-kind = "s3"
-bucket = "playlog-{run}"
-endpoint_url = "{peers.s3_endpoint}"
-access_key_id = "testing"
-secret_access_key = "testing"
-
-[load]
-max_wait_s = 0.2
-
-[warehouse]
-kind = "postgres"
-dsn = "{peers.postgres_dsn}"
-
-[monitor]
-canary_interval_s = 0
-"""
-    )
-    return path
-
-
-@pytest.fixture
-def cluster_up(tmp_path: Path, peers: Peers) -> Iterator[Server]:
-    config = write_config(tmp_path / "cluster.toml", peers)
-    server = Server(tmp_path / "data", config=config, env={"SPARK_LOCAL_IP": "127.0.0.1"})
-    server.start()
-    yield server
-    if server.process is not None:
-        server.stop(signal.SIGKILL)
 
 
 def unique_game() -> str:
     return f"c{secrets.token_hex(4)}"
 
 
-def test_cluster_every_format_lands_exactly_once(cluster_up: Server) -> None:
-    check_every_format(cluster_up, unique_game())
-
-
 def test_cluster_stage_processes_killed_midstream(tmp_path: Path, peers: Peers) -> None:
     """ingest, process and load as separate processes; the processor and the loader
     are killed with SIGKILL mid-stream and restarted: still exactly once."""
-    config = write_config(tmp_path / "cluster.toml", peers)
-    env = {"SPARK_LOCAL_IP": "127.0.0.1"}
+    with fresh_database(peers.postgres_dsn) as dsn:
+        run_stages_killed_midstream(tmp_path, write_config(tmp_path / "c.toml", peers, dsn))
+
+
+def run_stages_killed_midstream(tmp_path: Path, config: Path) -> None:
+    env = SPARK_ENV
     ingest = Server(tmp_path / "data", config=config, env=env, command="ingest")
     process = Stage(tmp_path / "data", "process", config, env)
     load = Stage(tmp_path / "data", "load", config, env)

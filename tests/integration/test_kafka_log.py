@@ -177,3 +177,20 @@ def test_append_to_unreachable_broker_raises() -> None:
         assert time.monotonic() - t0 < 10
     finally:
         dead.close()
+
+
+def test_closing_while_joining_leaves_the_group_usable(log: KafkaLog) -> None:
+    """A loader stopped a moment after it started (its JoinGroup still pending) must
+    not keep the next member of its group from getting partitions (on Tansu a leave
+    during the join wedged the group for good)."""
+    topic = _topic(log, 4)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    log.append(topic, _msgs(3))
+    early = log.subscribe(group, topic)
+    assert early.poll(10, 0.2) == []  # the join takes longer than this
+    early.close()
+    successor = log.subscribe(group, topic)
+    try:
+        assert len(_poll_until(successor, 3, timeout_s=20)) == 3
+    finally:
+        successor.close()

@@ -193,7 +193,11 @@ def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(*columns)
     for row in rows:
         table.add_row(*["NULL" if v is None else str(v) for v in row])
-    console.print(table)
+    out = console
+    if not console.is_terminal:  # piped or redirected: never cut values to 80 columns
+        wide = console.measure(table, options=console.options.update_width(1_000_000))
+        out = Console(width=max(console.width, wide.maximum))
+    out.print(table)
     console.print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 

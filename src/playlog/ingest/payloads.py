@@ -47,31 +47,38 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
         return body
     if encoding != "gzip":
         raise BadRequest(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise BadRequest(f"body is not valid gzip: {exc}") from exc
-    if len(out) > limit:
-        raise PayloadTooLarge(f"body inflates to more than {limit} bytes", limit=limit)
-    if not inflater.eof:
-        raise BadRequest("gzip body is truncated")
-    return out
+    out = b""
+    rest = body
+    while True:  # a gzip stream may hold several members back to back (RFC 1952)
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise BadRequest(f"body is not valid gzip: {exc}") from exc
+        if len(out) > limit:
+            raise PayloadTooLarge(f"body inflates to more than {limit} bytes", limit=limit)
+        if not inflater.eof:
+            raise BadRequest("gzip body is truncated")
+        rest = inflater.unused_data
+        if not rest:
+            return out
 
 
 def parse(registry: Registry, game: str, content_type: str, body: bytes, max_events: int) -> Batch:
     kind = content_type.split(";")[0].strip().lower()
-    if kind in OCF_TYPES:
-        batch = _ocf(registry, game, body)
-    elif kind in SINGLE_OBJECT_TYPES:
-        batch = _single_object(registry, game, body)
-    elif kind in JSON_TYPES:
-        batch = _json(registry, game, body)
-    else:
+    if kind not in OCF_TYPES | SINGLE_OBJECT_TYPES | JSON_TYPES:
         raise UnsupportedMediaType(
             f"unsupported Content-Type {content_type!r}; use application/avro, "
             "application/vnd.apache.avro+binary or application/json"
         )
+    if not body:
+        raise InvalidPayload("the body is empty: it holds no events")
+    if kind in OCF_TYPES:
+        batch = _ocf(registry, game, body)
+    elif kind in SINGLE_OBJECT_TYPES:
+        batch = _single_object(registry, game, body)
+    else:
+        batch = _json(registry, game, body)
     if batch.count == 0:
         raise InvalidPayload("the body holds no events")
     if batch.count > max_events:

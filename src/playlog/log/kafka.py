@@ -8,6 +8,8 @@ as ``LogUnavailable``.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import threading
 import time
@@ -367,6 +369,8 @@ class KafkaSubscription:
         self._topic = topic
         self._owned: set[int] = set()
         self._paused = False
+        self._joined = False  # the first rebalance completed
+        self._session_timeout_s = int(config.get("session.timeout.ms", 45000)) / 1000
         self.closed = False
         strategy = str(config.get("partition.assignment.strategy", ""))
         self._cooperative = "cooperative" in strategy
@@ -388,6 +392,7 @@ class KafkaSubscription:
                 consumer.assign(partitions)
             consumer.pause(partitions)
         self._owned.update(tp.partition for tp in partitions)
+        self._joined = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # No commit here: the owner commits only work that is finished, and unfinished
@@ -442,6 +447,13 @@ class KafkaSubscription:
         if self.closed:
             return
         self.closed = True
+        # Leaving while our JoinGroup is still pending wedges the group on Tansu (every
+        # later member waits forever for an assignment); finish joining first. The
+        # records this returns are dropped uncommitted: the next owner reads them.
+        deadline = time.monotonic() + self._session_timeout_s
+        with contextlib.suppress(KafkaException):
+            while not self._joined and time.monotonic() < deadline:
+                self._consumer.consume(1, 0.1)
         self._consumer.close()  # leaves the group now, so a successor need not wait
 
 

@@ -90,8 +90,10 @@ class Processor:
                 continue
             if end <= start:
                 continue
-            waited = now - self._last_run.get(partition, 0.0)
-            if force or end - start >= budget or waited >= self._settings.trigger_interval_s:
+            # Never run here yet: due now (not "since the host's monotonic clock began").
+            last = self._last_run.get(partition)
+            due = last is None or now - last >= self._settings.trigger_interval_s
+            if force or end - start >= budget or due:
                 span = OffsetRange(self._topic, partition, start, min(end, start + budget) - 1)
                 self._plans.save(span)
                 ranges.append(span)

@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,7 +26,7 @@ import pyarrow.parquet as pq
 
 from playlog.avro import ocf, single_object
 from playlog.avro.schema import EventSchema, fingerprint_of
-from playlog.errors import PlaylogError
+from playlog.errors import PlaylogError, TransientError
 from playlog.load.tasks import CopyTask, task_id_for
 from playlog.log.base import Message, Record
 from playlog.storage.base import ObjectStore
@@ -99,6 +100,11 @@ def decode_record(
             yield writer, target, resolved_row
 
 
+# What decoding a damaged record raises. Ingest checks OCF framing only, so a block's
+# bytes can still be corrupt: fastavro then raises IndexError or (deflate) zlib.error.
+_UNDECODABLE = (PlaylogError, ValueError, EOFError, LookupError, TypeError, zlib.error)
+
+
 def transform_range(
     span: OffsetRange,
     records: Iterable[Record],
@@ -118,7 +124,9 @@ def transform_range(
             day = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC).strftime("%Y-%m-%d")
         try:
             decoded = list(decode_record(record, lookup, latest))
-        except (PlaylogError, ValueError, EOFError, KeyError, TypeError) as exc:
+        except TransientError:
+            raise  # e.g. the catalog is down: retry the range, the record is fine
+        except _UNDECODABLE as exc:
             dead.append(dead_letter(record, exc))
             continue
         for index, (writer, target, row) in enumerate(decoded):

@@ -16,7 +16,7 @@ class LocalStore:
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root):
+        if path == self.root or not path.is_relative_to(self.root):
             raise BadRequest(f"object key {key!r} escapes the store")
         return path
 
@@ -38,7 +38,8 @@ class LocalStore:
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            # a folder (a prefix of other keys) or a path through a file: no object
             raise NotFound(f"no object {key!r} in {self.root}") from exc
 
     def exists(self, key: str) -> bool:

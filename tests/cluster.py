@@ -1,0 +1,71 @@
+"""The cluster configuration for tests: examples/cluster.toml's shape, pointed at this
+session's peers, with topics, a bucket and a database of its own per test (the
+broker, the S3 server and PostgreSQL live for the whole session)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.peers import Peers
+
+SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1"}
+
+
+@contextmanager
+def fresh_database(session_dsn: str) -> Iterator[str]:
+    """A new empty database next to the session's; its DSN. Dropped afterwards."""
+    name = f"playlog_t_{secrets.token_hex(4)}"
+    with psycopg.connect(session_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(**{**conninfo_to_dict(session_dsn), "dbname": name})
+    finally:
+        with psycopg.connect(session_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def write_config(path: Path, peers: Peers, dsn: str) -> Path:
+    run = secrets.token_hex(4)
+    path.write_text(
+        f"""
+[log]
+kind = "kafka"
+bootstrap_servers = "{peers.kafka_bootstrap}"
+data_topic = "events-{run}"
+copy_topic = "copy-{run}"
+dead_letter_topic = "dead-{run}"
+partitions = 4
+copy_partitions = 4
+
+[process]
+group = "process-{run}"
+engine = "spark"
+spark_master = "local[2]"
+trigger_interval_s = 0.5
+
+[storage]
+kind = "s3"
+bucket = "playlog-{run}"
+endpoint_url = "{peers.s3_endpoint}"
+access_key_id = "{peers.s3_access_key}"
+secret_access_key = "{peers.s3_secret_key}"
+
+[load]
+group = "load-{run}"
+max_wait_s = 0.2
+
+[warehouse]
+kind = "postgres"
+dsn = "{dsn}"
+
+[monitor]
+canary_interval_s = 0
+"""
+    )
+    return path

@@ -1,0 +1,311 @@
+"""The processor's driver loop with the in-process engine on the real embedded log,
+local store, catalog and DuckDB: plans, budget, publish, commit, crash replay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+
+import playlog.process.processor as processor_module
+from playlog.engine.inprocess import InProcessEngine
+from playlog.errors import LogUnavailable
+from playlog.load.tasks import CopyTask
+from playlog.log.base import Log, Message, Record
+from playlog.log.embedded import partition_for
+from playlog.process.processor import Processor
+from playlog.process.transform import FORMAT_OCF, OffsetRange, RangeResult
+from playlog.settings import Settings
+from playlog.wiring import Services
+
+GAME = "g1"
+LOGIN = {
+    "type": "record",
+    "name": "login",
+    "fields": [
+        {"name": "player", "type": "string"},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ],
+}
+KILL = {"type": "record", "name": "kill", "fields": [{"name": "distance", "type": "double"}]}
+T0 = 1_764_151_200_000
+
+
+def container(schema: dict[str, Any], rows: list[dict[str, Any]]) -> bytes:
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(schema), rows)
+    return out.getvalue()
+
+
+def logins(n: int, start: int = 0) -> bytes:
+    ts = dt.datetime.fromtimestamp(T0 / 1000, dt.UTC)
+    return container(LOGIN, [{"player": f"p{start + i}", "ts": ts} for i in range(n)])
+
+
+def data_message(value: bytes, count: int) -> Message:
+    headers = {
+        "game": GAME,
+        "format": FORMAT_OCF,
+        "received_at_ms": str(T0),
+        "request_id": "r",
+        "count": str(count),
+    }
+    return Message(GAME.encode(), value, headers)
+
+
+class RecordingEngine:
+    """The in-process engine, remembering every range it ran and what it produced."""
+
+    def __init__(self, inner: InProcessEngine) -> None:
+        self.inner = inner
+        self.calls: list[list[OffsetRange]] = []
+        self.results: list[list[RangeResult]] = []
+
+    def execute(self, ranges: Sequence[OffsetRange]) -> list[RangeResult]:
+        self.calls.append(list(ranges))
+        results = self.inner.execute(ranges)
+        self.results.append(results)
+        return results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FlakyLog:
+    """The real log, but the first ``commit`` (or append to ``topic``) raises."""
+
+    def __init__(self, inner: Log, fail: str, copy_topic: str) -> None:
+        self.inner = inner
+        self.fail = fail
+        self.copy_topic = copy_topic
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _maybe_fail(self, what: str) -> None:
+        if self.fail == what and self.failures == 0:
+            self.failures += 1
+            raise LogUnavailable(f"injected: {what} failed")
+
+    def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:
+        if topic == self.copy_topic:
+            self._maybe_fail("copy append")
+        return self.inner.append(topic, messages)
+
+    def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        self._maybe_fail("commit")
+        self.inner.commit(group, topic, offsets)
+
+
+class Env:
+    def __init__(self, tmp_path: Path, **process: Any) -> None:
+        settings = Settings.read(
+            data_dir=tmp_path,
+            log={"partitions": 2, "copy_partitions": 4},
+            process={"trigger_interval_s": 0, **process},
+        )
+        self.settings = settings
+        self.services = Services.open(settings)
+        self.log = self.services.log
+        self.store = self.services.store
+        self.registry = self.services.registry
+        self.services.catalog.add_game(GAME)
+        self.registry.register(GAME, "login", json.dumps(LOGIN))
+        self.registry.register(GAME, "kill", json.dumps(KILL))
+        self.topic = settings.log.data_topic
+        self.partition = partition_for(GAME.encode(), settings.log.partitions)
+        self.group = settings.process.group
+
+    def processor(self, log_: Any = None) -> tuple[Processor, RecordingEngine]:
+        log_ = log_ or self.log
+        engine = RecordingEngine(InProcessEngine(log_, self.registry, self.store))
+        return Processor(self.settings, log_, self.store, engine), engine
+
+    def send(self, *values: tuple[bytes, int]) -> None:
+        self.log.append(self.topic, [data_message(v, n) for v, n in values])
+
+    def committed(self) -> dict[int, int]:
+        return self.log.committed(self.group, self.topic)
+
+    def records(self, topic: str) -> list[Record]:
+        ends = self.log.end_offsets(topic)
+        return [r for p, end in sorted(ends.items()) for r in self.log.read(topic, p, 0, end)]
+
+    def copy_tasks(self) -> list[tuple[Record, CopyTask]]:
+        return [
+            (r, CopyTask.from_json(r.value)) for r in self.records(self.settings.log.copy_topic)
+        ]
+
+    def parquet_files(self) -> list[str]:
+        root = Path(self.settings.storage_root)
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.parquet"))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    made = Env(tmp_path)
+    try:
+        yield made
+    finally:
+        made.services.close()
+
+
+@pytest.fixture
+def make_env(tmp_path: Path) -> Iterator[Any]:
+    made: list[Env] = []
+
+    def make(**process: Any) -> Env:
+        made.append(Env(tmp_path, **process))
+        return made[-1]
+
+    yield make
+    for e in made:
+        e.services.close()
+
+
+def test_run_once_writes_files_publishes_tasks_by_table_and_commits(env: Env) -> None:
+    env.send((logins(2) + container(KILL, [{"distance": 1.0}]), 3), (logins(3, 2), 3))
+    processor, engine = env.processor()
+
+    assert processor.run_once(force=True) == 6
+
+    assert engine.calls == [[OffsetRange(env.topic, env.partition, 0, 1)]]
+    published = env.copy_tasks()
+    assert sorted((t.table, t.rows) for _, t in published) == [("g1.kill", 1), ("g1.login", 5)]
+    copy_partitions = env.settings.log.copy_partitions
+    for record, task in published:
+        assert record.key == task.table.encode()  # keyed by table: one loader per table
+        assert record.partition == partition_for(task.table.encode(), copy_partitions)
+        assert env.store.exists(task.key)
+        assert (task.source_partition, task.source_first, task.source_last) == (
+            env.partition,
+            0,
+            1,
+        )
+    assert env.parquet_files() == sorted(t.key for _, t in published)
+    assert env.committed() == {env.partition: 2}
+    assert env.records(env.settings.log.dead_letter_topic) == []
+
+    # nothing new: nothing run, nothing published
+    assert processor.run_once(force=True) == 0
+    assert len(engine.calls) == 1 and len(env.copy_tasks()) == 2
+
+
+def test_budget_cuts_the_range(make_env: Any) -> None:
+    env = make_env(max_events_per_batch=4)
+    env.send(*[(logins(2, 2 * i), 2) for i in range(5)])  # 5 records, 2 events each
+    processor, engine = env.processor()
+
+    done = []
+    while (events := processor.run_once(force=True)) > 0:
+        assert events <= 4
+        done.append(env.committed()[env.partition])
+        assert len(done) < 10
+    spans = [span for call in engine.calls for span in call]
+    assert len(spans) >= 3  # 10 events at most 4 per batch
+    assert spans[0].first == 0 and spans[-1].last == 4
+    for before, after in itertools.pairwise(spans):
+        assert after.first == before.last + 1  # no gap, no overlap
+    assert done == [s.last + 1 for s in spans]
+    assert sum(t.rows for _, t in env.copy_tasks()) == 10
+
+
+@pytest.mark.parametrize("fail", ["commit", "copy append"])
+def test_after_a_crash_the_saved_range_is_replayed_exactly(make_env: Any, fail: str) -> None:
+    env = make_env()
+    env.send((logins(2), 2), (logins(1, 2), 1))
+    flaky = FlakyLog(env.log, fail, env.settings.log.copy_topic)
+    crashed, crashed_engine = env.processor(flaky)
+    with pytest.raises(LogUnavailable):
+        crashed.run_once(force=True)
+    assert env.committed() == {}
+    (attempt,) = crashed_engine.results
+    first_tasks = [t for r in attempt for t in r.tasks]
+    assert [s for call in crashed_engine.calls for s in call] == [
+        OffsetRange(env.topic, env.partition, 0, 1)
+    ]
+
+    # Meanwhile more records arrive; then the processor restarts (a new object).
+    env.send((logins(4, 3), 4), (logins(1, 7), 1))
+    restarted, engine = env.processor()
+
+    assert restarted.run_once(force=True) == 3
+    assert engine.calls == [[OffsetRange(env.topic, env.partition, 0, 1)]]  # not 0..3
+    replayed = [t for r in engine.results[0] for t in r.tasks]
+    assert replayed == first_tasks  # same keys, same task ids, same everything
+    assert env.committed() == {env.partition: 2}
+
+    assert restarted.run_once(force=True) == 5
+    assert engine.calls[1] == [OffsetRange(env.topic, env.partition, 2, 3)]
+    assert env.committed() == {env.partition: 4}
+
+    published = env.copy_tasks()
+    new_tasks = [t for r in engine.results[1] for t in r.tasks]
+    ids = [t.task_id for _, t in published]
+    expected = first_tasks * (2 if fail == "commit" else 1) + new_tasks
+    assert sorted(ids) == sorted(t.task_id for t in expected)  # a redelivery, same ids
+    assert env.parquet_files() == sorted(t.key for t in first_tasks + new_tasks)  # no copies
+
+
+def test_dead_letters_go_to_the_dead_letter_topic(env: Env) -> None:
+    env.send((logins(1), 1), (b"not avro at all", 1), (logins(2, 1), 2))
+    processor, _ = env.processor()
+
+    assert processor.run_once(force=True) == 3
+
+    (letter,) = env.records(env.settings.log.dead_letter_topic)
+    assert letter.value == b"not avro at all" and letter.key == GAME.encode()
+    assert letter.headers["source"] == f"{env.topic}/{env.partition}/1"
+    assert letter.headers["error"].startswith("InvalidPayload: ")
+    assert letter.headers["game"] == GAME
+    (task,) = [t for _, t in env.copy_tasks()]
+    assert (task.table, task.rows) == ("g1.login", 3)
+    assert env.committed() == {env.partition: 3}  # past the dead letter too
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_small_backlog_waits_for_the_trigger_interval(
+    make_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(processor_module, "time", clock)
+    env = make_env(trigger_interval_s=3600, max_events_per_batch=1000)
+    hundred = (logins(100), 100)
+    env.send(hundred)
+    processor, engine = env.processor()
+
+    # Never run before: the first batch is due at once, however long the interval
+    # (and whatever the host's monotonic clock reads).
+    assert processor.run_once() == 100
+    assert env.committed() == {env.partition: 1}
+
+    # From now on a full batch is 1000 / 100 = 10 records.
+    env.send(hundred, hundred)
+    clock.now += 3599
+    assert processor.run_once() == 0  # 2 records, and the interval is not over
+    assert len(engine.calls) == 1 and env.committed() == {env.partition: 1}
+    clock.now += 1
+    assert processor.run_once() == 200  # due now
+    assert env.committed() == {env.partition: 3}
+
+    env.send(*[hundred] * 9)
+    assert processor.run_once() == 0
+    env.send(hundred, hundred)
+    assert processor.run_once() == 1000  # a full batch does not wait for the interval
+    assert engine.calls[-1] == [OffsetRange(env.topic, env.partition, 3, 12)]
+    assert env.committed() == {env.partition: 13}
