@@ -9,7 +9,6 @@ as ``LogUnavailable``.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import threading
 import time
