@@ -1,18 +1,24 @@
 """End-to-end throughput of `playlog up`: accepted and loaded events per second.
 
     python benchmarks/pipeline.py [--seconds 30] [--event-types 10] [--config FILE]
+    python benchmarks/pipeline.py --compare      # embedded default, then the cluster
+                                                 # setup on the test peers, one run
 
 Starts `playlog up` on a fresh data dir (with the adapters FILE selects), sends
 pre-encoded OCF bodies (~190-byte events, 500 per request) from 4 client threads
-for --seconds, then waits until every accepted event is queryable. Prints:
-accepted events/s (while sending) and loaded events/s (accepted events over the time
-from the first request until the last row was loaded).
+for --seconds, then waits until every accepted event is queryable. Prints accepted
+events/s (while sending) and loaded events/s (accepted events over the time from the
+first request until the last row was loaded). `--compare` starts the test peers
+(Kafka-protocol broker, S3 API, PostgreSQL; see tests/peers.py) for the cluster run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,25 +27,18 @@ from rich.console import Console
 from playlog.cli.demo import free_port, run_loadtest, start_server
 from playlog.client import Client, admin_key_of
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--event-types", type=int, default=10)
-    parser.add_argument("--events-per-request", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--config", type=Path, default=None)
-    args = parser.parse_args()
-    console = Console()
+
+def measure(args: argparse.Namespace, config: Path | None, console: Console) -> None:
     with tempfile.TemporaryDirectory(prefix="playlog-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()
-        child, url = start_server(data_dir, free_port(), Path(tmp) / "server.log", args.config)
+        child, url = start_server(data_dir, free_port(), Path(tmp) / "server.log", config)
         try:
-            console.print(f"playlog up ({args.config or 'embedded default'}) on {url}")
-            client = Client(url, admin_key_of(data_dir))
+            console.print(f"[bold]playlog up ({config or 'embedded default'})[/bold] on {url}")
             run_loadtest(
-                client,
+                Client(url, admin_key_of(data_dir)),
                 args.seconds,
                 args.event_types,
                 args.events_per_request,
@@ -49,6 +48,33 @@ def main() -> None:
         finally:
             child.send_signal(signal.SIGTERM)
             child.wait(timeout=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--event-types", type=int, default=10)
+    parser.add_argument("--events-per-request", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--compare", action="store_true", help="embedded, then cluster")
+    args = parser.parse_args()
+    console = Console()
+    if not args.compare:
+        measure(args, args.config, console)
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests import peers
+    from tests.cluster import SPARK_ENV, fresh_database, write_config
+
+    os.environ.update(SPARK_ENV)
+
+    measure(args, None, console)
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        running = stack.enter_context(peers.session())
+        dsn = stack.enter_context(fresh_database(running.postgres_dsn))
+        config = write_config(Path(tmp) / "cluster.toml", running, dsn)
+        measure(args, config, console)
 
 
 if __name__ == "__main__":
