@@ -156,7 +156,7 @@ class Settings(BaseSettings):
         values: dict[str, Any] = {}
         if config_file is not None:
             try:
-                values = tomllib.loads(Path(config_file).read_text())
+                values = _adapter_shorthand(tomllib.loads(Path(config_file).read_text()))
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
         try:
@@ -188,6 +188,44 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """A dict for logs and the status page; secrets show as '**********'."""
         return self.model_dump(mode="json")
+
+
+# The short form of a config file names each port's adapter at the top level, and
+# puts that adapter's settings in a section named after it:
+#     log = "kafka"          ->  [log] kind = "kafka"
+#     engine = "spark"       ->  [process] engine = "spark"
+#     object_store = "s3"    ->  [storage] kind = "s3"
+#     warehouse = "postgres" ->  [warehouse] kind = "postgres"
+#     [kafka] / [spark] / [s3] / [postgres] ...  -> merged into [log] / [process] / ...
+_SHORTHAND = {
+    "log": ("log", "kind"),
+    "engine": ("process", "engine"),
+    "object_store": ("storage", "kind"),
+    "warehouse": ("warehouse", "kind"),
+}
+_VENDOR_SECTIONS = {
+    "embedded": "log",
+    "kafka": "log",
+    "inprocess": "process",
+    "spark": "process",
+    "local": "storage",
+    "s3": "storage",
+    "duckdb": "warehouse",
+    "postgres": "warehouse",
+    "redshift": "warehouse",
+}
+
+
+def _adapter_shorthand(values: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in values.items() if k not in _VENDOR_SECTIONS}
+    for key, (section, field) in _SHORTHAND.items():
+        if isinstance(values.get(key), str):
+            out.pop(key)
+            out[section] = {**out.get(section, {}), field: values[key]}
+    for vendor, section in _VENDOR_SECTIONS.items():
+        if isinstance(values.get(vendor), dict):
+            out[section] = {**out.get(section, {}), **values[vendor]}
+    return out
 
 
 def _explicit(model: BaseModel) -> dict[str, Any]:

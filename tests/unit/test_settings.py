@@ -193,3 +193,29 @@ def test_masked_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert masked["server"]["admin_key"] == "**********"
     assert masked["warehouse"]["dsn"] == "**********"
     assert "s3cret" not in repr(masked) and "pw@" not in repr(masked)
+
+
+def test_short_form_names_adapters_at_the_top(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'log = "kafka"\nengine = "spark"\nobject_store = "s3"\nwarehouse = "postgres"\n'
+        '[kafka]\nbootstrap_servers = "k1:9092"\n[s3]\nbucket = "b"\n'
+        '[postgres]\ndsn = "postgresql://db/x"\n[load]\nworkers = 3\n'
+    )
+    settings = Settings.read(config)
+    assert (settings.log.kind, settings.log.bootstrap_servers) == ("kafka", "k1:9092")
+    assert settings.process.engine == "spark"
+    assert (settings.storage.kind, settings.storage.bucket) == ("s3", "b")
+    assert settings.warehouse.kind == "postgres"
+    assert settings.warehouse.dsn is not None
+    assert settings.warehouse.dsn.get_secret_value() == "postgresql://db/x"
+    assert settings.load.workers == 3
+
+
+def test_the_shipped_cluster_example_selects_every_cluster_adapter() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "cluster.toml"
+    settings = Settings.read(example)
+    assert settings.log.kind == "kafka" and settings.log.partitions == 8
+    assert settings.process.engine == "spark"
+    assert settings.storage.kind == "s3" and settings.storage.endpoint_url
+    assert settings.warehouse.kind == "postgres"
