@@ -364,11 +364,12 @@ def test_ensure_table_creates_then_adds_and_widens_columns() -> None:
     conn = FakeConnection(answers={"SELECT column_name": existing})
     wh, _ = warehouse(conn)
     wh.ensure_table("g", "e", columns)
+    # New columns first (each its own transaction), then the widening in one.
     assert after_ledger_ddl(conn)[1:] == [
+        'ALTER TABLE "g"."e" ADD COLUMN "lvl" INTEGER DEFAULT 1',
         "BEGIN",
         *rsql.widen_column_sql('"g"."e"', columns[0]),
         "COMMIT",
-        'ALTER TABLE "g"."e" ADD COLUMN "lvl" INTEGER DEFAULT 1',
     ]
 
 

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from playlog.avro.types import PROMOTIONS, Column
+from playlog.avro.types import Column
 from playlog.errors import (
     BadRequest,
     WarehouseConflict,
@@ -32,7 +32,13 @@ from playlog.load.tasks import CopyTask
 from playlog.names import quote, quoted_table
 from playlog.storage.base import ObjectStore
 from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QueryResult
-from playlog.warehouse.sql import create_table_sql, group_tasks, ledger_ddl
+from playlog.warehouse.sql import (
+    add_column_sql,
+    alter_plan,
+    create_table_sql,
+    group_tasks,
+    ledger_ddl,
+)
 
 log = logging.getLogger("playlog.warehouse")
 
@@ -83,21 +89,15 @@ class DuckDBWarehouse:
                 cursor.execute(create_table_sql(table, columns, "duckdb"))
                 log.info("created table %s.%s", game, event_type)
                 return
-            for column in columns:
-                current = existing.get(column.name)
-                if current is None:
-                    default = column.sql_default()
-                    cursor.execute(
-                        f"ALTER TABLE {table} ADD COLUMN {quote(column.name)} "
-                        f"{column.sql_type('duckdb')}"
-                        + (f" DEFAULT {default}" if default is not None else "")
-                    )
-                    log.info("table %s.%s: added column %s", game, event_type, column.name)
-                elif _widens(current, column):
-                    cursor.execute(
-                        f"ALTER TABLE {table} ALTER COLUMN {quote(column.name)} "
-                        f"TYPE {column.sql_type('duckdb')}"
-                    )
+            add, widen = alter_plan(existing, columns)
+            for column in add:
+                cursor.execute(add_column_sql(table, column, "duckdb"))
+                log.info("table %s.%s: added column %s", game, event_type, column.name)
+            for column in widen:
+                cursor.execute(
+                    f"ALTER TABLE {table} ALTER COLUMN {quote(column.name)} "
+                    f"TYPE {column.sql_type('duckdb')}"
+                )
 
     # loading -------------------------------------------------------------------
 
@@ -194,10 +194,3 @@ def _translate() -> Iterator[None]:
         raise WarehouseUnavailable(f"duckdb: {exc}") from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"duckdb: {exc}") from exc
-
-
-def _widens(current_sql_type: str, column: Column) -> bool:
-    """True when the column's type must widen along an Avro promotion."""
-    kinds = {"INTEGER": "int", "BIGINT": "long", "FLOAT": "float", "REAL": "float"}
-    current = kinds.get(current_sql_type.upper())
-    return current is not None and column.kind in PROMOTIONS.get(current, set()) - {"bytes"}

@@ -30,7 +30,7 @@ from psycopg import errors as pg_errors
 from psycopg import pq as libpq
 from psycopg.conninfo import conninfo_to_dict
 
-from playlog.avro.types import PROMOTIONS, Column
+from playlog.avro.types import Column
 from playlog.errors import (
     BadRequest,
     ConfigError,
@@ -46,7 +46,13 @@ from playlog.names import quote, quoted_table
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QueryResult
-from playlog.warehouse.sql import create_table_sql, group_tasks, ledger_ddl
+from playlog.warehouse.sql import (
+    add_column_sql,
+    alter_plan,
+    create_table_sql,
+    group_tasks,
+    ledger_ddl,
+)
 
 log = logging.getLogger("playlog.warehouse")
 
@@ -196,22 +202,16 @@ class PostgresWarehouse:
                     conn.execute(create_table_sql(table, columns, "postgres"))
                     log.info("created table %s.%s", game, event_type)
                     return
-                for column in columns:
-                    current = existing.get(column.name)
-                    if current is None:
-                        default = column.sql_default()
-                        conn.execute(
-                            f"ALTER TABLE {table} ADD COLUMN {quote(column.name)} "
-                            f"{column.sql_type('postgres')}"
-                            + (f" DEFAULT {default}" if default is not None else "")
-                        )
-                        log.info("table %s.%s: added column %s", game, event_type, column.name)
-                    elif _widens(current, column):
-                        # Rewrites the table under an exclusive lock: rare, and loads wait.
-                        conn.execute(
-                            f"ALTER TABLE {table} ALTER COLUMN {quote(column.name)} "
-                            f"TYPE {column.sql_type('postgres')}"
-                        )
+                add, widen = alter_plan(existing, columns)
+                for column in add:
+                    conn.execute(add_column_sql(table, column, "postgres"))
+                    log.info("table %s.%s: added column %s", game, event_type, column.name)
+                for column in widen:
+                    # Rewrites the table under an exclusive lock: rare, and loads wait.
+                    conn.execute(
+                        f"ALTER TABLE {table} ALTER COLUMN {quote(column.name)} "
+                        f"TYPE {column.sql_type('postgres')}"
+                    )
 
         with _translate():
             self._run(work)
@@ -366,13 +366,6 @@ def _translate() -> Iterator[None]:
         raise WarehouseUnavailable(f"postgres: {exc}") from exc
     except psycopg.Error as exc:
         raise WarehouseError(f"postgres: {exc}") from exc
-
-
-def _widens(current_sql_type: str, column: Column) -> bool:
-    """True when the column's type must widen along an Avro promotion."""
-    kinds = {"integer": "int", "bigint": "long", "real": "float"}
-    current = kinds.get(current_sql_type.lower())
-    return current is not None and column.kind in PROMOTIONS.get(current, set()) - {"bytes"}
 
 
 # Read-only query check ---------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any, Protocol, cast
 import psycopg
 from psycopg import errors as pg_errors
 
-from playlog.avro.types import PROMOTIONS, Column
+from playlog.avro.types import Column
 from playlog.errors import (
     BadRequest,
     ConfigError,
@@ -41,7 +41,7 @@ from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import redshift_sql as rsql
 from playlog.warehouse.base import QueryResult
-from playlog.warehouse.sql import create_table_sql, group_tasks, ledger_ddl
+from playlog.warehouse.sql import alter_plan, create_table_sql, group_tasks, ledger_ddl
 
 log = logging.getLogger("playlog.warehouse")
 
@@ -151,14 +151,13 @@ class RedshiftWarehouse:
                 conn.execute(create_table_sql(table, columns, "redshift"))
                 log.info("created table %s.%s", game, event_type)
                 return
-            for column in columns:
-                current = existing.get(column.name)
-                if current is None:  # autocommit: each ALTER is its own transaction
-                    conn.execute(rsql.add_column_sql(table, column))
-                    log.info("table %s.%s: added column %s", game, event_type, column.name)
-                elif _widens(current, column):
-                    _in_transaction(conn, rsql.widen_column_sql(table, column))
-                    log.info("table %s.%s: widened column %s", game, event_type, column.name)
+            add, widen = alter_plan(existing, columns)
+            for column in add:  # autocommit: each ALTER is its own transaction
+                conn.execute(rsql.add_column_sql(table, column))
+                log.info("table %s.%s: added column %s", game, event_type, column.name)
+            for column in widen:
+                _in_transaction(conn, rsql.widen_column_sql(table, column))
+                log.info("table %s.%s: widened column %s", game, event_type, column.name)
 
     # loading -------------------------------------------------------------------
 
@@ -382,10 +381,3 @@ def _in_transaction(conn: Connection, statements: Sequence[str]) -> None:
     except BaseException:
         _rollback(conn)
         raise
-
-
-def _widens(current_sql_type: str, column: Column) -> bool:
-    """True when the column's type must widen along an Avro promotion."""
-    kinds = {"integer": "int", "bigint": "long", "real": "float"}
-    current = kinds.get(current_sql_type.lower())
-    return current is not None and column.kind in PROMOTIONS.get(current, set()) - {"bytes"}

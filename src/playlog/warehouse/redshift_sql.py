@@ -31,6 +31,7 @@ from typing import Any
 
 from playlog.avro.types import Column
 from playlog.names import quote
+from playlog.warehouse import sql
 from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE
 
 LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
@@ -135,11 +136,7 @@ def ledger_insert_sql(count: int) -> str:
 
 def add_column_sql(table_quoted: str, column: Column, name: str | None = None) -> str:
     """Redshift adds one column per ALTER TABLE. ``name`` overrides the column's."""
-    default = column.sql_default()
-    return (
-        f"ALTER TABLE {table_quoted} ADD COLUMN {quote(name or column.name)} "
-        f"{column.sql_type('redshift')}" + (f" DEFAULT {default}" if default is not None else "")
-    )
+    return sql.add_column_sql(table_quoted, column, "redshift", name)
 
 
 def widen_column_sql(table_quoted: str, column: Column) -> list[str]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 
-from playlog.avro.types import Column, Dialect
+from playlog.avro.types import PROMOTIONS, Column, Dialect
 from playlog.load.tasks import CopyTask
 from playlog.names import quote
 from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE
@@ -38,6 +38,38 @@ def create_table_sql(table: str, columns: Sequence[Column], dialect: Dialect) ->
         )
     parts += metadata_columns_sql(dialect)
     return f"CREATE TABLE IF NOT EXISTS {table} (\n  " + ",\n  ".join(parts) + "\n)"
+
+
+def add_column_sql(table: str, column: Column, dialect: Dialect, name: str | None = None) -> str:
+    """ALTER TABLE ADD COLUMN with the field's default, so rows loaded earlier read the
+    default (what Avro resolution gives events still in flight). ``name`` overrides."""
+    default = column.sql_default()
+    return (
+        f"ALTER TABLE {table} ADD COLUMN {quote(name or column.name)} "
+        f"{column.sql_type(dialect)}" + (f" DEFAULT {default}" if default is not None else "")
+    )
+
+
+# information_schema type names of the columns an Avro promotion can widen.
+_PROMOTABLE = {"integer": "int", "bigint": "long", "real": "float", "float": "float"}
+
+
+def alter_plan(
+    existing: Mapping[str, str], columns: Sequence[Column]
+) -> tuple[list[Column], list[Column]]:
+    """What brings a table with ``existing`` ``{column: SQL type}`` up to ``columns``:
+    (columns to add, columns to widen along an Avro promotion). Nothing is ever
+    dropped or narrowed: a table keeps every column any version had."""
+    add, widen = [], []
+    for column in columns:
+        current = existing.get(column.name)
+        if current is None:
+            add.append(column)
+        elif (kind := _PROMOTABLE.get(current.lower())) and column.kind in PROMOTIONS.get(
+            kind, set()
+        ) - {"bytes"}:
+            widen.append(column)
+    return add, widen
 
 
 def ledger_ddl(dialect: Dialect) -> list[str]:
