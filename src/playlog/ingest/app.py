@@ -106,6 +106,7 @@ def create_app(services: Services, admin_key: str) -> Starlette:
         key_id = request.path_params["key_id"]
         if not await run_in_threadpool(services.catalog.revoke_key, game, key_id):
             raise NotFound(f"no active key {key_id!r} for game {game!r}")
+        auth.forget()
         return JSON({"game": game, "key_id": key_id, "revoked": True})
 
     # schemas --------------------------------------------------------------------

@@ -1,13 +1,24 @@
-"""Bearer keys: the admin key for admin operations, a game's key for its events."""
+"""Bearer keys: the admin key for admin operations, a game's key for its events.
+
+Valid game keys are cached for ``KEY_TTL_S``: a request then costs no catalog query,
+and when the catalog's database is down (with PostgreSQL it is the warehouse's) known
+games keep sending: a cached key is used however old while the catalog cannot answer.
+A key revoked through this node stops at once; through another node, within the TTL.
+"""
 
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 
 from starlette.requests import Request
 
-from playlog.errors import Forbidden, Unauthorized
-from playlog.registry.catalog import Catalog
+from playlog.errors import Forbidden, TransientError, Unauthorized
+from playlog.registry.catalog import Catalog, hash_key
+
+KEY_TTL_S = 30.0
+_MAX_CACHED_KEYS = 100_000
 
 
 def bearer(request: Request) -> str:
@@ -22,6 +33,34 @@ class Auth:
     def __init__(self, catalog: Catalog, admin_key: str) -> None:
         self._catalog = catalog
         self._admin_key = admin_key
+        self._lock = threading.Lock()
+        self._valid: dict[str, tuple[str, float]] = {}  # key hash -> (game, checked at)
+
+    def _game_of_key(self, key: str) -> str | None:
+        digest = hash_key(key)
+        with self._lock:
+            cached = self._valid.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < KEY_TTL_S:
+            return cached[0]
+        try:
+            game = self._catalog.game_of_key(key)
+        except TransientError:
+            if cached is not None:
+                return cached[0]
+            raise
+        with self._lock:
+            if game is None:
+                self._valid.pop(digest, None)
+            else:
+                if len(self._valid) >= _MAX_CACHED_KEYS:
+                    self._valid.clear()
+                self._valid[digest] = (game, time.monotonic())
+        return game
+
+    def forget(self) -> None:
+        """Drop every cached key (after a revocation through this node)."""
+        with self._lock:
+            self._valid.clear()
 
     def _is_admin(self, key: str) -> bool:
         return hmac.compare_digest(key.encode(), self._admin_key.encode())
@@ -30,14 +69,14 @@ class Auth:
         key = bearer(request)
         if self._is_admin(key):
             return
-        if self._catalog.game_of_key(key) is not None:
+        if self._game_of_key(key) is not None:
             raise Forbidden("this operation needs the admin key")
         raise Unauthorized("unknown key")
 
     def game(self, request: Request, game: str) -> None:
         """Only the game's own keys may write its events."""
         key = bearer(request)
-        owner = self._catalog.game_of_key(key)
+        owner = self._game_of_key(key)
         if owner == game:
             return
         if owner is not None or self._is_admin(key):
@@ -48,7 +87,7 @@ class Auth:
         key = bearer(request)
         if self._is_admin(key):
             return
-        owner = self._catalog.game_of_key(key)
+        owner = self._game_of_key(key)
         if owner == game:
             return
         if owner is not None:

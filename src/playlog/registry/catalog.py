@@ -8,6 +8,7 @@ keeps its own cache (the registry) and reloads on a miss.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -59,31 +60,50 @@ class Catalog:
         if dsn is not None:
             import psycopg
 
-            self._db: Any = psycopg.connect(dsn, autocommit=True)
+            def connect() -> Any:
+                db = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+                db.execute("CREATE SCHEMA IF NOT EXISTS playlog")
+                return db
+
             self._prefix, self._placeholder = "playlog.", "%s"
-            self._db.execute("CREATE SCHEMA IF NOT EXISTS playlog")
             self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
             self._integrity_error: type[Exception] = psycopg.IntegrityError
         else:
             assert path is not None
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+
+            def connect() -> Any:
+                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA busy_timeout=10000")
+                return db
+
             self._prefix, self._placeholder = "", "?"
             self._driver_errors = (sqlite3.OperationalError,)
             self._integrity_error = sqlite3.IntegrityError
+        self._connect = connect
+        self._db: Any = connect()
         for statement in _TABLES:
             self._db.execute(statement.format(p=self._prefix))
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder)."""
+        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder). A broken
+        connection (the database restarted) is replaced once before giving up."""
         sql = sql.format(p=self._prefix).replace("%s", self._placeholder)
         with self._lock:
-            try:
-                return self._db.execute(sql, params)
-            except self._driver_errors as exc:
-                raise TransientError(f"catalog unavailable: {exc}") from exc
+            for attempt in (1, 2):
+                try:
+                    if self._db is None:
+                        self._db = self._connect()
+                    return self._db.execute(sql, params)
+                except self._driver_errors as exc:
+                    with contextlib.suppress(Exception):
+                        if self._db is not None:
+                            self._db.close()
+                    self._db = None
+                    if attempt == 2:
+                        raise TransientError(f"catalog unavailable: {exc}") from exc
+            raise AssertionError("unreachable")
 
     # games and keys -------------------------------------------------------------
 
@@ -165,4 +185,5 @@ class Catalog:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()

@@ -1,0 +1,65 @@
+"""The warehouse down for a while (the cluster setup, PostgreSQL behind a proxy we
+cut): ingestion keeps accepting, the loader pauses and says so, then catches up with
+nothing lost and nothing doubled."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.cluster import SPARK_ENV, fresh_database, write_config
+from tests.e2e.conftest import Server
+from tests.e2e.test_crash import BATCH, Sender
+from tests.e2e.test_pipeline import KILL
+from tests.peers import Peers
+from tests.proxy import TcpProxy
+
+
+def loader_state(server: Server) -> str:
+    for line in server.admin.get("/metrics").text.splitlines():
+        if line.startswith("playlog_loader_state{") and line.endswith(" 1.0"):
+            return line.split('"')[1]
+    return "unknown"
+
+
+def test_warehouse_outage_pauses_the_loader_and_loses_nothing(tmp_path: Path, peers: Peers) -> None:
+    with fresh_database(peers.postgres_dsn) as dsn:
+        params = conninfo_to_dict(dsn)
+        proxy = TcpProxy(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432)))
+        proxied = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
+        config = write_config(tmp_path / "cluster.toml", peers, proxied)
+        server = Server(tmp_path / "data", config=config, env=SPARK_ENV)
+        server.start()
+        try:
+            key = server.game("g1")
+            assert server.register("g1", "kill", KILL).status_code == 201
+            sender = Sender(server, key)
+            sender.start()
+            time.sleep(3)
+            proxy.cut()
+            deadline = time.monotonic() + 30
+            while loader_state(server) != "failing" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert loader_state(server) == "failing"
+            assert server.admin.get("/readyz").status_code == 503
+            accepted_during = len(sender.accepted)
+            time.sleep(4)  # still down: events keep being accepted
+            assert len(sender.accepted) > accepted_during + 2 * BATCH
+            proxy.restore()
+            time.sleep(2)
+            sender.stop.set()
+            sender.join()
+            assert sender.refused == 0 and not sender.uncertain
+
+            rows = server.wait_for_rows("g1.kill", len(sender.accepted), timeout_s=120)
+            assert rows == len(sender.accepted)
+            assert server.query("select seq from g1.kill group by seq having count(*) > 1") == []
+            assert server.seqs("g1.kill") == sender.accepted
+            assert loader_state(server) == "consuming"
+        finally:
+            if server.process is not None:
+                server.stop(signal.SIGKILL)
+            proxy.close()
