@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import io
 import json
+import logging
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 import fastavro
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from playlog.avro import ocf, single_object
@@ -29,7 +31,10 @@ from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.errors import PlaylogError, TransientError
 from playlog.load.tasks import CopyTask, task_id_for
 from playlog.log.base import Message, Record
+from playlog.process.columnar import FastPathFailed, SchemaGroup, fast_path_fits
 from playlog.storage.base import ObjectStore
+
+log = logging.getLogger("playlog.process")
 
 FORMAT_OCF = "ocf"
 FORMAT_SINGLE_OBJECT = "soe"
@@ -112,9 +117,39 @@ def transform_range(
     latest: LatestLookup,
     store: ObjectStore,
 ) -> RangeResult:
-    """Write this range's files (same range -> same keys and bytes) and return their
-    COPY tasks. A record that cannot be decoded becomes a dead letter with the reason."""
-    tables: dict[tuple[str, str], _Rows] = {}
+    """Write this range's files (same range -> same keys) and return their COPY tasks.
+    A record that cannot be decoded becomes a dead letter with the reason."""
+    records = list(records)
+    try:
+        return _transform(span, records, lookup, _pinned(latest), store, fast=True)
+    except FastPathFailed as exc:
+        log.warning("range %s: fast path failed (%s); decoding row by row", span, exc)
+        return _transform(span, records, lookup, _pinned(latest), store, fast=False)
+
+
+def _pinned(latest: LatestLookup) -> LatestLookup:
+    """One latest version per table for the whole range, even if a registration
+    lands while the range is being transformed: one file has one layout."""
+    seen: dict[tuple[str, str], EventSchema] = {}
+
+    def pinned(game: str, event_type: str) -> EventSchema:
+        if (game, event_type) not in seen:
+            seen[(game, event_type)] = latest(game, event_type)
+        return seen[(game, event_type)]
+
+    return pinned
+
+
+def _transform(
+    span: OffsetRange,
+    records: list[Record],
+    lookup: SchemaLookup,
+    latest: LatestLookup,
+    store: ObjectStore,
+    fast: bool,
+) -> RangeResult:
+    groups: dict[tuple[str, str, str], SchemaGroup] = {}  # game, fingerprint, codec
+    rows: dict[tuple[str, str], _Rows] = {}
     dead: list[Message] = []
     day: str | None = None
     events = 0
@@ -123,6 +158,17 @@ def transform_range(
         if day is None:
             day = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC).strftime("%Y-%m-%d")
         try:
+            planned = _plan_columnar(record, lookup, latest) if fast else None
+            if planned is not None:
+                index = 0
+                for container, writer, target in planned:
+                    group_key = (writer.game, writer.fingerprint, container.codec)
+                    group = groups.setdefault(group_key, SchemaGroup(writer, target))
+                    first_id = event_id(record.offset, record.partition, index)
+                    group.add(record.value, container, first_id, received_ms)
+                    index += container.count
+                events += index
+                continue
             decoded = list(decode_record(record, lookup, latest))
         except TransientError:
             raise  # e.g. the catalog is down: retry the range, the record is fine
@@ -130,16 +176,40 @@ def transform_range(
             dead.append(dead_letter(record, exc))
             continue
         for index, (writer, target, row) in enumerate(decoded):
-            bucket = tables.setdefault((target.game, target.event_type), _Rows(target))
+            bucket = rows.setdefault((target.game, target.event_type), _Rows(target))
             bucket.rows.append(row)
             bucket.event_ids.append(event_id(record.offset, record.partition, index))
             bucket.received_ms.append(received_ms)
             bucket.hashes.append(writer.fingerprint)
         events += len(decoded)
+    tables: dict[tuple[str, str], list[pa.Table]] = {}
+    for group in groups.values():
+        tables.setdefault((group.latest.game, group.latest.event_type), []).append(group.to_arrow())
+    for key, bucket in rows.items():
+        tables.setdefault(key, []).append(to_arrow(bucket))
     tasks = [
-        _write_file(span, day or "1970-01-01", rows, store) for _, rows in sorted(tables.items())
+        _write_file(span, day or "1970-01-01", latest(*key), pa.concat_tables(parts), store)
+        for key, parts in sorted(tables.items())
     ]
     return RangeResult(tasks, dead, events)
+
+
+def _plan_columnar(
+    record: Record, lookup: SchemaLookup, latest: LatestLookup
+) -> list[tuple[ocf.Container, EventSchema, EventSchema]] | None:
+    """The record's containers with their writer and latest schemas, if the fast path
+    can take all of them; None sends the record the exact (row) way."""
+    if record.headers.get("format") == FORMAT_SINGLE_OBJECT:
+        return None
+    game = record.headers["game"]
+    planned = []
+    for container in ocf.walk(record.value):
+        writer = lookup(game, fingerprint_of(container.schema_json))
+        target = latest(game, writer.event_type)
+        if not fast_path_fits(writer, target):
+            return None
+        planned.append((container, writer, target))
+    return planned
 
 
 def dead_letter(record: Record, exc: BaseException) -> Message:
@@ -186,24 +256,26 @@ def file_key(span: OffsetRange, game: str, event_type: str, day: str) -> str:
     )
 
 
-def _write_file(span: OffsetRange, day: str, rows: _Rows, store: ObjectStore) -> CopyTask:
-    table = to_arrow(rows)
+def _write_file(
+    span: OffsetRange, day: str, latest: EventSchema, table: pa.Table, store: ObjectStore
+) -> CopyTask:
     out = io.BytesIO()
     pq.write_table(table, out, compression="zstd")
     data = out.getvalue()
-    key = file_key(span, rows.latest.game, rows.latest.event_type, day)
+    key = file_key(span, latest.game, latest.event_type, day)
     store.put(key, data)
+    received = pc.min_max(table["_received_at"])
     return CopyTask(
         task_id=task_id_for(key),
-        game=rows.latest.game,
-        event_type=rows.latest.event_type,
+        game=latest.game,
+        event_type=latest.event_type,
         key=key,
         uri=store.uri(key),
         columns=tuple(table.column_names),
         rows=table.num_rows,
         bytes=len(data),
-        received_min_ms=min(rows.received_ms),
-        received_max_ms=max(rows.received_ms),
+        received_min_ms=received["min"].value // 1000,  # microseconds in the file
+        received_max_ms=received["max"].value // 1000,
         source_topic=span.topic,
         source_partition=span.partition,
         source_first=span.first,

@@ -1,0 +1,193 @@
+"""The columnar fast path must give exactly what Avro resolution row by row gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pyarrow.parquet as pq
+import pytest
+
+from playlog.avro.schema import EventSchema, fingerprint_of
+from playlog.log.base import Record
+from playlog.process import columnar, transform
+from playlog.process.transform import OffsetRange, _pinned, _transform
+from playlog.storage.local import LocalStore
+
+ENUM = {"type": "enum", "name": "tier", "symbols": ["bronze", "silver", "gold"]}
+V1 = {
+    "type": "record",
+    "name": "match",
+    "fields": [
+        {"name": "Player", "type": "string"},
+        {"name": "ok", "type": "boolean"},
+        {"name": "kills", "type": "int"},
+        {"name": "xp", "type": "long"},
+        {"name": "ratio", "type": "float"},
+        {"name": "score", "type": "double"},
+        {"name": "blob", "type": "bytes"},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "ts_us", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "local", "type": {"type": "long", "logicalType": "local-timestamp-millis"}},
+        {"name": "tier", "type": ENUM},
+        {"name": "maybe", "type": ["null", "int"], "default": None},
+        {"name": "note", "type": ["null", "string"], "default": None},
+    ],
+}
+# v2: promotions and added fields with defaults of several kinds.
+V2 = json.loads(json.dumps(V1))
+for f in V2["fields"]:
+    if f["name"] == "kills":
+        f["type"] = "long"
+    if f["name"] == "ratio":
+        f["type"] = "double"
+V2["fields"] += [
+    {"name": "region", "type": "string", "default": "eu"},
+    {"name": "level", "type": "int", "default": 7},
+    {"name": "flag", "type": "boolean", "default": True},
+    {"name": "raw", "type": "bytes", "default": "\u00ffA"},
+    {"name": "since", "type": {"type": "long", "logicalType": "timestamp-millis"}, "default": 5},
+    {"name": "extra", "type": ["null", "double"], "default": None},
+    {"name": "meta", "type": {"type": "map", "values": "int"}, "default": {"a": 1}},
+]
+OTHER = {
+    "type": "record",
+    "name": "login",
+    "fields": [{"name": "who", "type": "string"}, {"name": "n", "type": "long"}],
+}
+
+
+def schema(raw: dict[str, Any], version: int, event_type: str) -> EventSchema:
+    text = json.dumps(raw)
+    return EventSchema("g", event_type, version, fingerprint_of(text), text)
+
+
+SCHEMAS = [schema(V1, 1, "match"), schema(V2, 2, "match"), schema(OTHER, 1, "login")]
+
+
+def lookup(game: str, fingerprint: str) -> EventSchema:
+    return next(s for s in SCHEMAS if s.fingerprint == fingerprint)
+
+
+def latest(game: str, event_type: str) -> EventSchema:
+    return [s for s in SCHEMAS if s.event_type == event_type][-1]
+
+
+def match_event(rng: random.Random, v2: bool) -> dict[str, Any]:
+    event = {
+        "Player": f"p{rng.randrange(100)}",
+        "ok": rng.random() < 0.5,
+        "kills": rng.randrange(-(2**31), 2**31),
+        "xp": rng.randrange(-(2**62), 2**62),
+        "ratio": rng.uniform(-1, 1),
+        "score": rng.uniform(-1e9, 1e9),
+        "blob": rng.randbytes(rng.randrange(0, 8)),
+        "day": dt.date(2020, 1, 1) + dt.timedelta(days=rng.randrange(2000)),
+        "ts": rng.randrange(0, 2**41),
+        "ts_us": rng.randrange(0, 2**50),
+        "local": rng.randrange(0, 2**41),
+        "tier": rng.choice(ENUM["symbols"]),
+        "maybe": rng.choice([None, rng.randrange(100)]),
+        "note": rng.choice([None, "", "é✓"]),
+    }
+    if v2:
+        event.update(region="us", level=1, flag=False, raw=b"\x00", since=9, extra=None,
+                     meta={"k": 2})  # fmt: skip
+    return event
+
+
+def ocf(raw: dict[str, Any], events: list[dict[str, Any]], codec: str) -> bytes:
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(raw), events, codec=codec, sync_interval=300)
+    return out.getvalue()
+
+
+def records(rng: random.Random) -> list[Record]:
+    out = []
+    for offset in range(12):
+        body = b"".join(
+            [
+                ocf(V1, [match_event(rng, False) for _ in range(rng.randrange(1, 40))], "null"),
+                ocf(OTHER, [{"who": "x", "n": offset}] * rng.randrange(1, 5), "deflate"),
+                ocf(V1, [match_event(rng, False) for _ in range(7)], "deflate"),
+            ]
+        )
+        if offset % 3 == 0:  # the v1 clients and the v2 clients send side by side
+            body += ocf(V2, [match_event(rng, True) for _ in range(rng.randrange(1, 20))], "null")
+        headers = {"game": "g", "format": "ocf", "received_at_ms": str(1_700_000_000_000 + offset)}
+        out.append(Record("events", 3, 100 + offset, b"g", body, headers, 0))
+    return out
+
+
+def run(tmp: Path, batch: list[Record], fast: bool) -> dict[str, Any]:
+    store = LocalStore(tmp)
+    span = OffsetRange("events", 3, 100, 111)
+    result = _transform(span, batch, lookup, _pinned(latest), store, fast=fast)
+    assert result.dead_letters == []
+    return {t.key: (t, pq.read_table(io.BytesIO(store.get(t.key)))) for t in result.tasks}
+
+
+def test_fast_path_equals_row_by_row_resolution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = records(random.Random(3))
+    used = []
+    original = columnar.SchemaGroup.to_arrow
+    monkeypatch.setattr(
+        columnar.SchemaGroup, "to_arrow", lambda self: used.append(1) or original(self)
+    )
+    fast = run(tmp_path / "fast", batch, fast=True)
+    # (v1, null) (v1, deflate) (login, deflate); records with v2 containers (a map
+    # field) take the row path, so both paths meet in one file.
+    assert len(used) == 3
+    slow = run(tmp_path / "slow", batch, fast=False)
+    assert fast.keys() == slow.keys() and len(fast) == 2
+    for key, (task, table) in fast.items():
+        slow_task, slow_table = slow[key]
+        # Row order differs (grouped by writer schema); the contents must not.
+        order = [("_event_id", "ascending")]
+        assert table.sort_by(order).equals(slow_table.sort_by(order)), key
+        assert (task.task_id, task.columns, task.rows) == (
+            slow_task.task_id, slow_task.columns, slow_task.rows
+        )  # fmt: skip
+        assert (task.received_min_ms, task.received_max_ms) == (
+            slow_task.received_min_ms, slow_task.received_max_ms
+        )  # fmt: skip
+    matches = fast["g/match/dt=2023-11-14/events-3-100-111.parquet"][1]
+    assert matches.column("region").to_pylist().count("eu") > 0
+    assert set(matches.column("meta").to_pylist()) == {'{"a": 1}', '{"k": 2}'}
+
+
+def test_a_failing_fast_path_falls_back_to_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: columnar.SchemaGroup) -> Any:
+        raise columnar.FastPathFailed("simulated")
+
+    monkeypatch.setattr(columnar.SchemaGroup, "to_arrow", broken)
+    batch = records(random.Random(4))
+    store = LocalStore(tmp_path)
+    result = transform.transform_range(OffsetRange("events", 3, 100, 111), batch, lookup,
+                                       latest, store)  # fmt: skip
+    expected = sum(c for r in batch for c in _counts(r.value))
+    assert result.events == expected and sum(t.rows for t in result.tasks) == expected
+
+
+def test_enum_change_and_nested_types_take_the_exact_path() -> None:
+    changed = json.loads(json.dumps(V1))
+    changed["fields"][11]["type"] = {**ENUM, "symbols": ["bronze", "gold"], "default": "gold"}
+    assert not columnar.fast_path_fits(SCHEMAS[0], schema(changed, 2, "match"))
+    assert columnar.fast_path_fits(SCHEMAS[0], SCHEMAS[1])
+    assert not columnar.fast_path_fits(SCHEMAS[1], SCHEMAS[1])  # has a map field
+
+
+def _counts(body: bytes) -> list[int]:
+    from playlog.avro.ocf import walk
+
+    return [c.count for c in walk(body)]
