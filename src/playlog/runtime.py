@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable
 import uvicorn
 from prometheus_client import start_http_server
 
-from playlog.errors import ConfigError
+from playlog.errors import ConfigError, PlaylogError
 from playlog.ingest.app import create_app
 from playlog.load.loader import Loader
+from playlog.log.embedded import EmbeddedLog
 from playlog.monitor.canary import Canary
 from playlog.process.processor import Processor
 from playlog.settings import Settings
@@ -76,9 +77,29 @@ def _background(
         loader = Loader(services.settings, services.log, services.warehouse)
         run_load = _crash_stops_all("load", loader.run)
         threads.append(threading.Thread(target=run_load, args=(stop,), name="load"))
+    if isinstance(services.log, EmbeddedLog) and "process" in stages:
+        trim = _retention(services.log)
+        threads.append(threading.Thread(target=trim, args=(stop,), name="retention"))
     for thread in threads:
         thread.start()
     return threads
+
+
+def _retention(embedded: EmbeddedLog, every_s: float = 600.0) -> Callable[[threading.Event], None]:
+    """The embedded log keeps records for log.retention_hours, and always until every
+    consumer group has committed past them (Kafka's retention is the broker's job)."""
+
+    def trim(stop: threading.Event) -> None:
+        while not stop.wait(every_s):
+            try:
+                deleted = embedded.trim()
+            except PlaylogError as exc:
+                log.warning("log retention: %s", exc)
+                continue
+            if deleted:
+                log.info("log retention: deleted %d records", deleted)
+
+    return trim
 
 
 def run(settings: Settings, stages: Iterable[str] = STAGES) -> None:
@@ -165,7 +186,9 @@ def run_monitor(settings: Settings) -> None:
         raise ConfigError("playlog monitor needs the admin key in PLAYLOG_ADMIN_KEY")
     stop = threading.Event()
     _serve_metrics(settings)
-    interval = settings.monitor.canary_interval_s or 30.0
+    interval = settings.monitor.canary_interval_s
+    if interval <= 0:
+        raise ConfigError("playlog monitor runs the canary: set monitor.canary_interval_s > 0")
     canary = Canary(settings.monitor.ingest_url, key, interval, settings.monitor.canary_timeout_s)
     thread = threading.Thread(target=canary.run, args=(stop,), name="canary")
     thread.start()

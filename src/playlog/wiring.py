@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playlog.engine.base import Engine
+from playlog.errors import ConfigError
 from playlog.log.base import Log
 from playlog.registry.catalog import Catalog
 from playlog.registry.registry import Registry
@@ -79,6 +80,9 @@ def open_catalog(settings: Settings) -> Catalog:
     dsn = settings.registry.dsn
     if dsn is None and settings.warehouse.kind == "postgres":
         dsn = settings.warehouse.dsn
+    if dsn is None and settings.warehouse.kind == "redshift":
+        # A per-node SQLite catalog would let ingest nodes disagree on schemas.
+        raise ConfigError("with warehouse 'redshift', set registry.dsn (a PostgreSQL catalog)")
     if dsn is not None:
         return Catalog(dsn=dsn.get_secret_value())
     return Catalog(settings.catalog_path)

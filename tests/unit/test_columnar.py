@@ -191,3 +191,19 @@ def _counts(body: bytes) -> list[int]:
     from playlog.avro.ocf import walk
 
     return [c.count for c in walk(body)]
+
+
+def test_a_value_no_column_can_hold_dead_letters_its_record_only(tmp_path: Path) -> None:
+    """A timestamp of 2**62 ms is valid Avro (ingest checks framing only) but no
+    timestamp column holds it: that record goes to the dead letters, the range goes on."""
+    rng = random.Random(5)
+    good = records(rng)[:3]
+    bad_event = {**match_event(rng, False), "ts": 2**62}
+    body = ocf(V1, [match_event(rng, False), bad_event], "null")
+    headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
+    bad = Record("events", 3, 103, b"g", body, headers, 0)
+    span = OffsetRange("events", 3, 100, 103)
+    result = transform.transform_range(span, [*good, bad], lookup, latest, LocalStore(tmp_path))
+    assert [m.headers["source"] for m in result.dead_letters] == ["events/3/103"]
+    assert result.events == sum(c for r in good for c in _counts(r.value))
+    assert sum(t.rows for t in result.tasks) == result.events

@@ -17,6 +17,10 @@ class InProcessEngine:
         self._store = store
 
     def execute(self, ranges: Sequence[OffsetRange]) -> list[RangeResult]:
+        # Planned ranges were appended after their schemas were registered (ingest
+        # validates first): a reload now sees every version, including one registered
+        # through another process since the last batch, so "latest" is not stale.
+        self._registry.reload(force=True)
         results = []
         for span in ranges:
             records = self._log.read(span.topic, span.partition, span.first, span.last + 1)

@@ -39,7 +39,9 @@ class SparkEngine:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = SparkSession.builder.appName("playlog-process")
-        if settings.process.spark_master and "SPARK_SUBMIT" not in os.environ:
+        # Under spark-submit the JVM is up already (it set PYSPARK_GATEWAY_PORT) and
+        # brings its own --master: process.spark_master must not override it.
+        if settings.process.spark_master and "PYSPARK_GATEWAY_PORT" not in os.environ:
             builder = (
                 builder.master(settings.process.spark_master)
                 .config("spark.driver.host", "127.0.0.1")

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 
 from playlog.errors import (
     CorruptRecord,
+    TransientError,
     WarehouseConflict,
     WarehouseError,
     WarehouseUnavailable,
 )
 from playlog.load.offsets import OffsetTracker
 from playlog.load.tasks import CopyTask
-from playlog.log.base import Log, Message, Record
+from playlog.log.base import Log, Record, dead_letter
 from playlog.monitor import metrics
 from playlog.settings import Settings
 from playlog.warehouse.base import Warehouse
@@ -171,7 +172,7 @@ class Loader:
                 log.warning("load conflict, retrying: %s", exc)
                 stop.wait(0.05)
                 continue
-            except WarehouseUnavailable as exc:
+            except TransientError as exc:  # the warehouse, or what a load reads from
                 metrics.LOAD_TRANSACTIONS.labels(outcome="unavailable").inc()
                 self._wait_until_healthy(exc, stop)
                 continue
@@ -206,12 +207,7 @@ class Loader:
             self._tracker.done(item.record.partition, item.record.offset)
 
     def _dead_letter(self, record: Record, exc: Exception) -> None:
-        headers = {
-            **record.headers,
-            "error": f"{type(exc).__name__}: {exc}",
-            "source": f"{record.topic}/{record.partition}/{record.offset}",
-        }
-        self._log.append(self._dead_topic, [Message(record.key, record.value, headers)])
+        self._log.append(self._dead_topic, [dead_letter(record, exc)])
         metrics.DEAD_LETTERS.labels(stage="load").inc()
         self._tracker.done(record.partition, record.offset)
 

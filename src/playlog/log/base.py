@@ -39,6 +39,16 @@ class Record:
     timestamp_ms: int
 
 
+def dead_letter(record: Record, exc: BaseException) -> Message:
+    """``record`` for the dead-letter topic: as it was, plus why and where from."""
+    headers = {
+        **record.headers,
+        "error": f"{type(exc).__name__}: {exc}",
+        "source": f"{record.topic}/{record.partition}/{record.offset}",
+    }
+    return Message(record.key, record.value, headers)
+
+
 class Subscription(Protocol):
     """A consumer-group member. Never commits on its own."""
 

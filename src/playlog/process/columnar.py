@@ -75,7 +75,7 @@ class SchemaGroup:
             if decoded.num_rows != int(counts.sum()):
                 raise FastPathFailed("row count differs from the containers' block counts")
             arrays = _resolve(decoded, self.writer, self.latest)
-        except (pl.exceptions.PolarsError, pa.ArrowException, ValueError) as exc:
+        except (pl.exceptions.PolarsError, pa.ArrowException, ValueError, ArithmeticError) as exc:
             raise FastPathFailed(str(exc)) from exc
         # Event ids run on within a record: event k of a part is its first id + k.
         starts = np.repeat(np.array(self.first_ids, dtype=np.int64), counts)

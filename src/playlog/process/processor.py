@@ -20,6 +20,7 @@ from playlog.engine.base import Engine
 from playlog.errors import NotFound, TransientError
 from playlog.log.base import Log, Message
 from playlog.monitor import metrics
+from playlog.process.lease import Lease
 from playlog.process.transform import OffsetRange
 from playlog.settings import Settings
 from playlog.storage.base import ObjectStore
@@ -69,6 +70,7 @@ class Processor:
         self._log = log_
         self._engine = engine
         self._plans = PlanStore(store, self._settings.group)
+        self._lease = Lease(store, self._settings.group)
         self._events_per_record = float(_INITIAL_EVENTS_PER_RECORD)
         self._last_run: dict[int, float] = {}
 
@@ -144,14 +146,19 @@ class Processor:
         return events
 
     def run(self, stop: threading.Event) -> None:
+        self._lease.acquire()
         log.info("processor started (engine %s)", self._settings.engine)
-        while not stop.is_set():
-            metrics.HEARTBEAT.labels(stage="process").set_to_current_time()
-            try:
-                if self.run_once() == 0:
-                    stop.wait(min(0.1, self._settings.trigger_interval_s or 0.1))
-            except TransientError as exc:
-                log.warning("processor: %s; retrying in 1s", exc)
-                stop.wait(1.0)
-        self._engine.close()
-        log.info("processor stopped")
+        try:
+            while not stop.is_set():
+                metrics.HEARTBEAT.labels(stage="process").set_to_current_time()
+                try:
+                    self._lease.renew()
+                    if self.run_once() == 0:
+                        stop.wait(min(0.1, self._settings.trigger_interval_s or 0.1))
+                except TransientError as exc:
+                    log.warning("processor: %s; retrying in 1s", exc)
+                    stop.wait(1.0)
+        finally:
+            self._engine.close()
+            self._lease.release()
+            log.info("processor stopped")

@@ -30,7 +30,7 @@ from playlog.avro import ocf, single_object
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.errors import PlaylogError, TransientError
 from playlog.load.tasks import CopyTask, task_id_for
-from playlog.log.base import Message, Record
+from playlog.log.base import Message, Record, dead_letter
 from playlog.process.columnar import FastPathFailed, SchemaGroup, fast_path_fits
 from playlog.storage.base import ObjectStore
 
@@ -107,7 +107,12 @@ def decode_record(
 
 # What decoding a damaged record raises. Ingest checks OCF framing only, so a block's
 # bytes can still be corrupt: fastavro then raises IndexError or (deflate) zlib.error.
-_UNDECODABLE = (PlaylogError, ValueError, EOFError, LookupError, TypeError, zlib.error)
+# Values the Avro encoding allows but a column cannot hold (a timestamp 2**62 ms)
+# fail in the Arrow conversion: that record is dead-lettered too, never the range.
+_UNDECODABLE = (
+    PlaylogError, ValueError, EOFError, LookupError, TypeError, ArithmeticError,
+    zlib.error, pa.ArrowException,
+)  # fmt: skip
 
 
 def transform_range(
@@ -149,7 +154,7 @@ def _transform(
     fast: bool,
 ) -> RangeResult:
     groups: dict[tuple[str, str, str], SchemaGroup] = {}  # game, fingerprint, codec
-    rows: dict[tuple[str, str], _Rows] = {}
+    tables: dict[tuple[str, str], list[pa.Table]] = {}
     dead: list[Message] = []
     day: str | None = None
     events = 0
@@ -170,28 +175,39 @@ def _transform(
                 events += index
                 continue
             decoded = list(decode_record(record, lookup, latest))
+            converted = _record_tables(record, decoded, received_ms)
         except TransientError:
             raise  # e.g. the catalog is down: retry the range, the record is fine
         except _UNDECODABLE as exc:
             dead.append(dead_letter(record, exc))
             continue
-        for index, (writer, target, row) in enumerate(decoded):
-            bucket = rows.setdefault((target.game, target.event_type), _Rows(target))
-            bucket.rows.append(row)
-            bucket.event_ids.append(event_id(record.offset, record.partition, index))
-            bucket.received_ms.append(received_ms)
-            bucket.hashes.append(writer.fingerprint)
+        for key, table in converted.items():
+            tables.setdefault(key, []).append(table)
         events += len(decoded)
-    tables: dict[tuple[str, str], list[pa.Table]] = {}
     for group in groups.values():
         tables.setdefault((group.latest.game, group.latest.event_type), []).append(group.to_arrow())
-    for key, bucket in rows.items():
-        tables.setdefault(key, []).append(to_arrow(bucket))
     tasks = [
         _write_file(span, day or "1970-01-01", latest(*key), pa.concat_tables(parts), store)
         for key, parts in sorted(tables.items())
     ]
     return RangeResult(tasks, dead, events)
+
+
+def _record_tables(
+    record: Record,
+    decoded: list[tuple[EventSchema, EventSchema, dict[str, Any]]],
+    received_ms: int,
+) -> dict[tuple[str, str], pa.Table]:
+    """One record's rows as Arrow, per table (the row path converts record by record
+    so that a value no column can hold costs only its own record)."""
+    buckets: dict[tuple[str, str], _Rows] = {}
+    for index, (writer, target, row) in enumerate(decoded):
+        bucket = buckets.setdefault((target.game, target.event_type), _Rows(target))
+        bucket.rows.append(row)
+        bucket.event_ids.append(event_id(record.offset, record.partition, index))
+        bucket.received_ms.append(received_ms)
+        bucket.hashes.append(writer.fingerprint)
+    return {key: to_arrow(bucket) for key, bucket in buckets.items()}
 
 
 def _plan_columnar(
@@ -210,15 +226,6 @@ def _plan_columnar(
             return None
         planned.append((container, writer, target))
     return planned
-
-
-def dead_letter(record: Record, exc: BaseException) -> Message:
-    headers = {
-        **record.headers,
-        "error": f"{type(exc).__name__}: {exc}",
-        "source": f"{record.topic}/{record.partition}/{record.offset}",
-    }
-    return Message(record.key, record.value, headers)
 
 
 def to_arrow(rows: _Rows) -> pa.Table:

@@ -82,9 +82,15 @@ class Catalog:
             self._driver_errors = (sqlite3.OperationalError,)
             self._integrity_error = sqlite3.IntegrityError
         self._connect = connect
-        self._db: Any = connect()
+        self._db: Any = None  # connected on first use: a node may start while it is down
+        with contextlib.suppress(TransientError):
+            self._run("SELECT 1")
+
+    def _open(self) -> Any:
+        db = self._connect()
         for statement in _TABLES:
-            self._db.execute(statement.format(p=self._prefix))
+            db.execute(statement.format(p=self._prefix))
+        return db
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder). A broken
@@ -94,7 +100,7 @@ class Catalog:
             for attempt in (1, 2):
                 try:
                     if self._db is None:
-                        self._db = self._connect()
+                        self._db = self._open()
                     return self._db.execute(sql, params)
                 except self._driver_errors as exc:
                     with contextlib.suppress(Exception):

@@ -8,6 +8,7 @@ process is found without a restart.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -17,10 +18,12 @@ from typing import Any
 from playlog.avro.compat import check_backward
 from playlog.avro.schema import EventSchema, fingerprint_of, validate_record_schema
 from playlog.avro.types import Column, columns_of
-from playlog.errors import Conflict, NotFound, UnknownSchema
+from playlog.errors import Conflict, NotFound, TransientError, UnknownSchema
 from playlog.names import check_name
 from playlog.registry.catalog import Catalog
 from playlog.warehouse.base import Warehouse
+
+log = logging.getLogger("playlog.registry")
 
 
 @dataclass
@@ -65,8 +68,12 @@ class Registry:
         self._warehouse = warehouse
         self._reload_interval_s = reload_interval_s
         self._lock = threading.Lock()  # serialises registrations
-        self._index = SchemaIndex.build(catalog.schemas())
-        self._loaded_at = time.monotonic()
+        self._index = SchemaIndex()
+        self._loaded_at = float("-inf")
+        try:
+            self.reload(force=True)
+        except TransientError as exc:  # start anyway; the next lookup tries again
+            log.warning("schema catalog unavailable at start: %s", exc)
 
     def reload(self, force: bool = False) -> None:
         if force or time.monotonic() - self._loaded_at >= self._reload_interval_s:

@@ -10,7 +10,6 @@ DuckDB's file access for user queries.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from playlog.avro.types import Column
 from playlog.errors import (
@@ -32,6 +30,7 @@ from playlog.load.tasks import CopyTask
 from playlog.names import quote, quoted_table
 from playlog.storage.base import ObjectStore
 from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QueryResult
+from playlog.warehouse.files import read_batch_file
 from playlog.warehouse.sql import (
     add_column_sql,
     alter_plan,
@@ -132,11 +131,9 @@ class DuckDBWarehouse:
         unique = {t.task_id: t for t in tasks}
         todo = [t for t in unique.values() if t.task_id not in done]
         for (game, event_type, columns), group in group_tasks(todo):
-            data = pa.concat_tables(
-                [pq.read_table(io.BytesIO(self._store.get(t.key))) for t in group]
-            )
+            data = pa.concat_tables([read_batch_file(self._store, t, columns) for t in group])
             names = ", ".join(quote(c) for c in columns)
-            cursor.register("_playlog_batch", data.select(list(columns)))
+            cursor.register("_playlog_batch", data)
             cursor.execute(
                 f"INSERT INTO {quoted_table(game, event_type)} ({names}) "
                 f"SELECT {names} FROM _playlog_batch"
@@ -190,7 +187,13 @@ def _translate() -> Iterator[None]:
         yield
     except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
         raise WarehouseConflict(f"duckdb: {exc}") from exc
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+    except (
+        duckdb.IOException,
+        duckdb.ConnectionException,
+        duckdb.OutOfMemoryException,
+        duckdb.InternalException,
+        duckdb.FatalException,
+    ) as exc:
         raise WarehouseUnavailable(f"duckdb: {exc}") from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"duckdb: {exc}") from exc

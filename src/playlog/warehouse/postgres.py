@@ -13,7 +13,6 @@ the loader's worker threads, the registry and health checks never share a sessio
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import threading
@@ -25,7 +24,6 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from psycopg import errors as pg_errors
 from psycopg import pq as libpq
 from psycopg.conninfo import conninfo_to_dict
@@ -34,9 +32,7 @@ from playlog.avro.types import Column
 from playlog.errors import (
     BadRequest,
     ConfigError,
-    NotFound,
     PlaylogError,
-    TransientError,
     WarehouseConflict,
     WarehouseError,
     WarehouseUnavailable,
@@ -46,6 +42,7 @@ from playlog.names import quote, quoted_table
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QueryResult
+from playlog.warehouse.files import read_batch_file
 from playlog.warehouse.sql import (
     add_column_sql,
     alter_plan,
@@ -286,16 +283,7 @@ class PostgresWarehouse:
 
     def _read(self, task: CopyTask, columns: tuple[str, ...]) -> pa.Table:
         assert self._store is not None
-        try:
-            data = self._store.get(task.key)
-        except NotFound as exc:
-            raise WarehouseError(f"batch file {task.key} is missing: {exc}") from exc
-        except TransientError as exc:
-            raise WarehouseUnavailable(f"object store: {exc}") from exc
-        try:
-            return pq.read_table(io.BytesIO(data), columns=list(columns)).select(list(columns))
-        except (pa.ArrowException, KeyError, ValueError) as exc:
-            raise WarehouseError(f"{task.key}: not a loadable Parquet file: {exc}") from exc
+        return read_batch_file(self._store, task, columns)
 
     # health and queries ------------------------------------------------------------
 
@@ -361,11 +349,13 @@ def _translate() -> Iterator[None]:
         raise WarehouseConflict(f"postgres: {exc}") from exc
     except pg_errors.ProgramLimitExceeded as exc:  # e.g. a row too big: the data
         raise WarehouseError(f"postgres: {exc}") from exc
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        # Connection refused or lost, admin shutdown, too many connections, timeouts.
-        raise WarehouseUnavailable(f"postgres: {exc}") from exc
-    except psycopg.Error as exc:
+    except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+        # Only what the data or the SQL got wrong is terminal (the task is dead-lettered).
         raise WarehouseError(f"postgres: {exc}") from exc
+    except psycopg.Error as exc:
+        # Connection refused or lost, shutdown, out of resources, a read-only standby
+        # during a failover...: the warehouse will get better; pause and retry.
+        raise WarehouseUnavailable(f"postgres: {exc}") from exc
 
 
 # Read-only query check ---------------------------------------------------------------

@@ -31,6 +31,7 @@ from playlog.errors import (
     BadRequest,
     ConfigError,
     PlaylogError,
+    TransientError,
     WarehouseConflict,
     WarehouseError,
     WarehouseUnavailable,
@@ -208,7 +209,11 @@ class RedshiftWarehouse:
         key = rsql.manifest_key([t.task_id for t in group])
         # Not deleted after the load: a loader racing on a redelivered batch may still
         # read it. Expire the _manifests/ prefix with an S3 lifecycle rule.
-        store.put(key, rsql.manifest_json([t.uri for t in group], [t.bytes for t in group]))
+        manifest = rsql.manifest_json([t.uri for t in group], [t.bytes for t in group])
+        try:
+            store.put(key, manifest)
+        except TransientError as exc:
+            raise WarehouseUnavailable(f"object store: {exc}") from exc
         return store.uri(key)
 
     def _copy_error(self, conn: Connection, failed: _CopyFailed) -> PlaylogError:
