@@ -278,3 +278,116 @@ def test_keys_and_bad_input_change_nothing(server: Server) -> None:
     assert server.admin.get("/healthz").json() == {"status": "ok"}
     assert server.admin.get("/readyz").status_code == 200
     assert "playlog_ingest_events_total" in server.admin.get("/metrics").text
+
+
+STATS = {
+    "type": "record",
+    "name": "stats",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "at", "type": TS},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {
+            "name": "price",
+            "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2},
+        },
+        {"name": "ratio", "type": "float"},
+    ],
+}
+
+
+def test_bad_input_gets_a_clear_4xx_in_the_error_shape_and_changes_nothing(
+    server: Server,
+) -> None:
+    import httpx
+
+    key, fingerprints = setup_game(server)
+    other = server.game("g2")
+    response = server.register("g1", "stats", STATS)
+    assert response.status_code == 201, response.text
+    stats_fp = response.json()["fingerprint"]
+
+    def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert isinstance(error["code"], str) and isinstance(error["message"], str)
+        return dict(error)
+
+    # JSON nested far beyond what the parser takes: events, admin bodies, schemas.
+    deep = b"[" * 100_000 + b"]" * 100_000
+    error = error_of(server.send("g1", key, deep, "application/json"), 400)
+    assert "too deeply nested" in error["message"]
+    error = error_of(server.admin.post("/v1/games", content=deep), 400)
+    assert "too deeply nested" in error["message"]
+    items = '"int"'
+    for _ in range(5_000):  # as text: json.dumps cannot nest this deep either
+        items = f'{{"type": "array", "items": {items}}}'
+    deep_schema = (
+        f'{{"type": "record", "name": "deep", "fields": [{{"name": "a", "type": {items}}}]}}'
+    )
+    response = server.admin.post("/v1/games/g1/schemas/deep", content=deep_schema)
+    error = error_of(response, 400)
+    assert "nested too deeply" in error["message"]
+    assert server.admin.get("/v1/games/g1/schemas/deep").status_code == 404
+
+    # JSON values fastavro could not encode or decode: 422 naming the event and field.
+    good = {"seq": 0, "at": 0, "day": 0, "price": "1.50", "ratio": 0.5}
+    for field, value in [
+        ("price", "1E+999999999"),
+        ("price", "1E-999999999"),
+        ("ratio", 10**400),
+        ("at", 2**62),
+        ("at", "0001-01-01T00:00:00+01:00"),
+        ("day", 2**31 - 1),
+    ]:
+        events = [
+            {"event_type": "stats", "data": good},
+            {"event_type": "stats", "data": {**good, field: value}},
+        ]
+        response = server.send("g1", key, json.dumps(events).encode(), "application/json")
+        error = error_of(response, 422)
+        assert error["code"] == "invalid_payload"
+        assert error["message"].startswith(f"event 1: {field}: "), error
+
+    # Single-object events whose timestamp or date Python cannot hold.
+    plain = {
+        **STATS,
+        "fields": [{"name": f["name"], "type": f["type"]} for f in STATS["fields"]],
+    }
+    plain["fields"][1] = {"name": "at", "type": "long"}
+    plain["fields"][2] = {"name": "day", "type": "int"}
+    raw_good = {**good, "price": b"\x00\x96"}
+    for bad in ({"at": 2**62}, {"day": 2**31 - 1}):
+        body = single_objects(stats_fp, plain, [raw_good, {**raw_good, **bad}])
+        response = server.send("g1", key, body, "application/vnd.apache.avro+binary")
+        assert error_of(response, 422)["message"].startswith("event 1 at byte")
+
+    # Routes and methods that do not exist answer in the same shape.
+    assert error_of(server.admin.get("/v1/nowhere"), 404)["code"] == "not_found"
+    response = server.admin.put("/v1/games")
+    assert error_of(response, 405)["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "POST"
+
+    # A schema by hash: who asks first, then whether it exists.
+    fingerprint, unknown = fingerprints["kill"], "0123456789abcdef"
+    for path in (f"/v1/schemas/{fingerprint}", f"/v1/schemas/{unknown}"):
+        assert error_of(httpx.get(server.url + path), 401)["code"] == "unauthorized"
+        nobody = {"Authorization": "Bearer pl_no_such_key"}
+        assert error_of(httpx.get(server.url + path, headers=nobody), 401)
+    as_other = {"Authorization": f"Bearer {other}"}
+    response = httpx.get(f"{server.url}/v1/schemas/{fingerprint}", headers=as_other)
+    assert error_of(response, 403)["code"] == "forbidden"
+    as_g1 = {"Authorization": f"Bearer {key}"}
+    response = httpx.get(f"{server.url}/v1/schemas/{unknown}", headers=as_g1)
+    assert error_of(response, 404)["code"] == "not_found"
+
+    # Nothing of the above reached the warehouse; a good batch still does.
+    response = server.send(
+        "g1", key, json.dumps([as_json("stats", good)]).encode(), "application/json"
+    )
+    assert response.status_code == 202, response.text
+    assert server.wait_for_rows("g1.stats", 1) == 1
+    assert server.query("select seq, price, ratio from g1.stats") == [[0, "1.50", 0.5]]
+    ready = server.admin.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True and ready.json()["checks"]["log"] == "ok"

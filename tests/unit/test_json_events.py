@@ -284,3 +284,149 @@ def test_encoded_bytes_are_the_avro_binary_datum() -> None:
     schema = schema_of(field("n", "int"), field("s", "string"))
     # zig-zag 3 = 0x06; string "hi" = length 2 (0x04) + bytes
     assert encode({"n": 3, "s": "hi"}, schema, "event 0") == b"\x06\x04hi"
+
+
+# --- values that would break later: refused now, never a 500 -------------------------
+# Each of these once got past the checks and raised in fastavro (while encoding: a
+# 500; while decoding in the processor: a dead letter) or hung it.
+
+LOCAL_MICROS = {"type": "long", "logicalType": "local-timestamp-micros"}
+TIME_MILLIS = {"type": "int", "logicalType": "time-millis"}
+TIME_MICROS = {"type": "long", "logicalType": "time-micros"}
+FIRST = dt.datetime(1, 1, 1, tzinfo=UTC)
+LAST = dt.datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch(moment: dt.datetime, unit: dt.timedelta) -> int:
+    return (moment - EPOCH) // unit
+
+
+MS, US = dt.timedelta(milliseconds=1), dt.timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1E+999999999", "event 4: f: 1E+999999999 does not fit decimal(6,2)"),  # Overflow
+        ("1E-999999999", "event 4: f: 1E-999999999 has more than 2 decimal places"),
+        ("-1E+7", "event 4: f: -1E+7 does not fit decimal(6,2)"),
+    ],
+)
+def test_decimal_with_an_extreme_exponent_is_refused(value: str, message: str) -> None:
+    assert one_refused(DECIMAL, value) == message
+
+
+@pytest.mark.parametrize(
+    "value", ["0E+999999999", "0E-999999999", "-0", "1.000000000", "1234.500000000000"]
+)
+def test_decimal_zero_with_any_exponent_and_trailing_zeros_are_accepted(value: str) -> None:
+    """0E+999999999 made fastavro compute 10**999999999 (a hang); trailing zeros
+    beyond the precision made it raise a bare ValueError."""
+    assert one(DECIMAL, value) == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("float", 10**400), ("double", 10**400), ("float", 1e39), ("float", -1e39)],
+    ids=["float 10**400", "double 10**400", "float 1e39", "float -1e39"],
+)
+def test_number_too_large_for_its_float_type_is_refused(kind: str, value: Any) -> None:
+    message = one_refused(kind, value)
+    assert message.startswith("event 4: f: ") and message.endswith(f"does not fit an Avro {kind}")
+    assert len(message) < 200  # the digits are not all repeated back
+
+
+def test_float_and_double_edges_are_accepted() -> None:
+    assert one("float", 3.4e38) == pytest.approx(3.4e38, rel=1e-6)
+    assert one("double", 1e308) == 1e308
+    assert one("double", float("inf")) == float("inf")  # JSON "Infinity": Avro holds it
+
+
+@pytest.mark.parametrize(
+    ("avro_type", "value", "unit"),
+    [
+        (TS_MILLIS, 2**62, "millis"),
+        (TS_MILLIS, -(2**62), "millis"),
+        (TS_MILLIS, epoch(LAST, MS) + 1, "millis"),
+        (TS_MILLIS, epoch(FIRST, MS) - 1, "millis"),
+        (TS_MICROS, 2**62, "micros"),
+        (TS_MICROS, epoch(FIRST, US) - 1, "micros"),
+        (LOCAL_MILLIS, 2**62, "millis"),
+        (LOCAL_MICROS, epoch(LAST, US) + 1, "micros"),
+        (DATE, 2**31 - 1, "days"),
+        (DATE, -(2**31), "days"),
+        (DATE, (LAST - EPOCH).days + 1, "days"),
+    ],
+)
+def test_timestamp_or_date_outside_the_years_1_to_9999_is_refused(
+    avro_type: Any, value: int, unit: str
+) -> None:
+    assert one_refused(avro_type, value) == (
+        f"event 4: f: {value} {unit} is outside the years 1 to 9999"
+    )
+
+
+@pytest.mark.parametrize(
+    ("avro_type", "value", "expected"),
+    [
+        (TS_MILLIS, epoch(FIRST, MS), FIRST),
+        (TS_MILLIS, epoch(LAST, MS), LAST.replace(microsecond=999_000)),
+        (TS_MICROS, epoch(FIRST, US), FIRST),
+        (TS_MICROS, epoch(LAST, US), LAST),
+        (LOCAL_MICROS, epoch(LAST, US), LAST.replace(tzinfo=None)),
+        (DATE, (FIRST - EPOCH).days, dt.date(1, 1, 1)),
+        (DATE, (LAST - EPOCH).days, dt.date(9999, 12, 31)),
+        (TS_MILLIS, "0001-01-01T00:00:00Z", FIRST),
+        (TS_MICROS, "9999-12-31T23:59:59.999999+00:00", LAST),
+        (LOCAL_MILLIS, "0001-01-01T00:00:00+01:00", dt.datetime(1, 1, 1)),  # wall clock
+    ],
+)
+def test_timestamp_and_date_edges_round_trip(avro_type: Any, value: Any, expected: Any) -> None:
+    assert one(avro_type, value) == expected
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01"])
+def test_timestamp_string_outside_the_years_1_to_9999_in_utc_is_refused(text: str) -> None:
+    assert one_refused(TS_MILLIS, text) == (
+        f"event 4: f: {text!r} is outside the years 1 to 9999 in UTC"
+    )
+
+
+@pytest.mark.parametrize(
+    ("avro_type", "value", "message"),
+    [
+        (TIME_MILLIS, -1, "event 4: f: -1 millis is outside one day"),
+        (TIME_MILLIS, 86_400_000, "event 4: f: 86400000 millis is outside one day"),
+        (TIME_MICROS, 2**62, f"event 4: f: {2**62} micros is outside one day"),
+    ],
+)
+def test_time_outside_one_day_is_refused(avro_type: Any, value: int, message: str) -> None:
+    assert one_refused(avro_type, value) == message
+
+
+def test_time_edges_round_trip() -> None:
+    assert one(TIME_MILLIS, 0) == dt.time(0)
+    assert one(TIME_MICROS, 86_399_999_999) == dt.time(23, 59, 59, 999_999)
+
+
+def test_out_of_range_timestamp_nested_in_an_array_names_the_item() -> None:
+    schema = schema_of(field("hits", {"type": "array", "items": TS_MILLIS}))
+    assert refused({"hits": [0, 2**62]}, schema) == (
+        f"event 4: hits[1]: {2**62} millis is outside the years 1 to 9999"
+    )
+
+
+def test_text_with_a_lone_surrogate_is_refused() -> None:
+    """JSON may escape a lone surrogate (\\ud800); it has no UTF-8 encoding."""
+    assert one_refused("string", "a\ud800") == (
+        "event 4: f: text is not valid Unicode (surrogates not allowed)"
+    )
+    assert one_refused({"type": "map", "values": "int"}, {"\udfff": 1}) == (
+        "event 4: f: text is not valid Unicode (surrogates not allowed)"
+    )
+
+
+def test_a_huge_value_is_not_repeated_whole_in_the_message() -> None:
+    message = one_refused("int", "x" * 1_000_000)
+    assert message.startswith("event 4: f: expected int, got str 'xxx") and len(message) < 200

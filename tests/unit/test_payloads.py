@@ -6,31 +6,49 @@ way the HTTP API registers them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import io
 import json
+import logging
+import threading
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import fastavro
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():  # it prefers the httpx2 package; httpx works
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
 
 from playlog.avro import single_object
 from playlog.avro.schema import EventSchema
 from playlog.errors import (
     BadRequest,
     InvalidPayload,
+    LogUnavailable,
     PayloadTooLarge,
     PlaylogError,
+    Unauthorized,
     UnknownSchema,
     UnsupportedMediaType,
+    WarehouseUnavailable,
 )
+from playlog.ingest import auth as auth_module
+from playlog.ingest.app import create_app
+from playlog.ingest.auth import KEY_TTL_S, Auth
 from playlog.ingest.payloads import decompress, parse
 from playlog.process.transform import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.registry.catalog import Catalog
 from playlog.registry.registry import Registry
+from playlog.settings import Settings
 
 GAME = "g1"
 OTHER = "g2"
@@ -307,3 +325,344 @@ def test_bad_json_events_are_refused_with_the_reason(
 ) -> None:
     error = refused(kind, env.parse, JSON, body)
     assert where in error.message
+
+
+# --- bad input gets a 4xx, never a 500 -----------------------------------------------
+
+STATS = {
+    "type": "record",
+    "name": "stats",
+    "fields": [
+        {"name": "at", "type": TS},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {
+            "name": "price",
+            "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2},
+        },
+        {"name": "ratio", "type": "float"},
+    ],
+}
+GOOD_STATS = {"at": 0, "day": 0, "price": "1.50", "ratio": 0.5}
+
+
+def test_json_nested_beyond_the_parser_is_a_bad_request(env: Env) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    error = refused(BadRequest, env.parse, JSON, body)
+    assert type(error) is BadRequest and error.status == 400
+    assert "too deeply nested" in error.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("price", "1E+999999999", "does not fit decimal(9,2)"),
+        ("price", "1E-999999999", "has more than 2 decimal places"),
+        ("ratio", 10**400, "does not fit an Avro float"),
+        ("at", 2**62, "is outside the years 1 to 9999"),
+        ("at", "0001-01-01T00:00:00+01:00", "is outside the years 1 to 9999 in UTC"),
+        ("day", 2**31 - 1, "is outside the years 1 to 9999"),
+    ],
+    ids=["decimal overflow", "decimal underflow", "float", "timestamp", "rfc3339", "date"],
+)
+def test_json_value_out_of_range_is_invalid_and_names_event_and_field(
+    env: Env, field: str, value: Any, reason: str
+) -> None:
+    env.registry.register(GAME, "stats", json.dumps(STATS))
+    events = [
+        {"event_type": "stats", "data": GOOD_STATS},
+        {"event_type": "stats", "data": {**GOOD_STATS, field: value}},
+    ]
+    error = refused(InvalidPayload, env.parse, JSON, json.dumps(events).encode())
+    assert type(error) is InvalidPayload and error.status == 422
+    assert error.message.startswith(f"event 1: {field}: ") and reason in error.message
+
+
+@pytest.mark.parametrize("raw", [{"at": 2**62, "day": 0}, {"at": 0, "day": 2**31 - 1}])
+def test_single_object_timestamp_or_date_out_of_range_is_invalid(
+    env: Env, raw: dict[str, Any]
+) -> None:
+    stats = {
+        "type": "record",
+        "name": "stamped",
+        "fields": [STATS["fields"][0], STATS["fields"][1]],
+    }
+    schema, _ = env.registry.register(GAME, "stamped", json.dumps(stats))
+    out = io.BytesIO()  # as a client may write it: logical types are not in the hash
+    plain = {**stats, "fields": [{"name": "at", "type": "long"}, {"name": "day", "type": "int"}]}
+    fastavro.schemaless_writer(out, fastavro.parse_schema(plain), raw)
+    body = soe(schema, {"at": 0, "day": 0}) + single_object.frame(
+        schema.fingerprint, out.getvalue()
+    )
+    error = refused(InvalidPayload, env.parse, SOE, body)
+    assert error.status == 422 and error.message.startswith("event 1 at byte")
+
+
+def nested_schema(depth: int) -> str:
+    avro_type = '"int"'
+    for _ in range(depth):
+        avro_type = f'{{"type": "array", "items": {avro_type}}}'
+    return f'{{"type": "record", "name": "deep", "fields": [{{"name": "a", "type": {avro_type}}}]}}'
+
+
+@pytest.mark.parametrize("depth", [5_000, 500, 62])
+def test_schema_nested_too_deeply_is_refused_and_changes_nothing(env: Env, depth: int) -> None:
+    error = refused(BadRequest, env.registry.register, GAME, "deep", nested_schema(depth))
+    assert type(error) is BadRequest and error.status == 400
+    assert "nested too deeply" in error.message
+    assert "deep" not in env.registry.event_types(GAME)
+
+
+def test_schema_nested_within_the_limit_is_registered(env: Env) -> None:
+    schema, created = env.registry.register(GAME, "deep", nested_schema(60))
+    assert created and schema.version == 1
+
+
+# --- the HTTP app: error shape, schema reads, readiness, auth off the event loop -------
+
+
+class FakeLog:
+    def __init__(self) -> None:
+        self.down = False
+        self.appended: list[Any] = []
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        if self.down:
+            raise LogUnavailable("fake log is down")
+        return {0: len(self.appended)}
+
+    def append(self, topic: str, messages: Any) -> list[tuple[int, int]]:
+        self.appended.extend(messages)
+        return [(0, len(self.appended) - 1)]
+
+
+class SlowWarehouse:
+    """Answers its check after ``delay_s`` (a blackholed host), or raises when down."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.delay_s = 0.0
+        self.checks = 0
+
+    def check(self) -> None:
+        self.checks += 1
+        time.sleep(self.delay_s)
+        if self.down:
+            raise WarehouseUnavailable("fake warehouse is down")
+
+
+class WatchedCatalog:
+    """The real catalog; records whether key look-ups ran on an event loop's thread."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self.on_event_loop: list[bool] = []
+
+    def game_of_key(self, key: str) -> str | None:
+        try:
+            asyncio.get_running_loop()
+            self.on_event_loop.append(True)
+        except RuntimeError:
+            self.on_event_loop.append(False)
+        return self._catalog.game_of_key(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._catalog, name)
+
+
+ADMIN = "pl_admin_unit"
+
+
+class Api:
+    def __init__(self, env: Env, tmp_path: Path) -> None:
+        self.log = FakeLog()
+        self.warehouse = SlowWarehouse()
+        self.catalog = WatchedCatalog(env.registry.catalog)
+        services = SimpleNamespace(
+            settings=Settings(data_dir=tmp_path),
+            registry=env.registry,
+            catalog=self.catalog,
+            log=self.log,
+            warehouse=self.warehouse,
+        )
+        self.app = create_app(services, ADMIN)  # type: ignore[arg-type]
+        self.client = TestClient(self.app, raise_server_exceptions=False)
+        self.keys = {game: env.registry.catalog.add_key(game)[1] for game in (GAME, OTHER)}
+
+    def get(self, path: str, key: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return self.client.get(path, headers=headers)
+
+
+@pytest.fixture
+def api(env: Env, tmp_path: Path) -> Iterator[Api]:
+    api = Api(env, tmp_path)
+    with api.client:
+        yield api
+
+
+def test_unknown_route_and_method_answer_in_the_error_shape(api: Api) -> None:
+    response = api.get("/v1/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "no such path: /v1/nowhere"}
+    }
+    response = api.client.put("/v1/games")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "POST"
+
+
+def test_unexpected_error_is_a_500_in_the_error_shape_and_logged(
+    api: Api, env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(env.registry, "versions", broken)
+    with caplog.at_level(logging.ERROR, logger="playlog.ingest"):
+        response = api.get(f"/v1/games/{GAME}/schemas/login", ADMIN)
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal", "message": "internal error; see the server log"}
+    }
+    logged = [r for r in caplog.records if r.name == "playlog.ingest"]
+    assert "/v1/games/g1/schemas/login" in logged[0].getMessage()
+    assert logged[0].exc_info is not None and "secret internals" in caplog.text
+
+
+def test_schema_by_hash_authenticates_before_the_lookup(api: Api, env: Env) -> None:
+    fingerprint = env.kill.fingerprint
+    unknown = "0123456789abcdef"
+    for path in (f"/v1/schemas/{fingerprint}", f"/v1/schemas/{unknown}"):
+        assert api.get(path).status_code == 401
+        assert api.get(path, "pl_no_such_key").status_code == 401
+    response = api.get(f"/v1/schemas/{fingerprint}", api.keys[OTHER])
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    response = api.get(f"/v1/schemas/{unknown}", api.keys[GAME])
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    for key in (api.keys[GAME], ADMIN):
+        response = api.get(f"/v1/schemas/{fingerprint}", key)
+        assert response.status_code == 200 and response.json()["event_type"] == "kill"
+
+
+def test_readiness_is_the_log_and_only_reports_the_warehouse(api: Api) -> None:
+    assert api.get("/readyz").json() == {"ready": True, "checks": {"log": "ok", "warehouse": "ok"}}
+    api.warehouse.down = True
+    response = api.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "ready": True,
+        "checks": {"log": "ok", "warehouse": "fake warehouse is down"},
+    }
+    api.log.down = True
+    response = api.get("/readyz")
+    assert response.status_code == 503 and response.json()["ready"] is False
+    assert response.json()["checks"]["log"] == "fake log is down"
+
+
+def test_readiness_does_not_wait_for_a_warehouse_that_does_not_answer(api: Api) -> None:
+    api.warehouse.delay_s = 4.0
+    started = time.monotonic()
+    first, second = api.get("/readyz"), api.get("/readyz")
+    assert time.monotonic() - started < 3.5
+    for response in (first, second):
+        assert response.status_code == 200
+        assert response.json()["checks"]["warehouse"] == "no answer within 1 s"
+    assert api.warehouse.checks == 1  # the hung check is not started again
+
+
+def test_auth_checks_do_not_run_on_the_event_loop(api: Api) -> None:
+    body = json.dumps([{"event_type": "kill", "data": {"distance": 1.0}}])
+    headers = {"Authorization": f"Bearer {api.keys[GAME]}", "Content-Type": JSON}
+    response = api.client.post(f"/v1/games/{GAME}/events", content=body, headers=headers)
+    assert response.status_code == 202
+    key = api.keys[OTHER]
+    assert (
+        api.client.post(
+            "/v1/games", json={"game": "g9"}, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 403
+    )
+    assert api.get(f"/v1/games/{GAME}/schemas/kill", api.keys[GAME]).status_code == 200
+    assert api.get("/v1/schemas/0123456789abcdef", api.keys[OTHER]).status_code == 404
+    assert api.catalog.on_event_loop and not any(api.catalog.on_event_loop)
+
+
+# --- auth: a dead catalog is asked once per TTL, not on every request ------------------
+
+
+class FlakyCatalog:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.down = False
+
+    def game_of_key(self, key: str) -> str | None:
+        self.calls += 1
+        if self.down:
+            raise WarehouseUnavailable("catalog host unreachable")
+        return GAME if key == "pl_g1_key" else None
+
+
+def test_stale_key_used_while_the_catalog_is_down_counts_as_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(auth_module.time, "monotonic", lambda: now[0])
+    catalog = FlakyCatalog()
+    auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
+    request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
+    auth.game(request, GAME)  # type: ignore[arg-type]
+    assert catalog.calls == 1
+    catalog.down = True
+    now[0] += KEY_TTL_S + 1
+    auth.game(request, GAME)  # type: ignore[arg-type]  # stale, the catalog fails: cached
+    assert catalog.calls == 2
+    for _ in range(10):  # within the TTL again: the dead catalog is not asked
+        now[0] += 1
+        auth.game(request, GAME)  # type: ignore[arg-type]
+    assert catalog.calls == 2
+    now[0] += KEY_TTL_S
+    auth.game(request, GAME)  # type: ignore[arg-type]
+    assert catalog.calls == 3
+    # An unknown key with the catalog down cannot be told apart: 503, retry later.
+    stranger = SimpleNamespace(headers={"authorization": "Bearer pl_unknown"})
+    with pytest.raises(WarehouseUnavailable):
+        auth.game(stranger, GAME)  # type: ignore[arg-type]
+
+
+def test_identify_names_the_game_or_none_for_admin() -> None:
+    auth = Auth(FlakyCatalog(), ADMIN)  # type: ignore[arg-type]
+    assert auth.identify(SimpleNamespace(headers={"authorization": f"Bearer {ADMIN}"})) is None  # type: ignore[arg-type]
+    assert auth.identify(SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})) == GAME  # type: ignore[arg-type]
+    for headers in ({}, {"authorization": "Bearer pl_nope"}):
+        with pytest.raises(Unauthorized):
+            auth.identify(SimpleNamespace(headers=headers))  # type: ignore[arg-type]
+
+
+def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(auth_module.time, "monotonic", lambda: now[0])
+    catalog = FlakyCatalog()
+    auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
+    request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
+    auth.game(request, GAME)  # type: ignore[arg-type]
+    now[0] += KEY_TTL_S + 1
+    entered, release = threading.Event(), threading.Event()
+
+    def hanging(key: str) -> str | None:  # a catalog host that does not answer
+        catalog.calls += 1
+        entered.set()
+        release.wait(3)
+        raise WarehouseUnavailable("connect timeout")
+
+    catalog.game_of_key = hanging  # type: ignore[method-assign]
+    checker = threading.Thread(target=auth.game, args=(request, GAME))
+    checker.start()
+    assert entered.wait(5)
+    for _ in range(5):
+        auth.game(request, GAME)  # type: ignore[arg-type]  # not blocked behind the check
+    release.set()
+    checker.join(5)
+    assert catalog.calls == 2 and not checker.is_alive()

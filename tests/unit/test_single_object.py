@@ -166,3 +166,39 @@ def test_decode_is_lazy_so_events_before_damage_come_out() -> None:
     assert next(events) == (fp(LOGIN_V1), {"player": "ann", "score": 3})
     with pytest.raises(InvalidPayload):
         next(events)
+
+
+# --- values fastavro cannot turn into Python: refused, never a 500 ------------------------
+
+STAMPED = {
+    "type": "record",
+    "name": "Stamped",
+    "fields": [
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+    ],
+}
+# The same fields without logical types: writes any long / int as it is.
+STAMPED_RAW = {
+    "type": "record",
+    "name": "Stamped",
+    "fields": [{"name": "at", "type": "long"}, {"name": "day", "type": "int"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("at", "day"),
+    [(2**62, 0), (-(2**62), 0), (0, 2**31 - 1), (0, -(2**31))],
+    ids=["timestamp 2**62", "timestamp -2**62", "date 2**31-1", "date -2**31"],
+)
+def test_datum_whose_timestamp_or_date_python_cannot_hold_is_refused(at: int, day: int) -> None:
+    """Logical types are not in the fingerprint: a client may write any long."""
+    assert fp(STAMPED) == fp(STAMPED_RAW)
+    good = event(STAMPED_RAW, {"at": 0, "day": 0})
+    body = good + event(STAMPED_RAW, {"at": at, "day": day})
+    with pytest.raises(InvalidPayload) as info:
+        list(single_object.decode(body, lambda _fp: fastavro.parse_schema(STAMPED)))
+    assert info.value.status == 422
+    assert info.value.message.startswith(
+        f"event 1 at byte {len(good)}: datum does not match schema {fp(STAMPED)}"
+    )

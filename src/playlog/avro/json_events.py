@@ -4,6 +4,11 @@ JSON has no bytes, timestamps or tagged unions, so the conventions are: a union 
 the bare value (the first branch it fits), bytes and fixed are base64, timestamps are
 epoch integers in the schema's unit or RFC 3339 strings, dates are ISO strings or
 days since the epoch, decimals are numbers or strings. Unknown fields are refused.
+
+Whatever passes here encodes, and decodes back (fastavro, then Arrow) without error:
+timestamps and dates must fall in the years 1 to 9999 (UTC), times within one day,
+numbers within their type, text must be encodable as UTF-8. A value that would fail
+later is refused now, naming the event and the field.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import base64
 import binascii
 import datetime as dt
 import io
-from decimal import Decimal, InvalidOperation
+import reprlib
+import struct
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any, cast
 
 from fastavro import schemaless_writer
@@ -37,7 +44,7 @@ def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = 
                 return to_datum(value, branch, path, named)
             except _Mismatch:
                 continue
-        raise _Mismatch(f"{path}: {value!r} matches no branch of union")
+        raise _Mismatch(f"{path}: {_show(value)} matches no branch of union")
     if isinstance(schema, str):
         if named and schema in named:
             return to_datum(value, named[schema], path, named)
@@ -53,27 +60,21 @@ def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = 
     if kind == "map":
         if not isinstance(value, dict):
             raise _Mismatch(f"{path}: expected an object (map)")
-        return {k: to_datum(v, schema["values"], f"{path}.{k}", named) for k, v in value.items()}
+        return {
+            _text(k, path): to_datum(v, schema["values"], f"{path}.{k}", named)
+            for k, v in value.items()
+        }
     if kind == "enum":
         if value not in schema["symbols"]:
-            raise _Mismatch(f"{path}: {value!r} is not one of {schema['symbols']}")
+            raise _Mismatch(f"{path}: {_show(value)} is not one of {schema['symbols']}")
         return value
     if kind == "fixed":
         raw = _base64(value, path)
         if len(raw) != schema["size"]:
             raise _Mismatch(f"{path}: fixed needs {schema['size']} bytes, got {len(raw)}")
         return raw
-    if (
-        logical
-        and logical.startswith(("timestamp-", "local-timestamp-"))
-        and isinstance(value, str)
-    ):
-        return _timestamp(value, path, local=logical.startswith("local-"))
-    if logical == "date" and isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError as exc:
-            raise _Mismatch(f"{path}: {value!r} is not an ISO date") from exc
+    if logical in _EPOCH_RANGE and kind == _EPOCH_RANGE[logical][0]:
+        return _epoch(value, logical, path)
     if (
         logical == "decimal"
         and isinstance(value, str | int | float)
@@ -82,24 +83,34 @@ def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = 
         try:
             number = Decimal(str(value))
         except InvalidOperation as exc:
-            raise _Mismatch(f"{path}: {value!r} is not a decimal") from exc
+            raise _Mismatch(f"{path}: {_show(value)} is not a decimal") from exc
         return _check_decimal(number, schema, path)
     return _primitive(value, kind, path)
 
 
 def _check_decimal(number: Decimal, schema: dict[str, Any], path: str) -> Decimal:
     """Refuse what fastavro would round, reject with a bare ValueError, or write
-    beyond the precision (the DECIMAL(p,s) column could not load it)."""
+    beyond the precision (the DECIMAL(p,s) column could not load it). Only
+    context-free operations before the checks: ``1E+999999999`` must not overflow
+    the decimal context, ``0E+999999999`` must not make fastavro compute 10**999999999."""
     precision, scale = schema["precision"], schema.get("scale", 0)
     if not number.is_finite():
         raise _Mismatch(f"{path}: {number} is not a finite decimal")
-    exponent = number.normalize().as_tuple().exponent
+    _, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
-    if -exponent > scale:
+    if not any(digits):
+        return Decimal((0, (0,), -scale))
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if -(exponent + trailing_zeros) > scale:
         raise _Mismatch(f"{path}: {number} has more than {scale} decimal places")
-    if abs(number) >= Decimal(10) ** (precision - scale):
+    if number.adjusted() >= precision - scale:
         raise _Mismatch(f"{path}: {number} does not fit decimal({precision},{scale})")
-    return number
+    # Exactly `scale` places (fastavro refuses fewer digits than the scale needs and
+    # more digits than the precision, even when they are only trailing zeros).
+    try:
+        return number.quantize(Decimal((0, (1,), -scale)), context=Context(prec=precision))
+    except ArithmeticError as exc:  # only with a schema whose scale exceeds its precision
+        raise _Mismatch(f"{path}: {number} does not fit decimal({precision},{scale})") from exc
 
 
 def _record(
@@ -154,13 +165,39 @@ def _primitive(value: Any, kind: str, path: str) -> Any:
     if isinstance(value, bool) and kind != "boolean":
         raise _Mismatch(f"{path}: expected {kind}, got a boolean")
     if not isinstance(value, expected):
-        raise _Mismatch(f"{path}: expected {kind}, got {type(value).__name__} {value!r}")
+        raise _Mismatch(f"{path}: expected {kind}, got {type(value).__name__} {_show(value)}")
+    if kind == "string":
+        return _text(cast(str, value), path)
     number = cast(int, value)
     if kind == "int" and not -(2**31) <= number < 2**31:
-        raise _Mismatch(f"{path}: {value} does not fit an Avro int")
+        raise _Mismatch(f"{path}: {_show(value)} does not fit an Avro int")
     if kind == "long" and not -(2**63) <= number < 2**63:
-        raise _Mismatch(f"{path}: {value} does not fit an Avro long")
+        raise _Mismatch(f"{path}: {_show(value)} does not fit an Avro long")
+    if kind in ("float", "double"):
+        try:  # where fastavro would raise, or silently write a finite float as infinity
+            as_float = float(number)
+            if kind == "float":
+                struct.pack("<f", as_float)
+        except OverflowError as exc:
+            raise _Mismatch(f"{path}: {_show(value)} does not fit an Avro {kind}") from exc
     return value
+
+
+def _text(value: str, path: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\\ud800"
+        raise _Mismatch(f"{path}: text is not valid Unicode ({exc.reason})") from exc
+    return value
+
+
+def _show(value: Any) -> str:
+    """A short repr for messages: a body may hold megabytes in one value."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
 
 
 def _base64(value: Any, path: str) -> bytes:
@@ -172,16 +209,68 @@ def _base64(value: Any, path: str) -> bytes:
         raise _Mismatch(f"{path}: not valid base64") from exc
 
 
+# logicalType -> (Avro base type, kind, units per second; dates: 1, they count days).
+# Timestamps and dates must decode to the years 1..9999 (UTC): Python's and so
+# fastavro's range, within Arrow's (which the processor converts them to); times to
+# a time of day.
+_EPOCH_RANGE: dict[str, tuple[str, str, int]] = {
+    "timestamp-millis": ("long", "timestamp", 1_000),
+    "timestamp-micros": ("long", "timestamp", 1_000_000),
+    "local-timestamp-millis": ("long", "local", 1_000),
+    "local-timestamp-micros": ("long", "local", 1_000_000),
+    "date": ("int", "date", 1),
+    "time-millis": ("int", "time", 1_000),
+    "time-micros": ("long", "time", 1_000_000),
+}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_FIRST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+_LAST = dt.datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.UTC)
+_SECONDS_FIRST = (_FIRST - _EPOCH) // dt.timedelta(seconds=1)
+_SECONDS_AFTER_LAST = (_LAST - _EPOCH) // dt.timedelta(seconds=1) + 1
+_DAYS_FIRST = (_FIRST - _EPOCH).days
+_DAYS_LAST = (_LAST - _EPOCH).days
+
+
+def _epoch(value: Any, logical: str, path: str) -> Any:
+    """A timestamp, date or time: an integer in the schema's unit, or text."""
+    base, kind, per = _EPOCH_RANGE[logical]
+    if isinstance(value, str):
+        if kind == "timestamp" or kind == "local":
+            return _timestamp(value, path, local=kind == "local")
+        if kind == "date":
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError as exc:
+                raise _Mismatch(f"{path}: {_show(value)} is not an ISO date") from exc
+    number = _primitive(value, base, path)
+    if kind == "date":
+        low, high = _DAYS_FIRST, _DAYS_LAST + 1
+        unit = "days"
+    elif kind == "time":
+        low, high = 0, 86_400 * per
+        unit = "millis" if per == 1_000 else "micros"
+    else:
+        low, high = _SECONDS_FIRST * per, _SECONDS_AFTER_LAST * per
+        unit = "millis" if per == 1_000 else "micros"
+    if not low <= number < high:
+        within = "one day" if kind == "time" else "the years 1 to 9999"
+        raise _Mismatch(f"{path}: {number} {unit} is outside {within}")
+    return number
+
+
 def _timestamp(value: str, path: str, local: bool) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _Mismatch(f"{path}: {value!r} is not an RFC 3339 timestamp") from exc
+        raise _Mismatch(f"{path}: {_show(value)} is not an RFC 3339 timestamp") from exc
     if local:
         return moment.replace(tzinfo=None)
     if moment.tzinfo is None:
-        raise _Mismatch(f"{path}: timestamp {value!r} needs a UTC offset (e.g. Z)")
-    return moment
+        raise _Mismatch(f"{path}: timestamp {_show(value)} needs a UTC offset (e.g. Z)")
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is in the year 0 in UTC
+        raise _Mismatch(f"{path}: {_show(value)} is outside the years 1 to 9999 in UTC") from exc
 
 
 def encode(data: Any, parsed_schema: Any, where: str) -> bytes:
@@ -192,6 +281,13 @@ def encode(data: Any, parsed_schema: Any, where: str) -> bytes:
         validate(datum, parsed_schema, raise_errors=True)
     except (_Mismatch, ValidationError) as exc:
         raise InvalidPayload(f"{where}: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidPayload(f"{where}: data nested too deeply") from exc
     out = io.BytesIO()
-    schemaless_writer(out, parsed_schema, datum)
+    try:
+        schemaless_writer(out, parsed_schema, datum)
+    except (ValueError, ArithmeticError, TypeError, RecursionError) as exc:
+        # The checks above should leave nothing for fastavro to refuse; if they
+        # missed a case, it is still the client's data and still a 422.
+        raise InvalidPayload(f"{where}: {str(exc) or type(exc).__name__}") from exc
     return out.getvalue()

@@ -13,6 +13,13 @@ from fastavro.schema import SchemaParseException, fingerprint, to_parsing_canoni
 from playlog.avro.types import Column, columns_of
 from playlog.errors import BadRequest
 
+# How deep a schema's JSON may nest (objects and arrays; a record inside a record
+# takes three levels: its field list, the field, the field's type). Telemetry needs a
+# handful; parsing, hashing and the compatibility check recurse, and a schema nested
+# thousands deep would make them exceed Python's recursion limit.
+MAX_SCHEMA_DEPTH = 64
+_TOO_DEEP = f"schema is nested too deeply (at most {MAX_SCHEMA_DEPTH} levels of JSON)"
+
 
 @dataclass(frozen=True)
 class EventSchema:
@@ -43,7 +50,10 @@ class EventSchema:
 
 @lru_cache(maxsize=4096)
 def _loads(schema_json: str) -> dict[str, Any]:
-    value = json.loads(schema_json)
+    try:
+        value = json.loads(schema_json)
+    except RecursionError as exc:
+        raise BadRequest(_TOO_DEEP) from exc
     if not isinstance(value, dict):
         raise BadRequest("schema must be a JSON object")
     return value
@@ -56,6 +66,8 @@ def parse(schema_json: str) -> Any:
         return fastavro.parse_schema(json.loads(schema_json))
     except (SchemaParseException, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise BadRequest(f"invalid Avro schema: {exc}") from exc
+    except RecursionError as exc:
+        raise BadRequest(_TOO_DEEP) from exc
 
 
 @lru_cache(maxsize=4096)
@@ -73,10 +85,34 @@ def validate_record_schema(schema_json: str) -> dict[str, Any]:
     """The schema as JSON if it is a valid Avro record usable as a table, else BadRequest."""
     try:
         raw = json.loads(schema_json)
+    except RecursionError as exc:  # json's C parser gives up ~1,000 levels deep
+        raise BadRequest(_TOO_DEEP) from exc
     except ValueError as exc:
         raise BadRequest(f"schema is not JSON: {exc}") from exc
+    if _depth(raw) > MAX_SCHEMA_DEPTH:
+        raise BadRequest(_TOO_DEEP)
     if not isinstance(raw, dict) or raw.get("type") != "record":
         raise BadRequest('an event type\'s schema must be an Avro record ({"type": "record"})')
     parse(schema_json)
     columns_of(raw)
     return raw
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar: 0), without recursing; stops counting
+    past MAX_SCHEMA_DEPTH."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_SCHEMA_DEPTH:
+            break
+        pending.extend((child, depth + 1) for child in children)
+    return deepest

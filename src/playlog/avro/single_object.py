@@ -48,7 +48,14 @@ def decode(
         reader = reader_for(fingerprint) if reader_for else None
         try:
             record = schemaless_reader(stream, writer, reader)
-        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
+        except (
+            EOFError,
+            ValueError,  # also UnicodeDecodeError; a date before the year 1
+            IndexError,
+            TypeError,
+            ArithmeticError,  # OverflowError: a timestamp or date past what datetime holds
+            RecursionError,
+        ) as exc:
             raise InvalidPayload(
                 f"event {index} at byte {start}: datum does not match schema {fingerprint}: "
                 f"{str(exc) or type(exc).__name__}"

@@ -4,6 +4,12 @@ Valid game keys are cached for ``KEY_TTL_S``: a request then costs no catalog qu
 and when the catalog's database is down (with PostgreSQL it is the warehouse's) known
 games keep sending: a cached key is used however old while the catalog cannot answer.
 A key revoked through this node stops at once; through another node, within the TTL.
+
+The checks are synchronous and may query the catalog (up to a connect timeout when
+its host is unreachable): call them off the event loop (``run_in_threadpool``). When
+a cached key is due for a check, one request checks it while the others go on with
+the cached answer; when the check fails for lack of an answer, the cached key counts
+as checked, so the dead catalog is asked again once per TTL, not on every request.
 """
 
 from __future__ import annotations
@@ -35,19 +41,26 @@ class Auth:
         self._admin_key = admin_key
         self._lock = threading.Lock()
         self._valid: dict[str, tuple[str, float]] = {}  # key hash -> (game, checked at)
+        self._checking: set[str] = set()  # key hashes being checked with the catalog now
 
     def _game_of_key(self, key: str) -> str | None:
         digest = hash_key(key)
         with self._lock:
             cached = self._valid.get(digest)
-        if cached is not None and time.monotonic() - cached[1] < KEY_TTL_S:
-            return cached[0]
+            if cached is not None:
+                if time.monotonic() - cached[1] < KEY_TTL_S or digest in self._checking:
+                    return cached[0]
+                self._checking.add(digest)
         try:
             game = self._catalog.game_of_key(key)
         except TransientError:
+            if cached is None:
+                raise
+            game = cached[0]  # the catalog cannot answer: trust the key for another TTL
+        finally:
             if cached is not None:
-                return cached[0]
-            raise
+                with self._lock:
+                    self._checking.discard(digest)
         with self._lock:
             if game is None:
                 self._valid.pop(digest, None)
@@ -83,13 +96,18 @@ class Auth:
             raise Forbidden(f"this key may not send events for game {game!r}")
         raise Unauthorized("unknown or revoked key")
 
-    def admin_or_game(self, request: Request, game: str) -> None:
+    def identify(self, request: Request) -> str | None:
+        """Who sends: None for the admin key, else the game whose key it is.
+        Unauthorized when there is no key or it is unknown or revoked."""
         key = bearer(request)
         if self._is_admin(key):
-            return
+            return None
         owner = self._game_of_key(key)
-        if owner == game:
-            return
-        if owner is not None:
+        if owner is None:
+            raise Unauthorized("unknown or revoked key")
+        return owner
+
+    def admin_or_game(self, request: Request, game: str) -> None:
+        owner = self.identify(request)
+        if owner is not None and owner != game:
             raise Forbidden(f"this key belongs to another game than {game!r}")
-        raise Unauthorized("unknown or revoked key")

@@ -103,6 +103,8 @@ def _single_object(registry: Registry, game: str, body: bytes) -> Batch:
 def _json(registry: Registry, game: str, body: bytes) -> Batch:
     try:
         events = json.loads(body)
+    except RecursionError as exc:  # json's C parser gives up ~1,000 levels deep
+        raise BadRequest("body is not JSON we accept: too deeply nested") from exc
     except ValueError as exc:
         raise BadRequest(f"body is not JSON: {exc}") from exc
     if not isinstance(events, list):
