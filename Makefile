@@ -1,32 +1,37 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
+# The demo needs only the embedded default; tests also install the cluster
+# adapters (Kafka, S3, PostgreSQL), PySpark and the test peers.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= cluster,spark,test
 
 .PHONY: demo test lint bench install clean
 
-$(BIN)/playlog: pyproject.toml
+$(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-install: $(BIN)/playlog
+$(VENV)/.all: $(VENV)/.base
+	$(BIN)/python -m pip install -q -e '.[cluster,spark,test]'
+	touch $@
 
-demo: install
+install: $(VENV)/.all
+
+demo: $(VENV)/.base
 	$(BIN)/playlog demo
 
-test: install
+test: $(VENV)/.all
 	$(BIN)/python -m pytest -q
 
-lint: install
+lint: $(VENV)/.all
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-bench: install
-	$(BIN)/python benchmarks/pipeline.py
+bench: $(VENV)/.all
+	$(BIN)/python benchmarks/pipeline.py --compare
 
 clean:
 	rm -rf $(VENV) .playlog .test-peers
