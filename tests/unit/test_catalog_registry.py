@@ -382,3 +382,22 @@ def test_a_second_registry_sees_a_schema_registered_by_the_first(
         assert other.lookup("g1", version.fingerprint) == version  # now cached
     finally:
         other_catalog.close()
+
+
+def test_string_to_bytes_is_refused_because_no_column_can_follow(tmp_path: Path) -> None:
+    from playlog.errors import IncompatibleSchema
+    from playlog.settings import Settings
+    from playlog.wiring import Services
+
+    services = Services.open(Settings.read(data_dir=tmp_path))
+    try:
+        services.catalog.add_game("g")
+        v1 = {"type": "record", "name": "e", "fields": [{"name": "note", "type": "string"}]}
+        services.registry.register("g", "e", json.dumps(v1))
+        v2 = {"type": "record", "name": "e", "fields": [{"name": "note", "type": "bytes"}]}
+        with pytest.raises(IncompatibleSchema) as raised:
+            services.registry.register("g", "e", json.dumps(v2))
+        assert raised.value.details == {"field": "note", "rule": "type_change"}
+        assert [s.version for s in services.registry.versions("g", "e")] == [1]
+    finally:
+        services.close()

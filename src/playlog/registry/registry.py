@@ -18,7 +18,13 @@ from typing import Any
 from playlog.avro.compat import check_backward
 from playlog.avro.schema import EventSchema, fingerprint_of, validate_record_schema
 from playlog.avro.types import Column, columns_of
-from playlog.errors import Conflict, NotFound, TransientError, UnknownSchema
+from playlog.errors import (
+    Conflict,
+    IncompatibleSchema,
+    NotFound,
+    TransientError,
+    UnknownSchema,
+)
 from playlog.names import check_name
 from playlog.registry.catalog import Catalog
 from playlog.warehouse.base import Warehouse
@@ -142,6 +148,7 @@ class Registry:
                 )
             if history:
                 check_backward(history[-1].raw, raw)
+                check_columns_convertible(history, raw)
             schema = EventSchema(game, event_type, len(history) + 1, fingerprint, compact_json)
             if self._warehouse is not None:
                 self._warehouse.ensure_table(game, event_type, table_columns(history, raw))
@@ -159,3 +166,18 @@ def table_columns(history: list[EventSchema], latest: dict[str, Any]) -> list[Co
             columns[column.name] = column
     ordered = [c.name for s in history for c in s.columns] + [c.name for c in columns_of(latest)]
     return [columns[name] for name in dict.fromkeys(ordered)]
+
+
+def check_columns_convertible(history: list[EventSchema], latest: dict[str, Any]) -> None:
+    """Avro reads string as bytes and back, but no warehouse converts a text column
+    to binary in place (or the reverse) without rewriting what was loaded: refuse."""
+    before = {c.name: c.kind for s in history for c in s.columns}
+    for column in columns_of(latest):
+        old = before.get(column.name)
+        if {old, column.kind} == {"string", "bytes"}:
+            raise IncompatibleSchema(
+                f"field {column.field!r} changes type from {old} to {column.kind}: Avro "
+                "allows it, but its warehouse column cannot change between text and binary",
+                field=column.field,
+                rule="type_change",
+            )
