@@ -8,7 +8,6 @@ as ``LogUnavailable``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -30,24 +29,18 @@ from playlog.log.kafka_config import (
     check_error,
     check_partitions,
     consumer_config,
+    driver_errors,
     group_config,
     producer_config,
     reader_config,
     to_record,
 )
+from playlog.log.kafka_subscription import KafkaSubscription
 
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 30.0  # a planned range that does not arrive within this is an outage
 _READ_CHUNK = 10_000
-
-
-@contextmanager
-def _driver_errors(what: str) -> Iterator[None]:
-    try:
-        yield
-    except (KafkaException, BufferError, TimeoutError) as exc:
-        raise LogUnavailable(f"{what}: {exc}") from exc
 
 
 def _log_error(err: KafkaError) -> None:
@@ -127,7 +120,7 @@ class KafkaLog:
     def _topic_partitions(self, topic: str) -> int | None:
         # All-topics metadata: asking for one topic by name can auto-create it on brokers
         # with auto.create.topics.enable.
-        with _driver_errors("metadata"):
+        with driver_errors("metadata"):
             meta = self._admin_client().list_topics(timeout=TIMEOUT_S)
         found = meta.topics.get(topic)
         if found is None or found.error is not None:
@@ -137,7 +130,7 @@ class KafkaLog:
     def ensure_topic(self, topic: str, partitions: int) -> None:
         config = {} if self._retention_ms is None else {"retention.ms": str(self._retention_ms)}
         new = NewTopic(topic, partitions, self._replication_factor, config=config)
-        with _driver_errors(f"create topic {topic}"):
+        with driver_errors(f"create topic {topic}"):
             futures = self._admin_client().create_topics(
                 [new], operation_timeout=TIMEOUT_S, request_timeout=TIMEOUT_S
             )
@@ -180,7 +173,7 @@ class KafkaLog:
         producer = self._get_producer()
         delivery = _Delivery(len(messages))
         deadline = time.monotonic() + self._delivery_timeout_s
-        with _driver_errors(f"append to {topic}"):
+        with driver_errors(f"append to {topic}"):
             for i, m in enumerate(messages):
                 headers: list[tuple[str, str | bytes | None]] = [
                     (k, v.encode()) for k, v in m.headers.items()
@@ -237,7 +230,7 @@ class KafkaLog:
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         n = self.partitions(topic)
-        with self._reader() as consumer, _driver_errors(f"end offsets of {topic}"):
+        with self._reader() as consumer, driver_errors(f"end offsets of {topic}"):
             ends: dict[int, int] = {}
             probe: list[TopicPartition] = []
             for p in range(n):
@@ -273,7 +266,7 @@ class KafkaLog:
     def read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
         records: list[Record] = []
         next_offset = start
-        with self._reader() as consumer, _driver_errors(f"read {topic}[{partition}]"):
+        with self._reader() as consumer, driver_errors(f"read {topic}[{partition}]"):
             consumer.assign([TopicPartition(topic, partition, start)])
             deadline = time.monotonic() + READ_TIMEOUT_S
             while next_offset < end:
@@ -315,7 +308,7 @@ class KafkaLog:
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         n = self.partitions(topic)
-        with _driver_errors(f"committed offsets of {group}"):
+        with driver_errors(f"committed offsets of {group}"):
             tps = self._group_consumer(group).committed(
                 [TopicPartition(topic, p) for p in range(n)], timeout=TIMEOUT_S
             )
@@ -326,7 +319,7 @@ class KafkaLog:
         if not offsets:
             return
         tps = [TopicPartition(topic, p, o) for p, o in sorted(offsets.items())]
-        with _driver_errors(f"commit of {group}"):
+        with driver_errors(f"commit of {group}"):
             check_partitions(self._group_consumer(group).commit(offsets=tps, asynchronous=False))
 
     def subscribe(self, group: str, topic: str) -> KafkaSubscription:
@@ -359,101 +352,6 @@ class KafkaLog:
             consumer.close()
         if producer is not None:
             producer.flush(5)  # append() already waited for its messages; nothing is lost
-
-
-class KafkaSubscription:
-    """A consumer-group member. Tracks its assignment; commits only when told to."""
-
-    def __init__(self, config: dict[str, Any], topic: str) -> None:
-        self._topic = topic
-        self._owned: set[int] = set()
-        self._paused = False
-        self._joined = False  # the first rebalance completed
-        self._session_timeout_s = int(config.get("session.timeout.ms", 45000)) / 1000
-        self.closed = False
-        strategy = str(config.get("partition.assignment.strategy", ""))
-        self._cooperative = "cooperative" in strategy
-        self._consumer = Consumer(config)
-        with _driver_errors(f"subscribe to {topic}"):
-            self._consumer.subscribe(
-                [topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                on_lost=self._on_revoke,
-            )  # fmt: skip
-
-    # Rebalance callbacks run inside consume(), in the polling thread.
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._paused and partitions:
-            # Assign here (instead of letting the client do it after this callback) so
-            # new partitions are paused before their first fetch.
-            if self._cooperative:
-                consumer.incremental_assign(partitions)
-            else:
-                consumer.assign(partitions)
-            consumer.pause(partitions)
-        self._owned.update(tp.partition for tp in partitions)
-        self._joined = True
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # No commit here: the owner commits only work that is finished, and unfinished
-        # work is redelivered to the next owner (the load ledger makes that harmless).
-        self._owned.difference_update(tp.partition for tp in partitions)
-
-    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
-        """Wait up to ``timeout_s`` for the first record, then take what is ready."""
-        records: list[Record] = []
-        deadline = time.monotonic() + timeout_s
-        with _driver_errors(f"poll {self._topic}"):
-            while not records and max_records > 0:
-                left = deadline - time.monotonic()
-                # consume(n) waits for all n: wait for one, then drain without waiting.
-                msgs = self._consumer.consume(1, max(0.0, left))
-                if msgs and max_records > 1:
-                    msgs += self._consumer.consume(max_records - 1, 0)
-                for msg in msgs:
-                    err = msg.error()
-                    if err is None:
-                        records.append(to_record(msg))
-                    elif err.code() != KafkaError._PARTITION_EOF:
-                        check_error(err)  # fatal ones raise; the client retries the rest
-                if left <= 0:
-                    break
-        return records
-
-    def assignment(self) -> set[int]:
-        return set(self._owned)
-
-    def commit(self, offsets: Mapping[int, int]) -> None:
-        owned = self._owned
-        tps = [TopicPartition(self._topic, p, o) for p, o in sorted(offsets.items()) if p in owned]
-        if not tps:
-            return
-        with _driver_errors(f"commit {self._topic}"):
-            check_partitions(self._consumer.commit(offsets=tps, asynchronous=False))
-
-    def pause(self) -> None:
-        self._paused = True
-        with _driver_errors("pause"):
-            if parts := self._consumer.assignment():
-                self._consumer.pause(parts)
-
-    def resume(self) -> None:
-        self._paused = False
-        with _driver_errors("resume"):
-            if parts := self._consumer.assignment():
-                self._consumer.resume(parts)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        # Leaving while our JoinGroup is still pending wedges the group on Tansu (every
-        # later member waits forever for an assignment); finish joining first. The
-        # records this returns are dropped uncommitted: the next owner reads them.
-        deadline = time.monotonic() + self._session_timeout_s
-        with contextlib.suppress(KafkaException):
-            while not self._joined and time.monotonic() < deadline:
-                self._consumer.consume(1, 0.1)
-        self._consumer.close()  # leaves the group now, so a successor need not wait
 
 
 __all__ = ["KafkaLog", "KafkaSubscription"]

@@ -6,11 +6,12 @@ Each ``*_config`` merges: our defaults < the user's ``extra_config`` (already in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
 from playlog.errors import LogUnavailable
@@ -108,3 +109,12 @@ def to_record(msg: KafkaMessage) -> Record:
         headers=headers,
         timestamp_ms=msg.timestamp()[1],
     )
+
+
+@contextmanager
+def driver_errors(what: str) -> Iterator[None]:
+    """librdkafka's errors as ``LogUnavailable`` naming the operation."""
+    try:
+        yield
+    except (KafkaException, BufferError, TimeoutError) as exc:
+        raise LogUnavailable(f"{what}: {exc}") from exc

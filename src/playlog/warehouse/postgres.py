@@ -1,11 +1,11 @@
 """PostgreSQL as warehouse.
 
-Loads stream each Parquet batch file into ``COPY ... FROM STDIN (FORMAT BINARY)``. The
-binary rows are built column by column with Arrow kernels and numpy, never one Python
-object per value. Measured (PostgreSQL 15, 2 cores, 10 columns, 500k rows): ``load``
-from Parquet files to commit 0.8-1.0M rows/s. Alternatives from an Arrow table: CSV
-rendered by Arrow 0.35M rows/s (the server parses CSV at ~0.6M rows/s at best);
-``write_row`` with ``set_types`` 0.12M rows/s (``to_pylist`` of a timestamp costs 3 us).
+Loads stream each Parquet batch file into ``COPY ... FROM STDIN (FORMAT BINARY)``
+(rows built column-wise by ``pgcopy``). Measured (PostgreSQL 15, 2 cores, 10
+columns, 500k rows): ``load`` from Parquet files to commit 0.8-1.0M rows/s.
+Alternatives from an Arrow table: CSV rendered by Arrow 0.35M rows/s (the server
+parses CSV at ~0.6M rows/s at best); ``write_row`` with ``set_types`` 0.12M rows/s
+(``to_pylist`` of a timestamp costs 3 us).
 
 Connections come from a small pool shared by all threads: each call borrows one, so
 the loader's worker threads, the registry and health checks never share a session.
@@ -14,16 +14,13 @@ the loader's worker threads, the registry and health checks never share a sessio
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import numpy as np
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 from psycopg import errors as pg_errors
 from psycopg import pq as libpq
 from psycopg.conninfo import conninfo_to_dict
@@ -41,6 +38,7 @@ from playlog.load.tasks import CopyTask
 from playlog.names import quote, quoted_table
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
+from playlog.warehouse import pgcopy
 from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QueryResult
 from playlog.warehouse.files import read_batch_file
 from playlog.warehouse.sql import (
@@ -50,6 +48,7 @@ from playlog.warehouse.sql import (
     group_tasks,
     ledger_ddl,
 )
+from playlog.warehouse.sqlcheck import single_select
 
 log = logging.getLogger("playlog.warehouse")
 
@@ -270,16 +269,16 @@ class PostgresWarehouse:
         types = [oids[c] for c in columns]
         names = ", ".join(quote(c) for c in columns)
         with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(_HEADER)
+            copy.write(pgcopy.HEADER)
             for task in group:
                 for batch in self._read(task, columns).to_batches(_BATCH_ROWS):
                     try:
-                        rows = _encode(batch, types, cursor.connection)
+                        rows = pgcopy.encode(batch, types, cursor.connection)
                     except (pa.ArrowException, ValueError, TypeError) as exc:
                         raise WarehouseError(f"{task.key}: {exc}") from exc
                     for start in range(0, len(rows), _CHUNK):
                         copy.write(rows[start : start + _CHUNK])
-            copy.write(_TRAILER)
+            copy.write(pgcopy.TRAILER)
 
     def _read(self, task: CopyTask, columns: tuple[str, ...]) -> pa.Table:
         assert self._store is not None
@@ -302,7 +301,7 @@ class PostgresWarehouse:
             raise WarehouseUnavailable(str(exc)) from exc
 
     def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
-        statement = _single_select(sql)
+        statement = single_select(sql)
         # A connection of its own, closed afterwards: a user query must not leave
         # session state (advisory locks, settings) on a pooled connection.
         try:
@@ -356,125 +355,3 @@ def _translate() -> Iterator[None]:
         # Connection refused or lost, shutdown, out of resources, a read-only standby
         # during a failover...: the warehouse will get better; pause and retry.
         raise WarehouseUnavailable(f"postgres: {exc}") from exc
-
-
-# Read-only query check ---------------------------------------------------------------
-
-# Strings, quoted identifiers, comments and semicolons, so that a ";" inside a string
-# is not taken for the end of a statement. Where this lexer and PostgreSQL's could
-# disagree (nested comments, E'' strings), it sees more semicolons, not fewer.
-_LEXEME = re.compile(
-    r"""
-      (?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'
-    | '(?:[^']|'')*'
-    | "(?:[^"]|"")*"
-    | --[^\n]*
-    | /\*.*?\*/
-    | (?<![\w$])\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$
-    | ;
-    """,
-    re.S | re.X,
-)
-_BLANK = re.compile(r"(?:\s|--[^\n]*|/\*.*?\*/)*", re.S)
-_FIRST_WORD = re.compile(r"(?:\s|--[^\n]*|/\*.*?\*/|\()*(select|with)\b", re.S | re.I)
-
-
-def _single_select(sql: str) -> str:
-    """``sql`` without a trailing ";" if it is one SELECT or WITH statement."""
-    end = len(sql)
-    for lexeme in _LEXEME.finditer(sql):
-        if lexeme.group() == ";":
-            if not _BLANK.fullmatch(sql, lexeme.end()):
-                raise BadRequest("only one statement is allowed")
-            end = lexeme.start()
-            break
-    statement = sql[:end]
-    if not _FIRST_WORD.match(statement):
-        raise BadRequest("only a single read-only SELECT (or WITH ... SELECT) is allowed")
-    return statement
-
-
-# Binary COPY encoding ----------------------------------------------------------------
-
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension size
-_TRAILER = b"\xff\xff"
-_NULL = pa.scalar(b"\xff\xff\xff\xff", pa.large_binary())  # field length -1: NULL
-_NOTHING = pa.scalar(b"", pa.large_binary())
-_PG_EPOCH_DAYS = 10_957  # PostgreSQL counts dates and times from 2000-01-01
-_PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400_000_000
-
-# Fixed-width types by oid: (Arrow type to cast to, its integer storage for temporal
-# types, offset to PostgreSQL's epoch, wire format as a big-endian numpy type).
-_FIXED: dict[int, tuple[pa.DataType, pa.DataType | None, int, str]] = {
-    16: (pa.bool_(), None, 0, "u1"),
-    20: (pa.int64(), None, 0, ">i8"),
-    21: (pa.int16(), None, 0, ">i2"),
-    23: (pa.int32(), None, 0, ">i4"),
-    700: (pa.float32(), None, 0, ">f4"),
-    701: (pa.float64(), None, 0, ">f8"),
-    1082: (pa.date32(), pa.int32(), _PG_EPOCH_DAYS, ">i4"),
-    1083: (pa.time64("us"), pa.int64(), 0, ">i8"),
-    1114: (pa.timestamp("us"), pa.int64(), _PG_EPOCH_US, ">i8"),
-    1184: (pa.timestamp("us", tz="UTC"), pa.int64(), _PG_EPOCH_US, ">i8"),
-}
-# Variable-width types sent as their bytes: text, varchar, bytea.
-_VARIABLE: dict[int, pa.DataType] = {
-    25: pa.large_string(),
-    1043: pa.large_string(),
-    17: pa.large_binary(),
-}
-
-
-def _encode(batch: pa.RecordBatch, oids: Sequence[int], conn: Conn) -> memoryview:
-    """The rows of ``batch`` in COPY BINARY layout: per row a 2-byte field count, per
-    field a 4-byte length (-1 for NULL) then the value, all big-endian."""
-    if batch.num_rows == 0:
-        return memoryview(b"")
-    fields = [_field(column, oid, conn) for column, oid in zip(batch.columns, oids, strict=True)]
-    count = pa.scalar(len(fields).to_bytes(2, "big"), pa.large_binary())
-    rows = pc.binary_join_element_wise(count, *fields, _NOTHING)
-    offsets = np.frombuffer(rows.buffers()[1], np.int64)
-    start, end = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
-    return memoryview(rows.buffers()[2])[start:end]
-
-
-def _field(column: pa.Array, oid: int, conn: Conn) -> pa.Array:
-    if oid in _FIXED:
-        return _fixed_fields(column, *_FIXED[oid])
-    if oid in _VARIABLE:
-        return _variable_fields(column.cast(_VARIABLE[oid]).cast(pa.large_binary()))
-    # Rare types (NUMERIC...): psycopg's own binary dumper, one Python call per value.
-    dumper = conn.adapters.get_dumper_by_oid(oid, libpq.Format.BINARY)(object, conn)
-    dumped = [None if v is None else dumper.dump(v) for v in column.to_pylist()]
-    return _variable_fields(
-        pa.array([None if d is None else bytes(d) for d in dumped], pa.large_binary())
-    )
-
-
-def _fixed_fields(
-    column: pa.Array, arrow_type: pa.DataType, storage: pa.DataType | None, shift: int, wire: str
-) -> pa.Array:
-    values = column.cast(arrow_type)
-    if storage is not None:
-        values = values.cast(storage)
-    zero = pa.scalar(False if pa.types.is_boolean(values.type) else 0, values.type)
-    numbers = values.fill_null(zero).to_numpy(zero_copy_only=False)
-    if shift:
-        numbers = numbers - shift
-    width = np.dtype(wire).itemsize
-    out = np.empty((len(numbers), 4 + width), np.uint8)
-    out[:, :4] = np.frombuffer(width.to_bytes(4, "big"), np.uint8)
-    out[:, 4:] = numbers.astype(wire).view(np.uint8).reshape(-1, width)
-    fields = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(4 + width), len(numbers), [None, pa.py_buffer(out)]
-    ).cast(pa.large_binary())
-    return fields if column.null_count == 0 else pc.if_else(column.is_null(), _NULL, fields)
-
-
-def _variable_fields(values: pa.Array) -> pa.Array:
-    lengths = pc.binary_length(values).fill_null(0).to_numpy().astype(">i4")
-    prefix = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(4), len(values), [None, pa.py_buffer(lengths.view(np.uint8))]
-    ).cast(pa.large_binary())
-    fields = pc.binary_join_element_wise(prefix, values, _NOTHING)
-    return fields if values.null_count == 0 else fields.fill_null(_NULL)

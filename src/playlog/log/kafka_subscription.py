@@ -1,0 +1,108 @@
+"""A consumer-group member on Kafka (the loader's side of the copy topic)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from playlog.log.base import Record
+from playlog.log.kafka_config import check_error, check_partitions, driver_errors, to_record
+
+
+class KafkaSubscription:
+    """A consumer-group member. Tracks its assignment; commits only when told to."""
+
+    def __init__(self, config: dict[str, Any], topic: str) -> None:
+        self._topic = topic
+        self._owned: set[int] = set()
+        self._paused = False
+        self._joined = False  # the first rebalance completed
+        self._session_timeout_s = int(config.get("session.timeout.ms", 45000)) / 1000
+        self.closed = False
+        strategy = str(config.get("partition.assignment.strategy", ""))
+        self._cooperative = "cooperative" in strategy
+        self._consumer = Consumer(config)
+        with driver_errors(f"subscribe to {topic}"):
+            self._consumer.subscribe(
+                [topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )  # fmt: skip
+
+    # Rebalance callbacks run inside consume(), in the polling thread.
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._paused and partitions:
+            # Assign here (instead of letting the client do it after this callback) so
+            # new partitions are paused before their first fetch.
+            if self._cooperative:
+                consumer.incremental_assign(partitions)
+            else:
+                consumer.assign(partitions)
+            consumer.pause(partitions)
+        self._owned.update(tp.partition for tp in partitions)
+        self._joined = True
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # No commit here: the owner commits only work that is finished, and unfinished
+        # work is redelivered to the next owner (the load ledger makes that harmless).
+        self._owned.difference_update(tp.partition for tp in partitions)
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
+        """Wait up to ``timeout_s`` for the first record, then take what is ready."""
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout_s
+        with driver_errors(f"poll {self._topic}"):
+            while not records and max_records > 0:
+                left = deadline - time.monotonic()
+                # consume(n) waits for all n: wait for one, then drain without waiting.
+                msgs = self._consumer.consume(1, max(0.0, left))
+                if msgs and max_records > 1:
+                    msgs += self._consumer.consume(max_records - 1, 0)
+                for msg in msgs:
+                    err = msg.error()
+                    if err is None:
+                        records.append(to_record(msg))
+                    elif err.code() != KafkaError._PARTITION_EOF:
+                        check_error(err)  # fatal ones raise; the client retries the rest
+                if left <= 0:
+                    break
+        return records
+
+    def assignment(self) -> set[int]:
+        return set(self._owned)
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        owned = self._owned
+        tps = [TopicPartition(self._topic, p, o) for p, o in sorted(offsets.items()) if p in owned]
+        if not tps:
+            return
+        with driver_errors(f"commit {self._topic}"):
+            check_partitions(self._consumer.commit(offsets=tps, asynchronous=False))
+
+    def pause(self) -> None:
+        self._paused = True
+        with driver_errors("pause"):
+            if parts := self._consumer.assignment():
+                self._consumer.pause(parts)
+
+    def resume(self) -> None:
+        self._paused = False
+        with driver_errors("resume"):
+            if parts := self._consumer.assignment():
+                self._consumer.resume(parts)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # Leaving while our JoinGroup is still pending wedges the group on Tansu (every
+        # later member waits forever for an assignment); finish joining first. The
+        # records this returns are dropped uncommitted: the next owner reads them.
+        deadline = time.monotonic() + self._session_timeout_s
+        with contextlib.suppress(KafkaException):
+            while not self._joined and time.monotonic() < deadline:
+                self._consumer.consume(1, 0.1)
+        self._consumer.close()  # leaves the group now, so a successor need not wait
