@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from playlog.contracts import server_file
 from playlog.errors import PlaylogError
-from playlog.wiring import server_file
 
 
 class ApiError(PlaylogError):

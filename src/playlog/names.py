@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
+from playlog.contracts import METADATA_COLUMNS
 from playlog.errors import BadRequest
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 # Column names come from Avro field names ([A-Za-z_][A-Za-z0-9_]*), lower-cased.
 _FIELD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-METADATA_COLUMNS = ("_event_id", "_received_at", "_schema_hash")
 
 
 def check_name(value: object, what: str) -> str:
@@ -32,11 +32,6 @@ def column_name(field_name: str) -> str:
 def quote(identifier: str) -> str:
     """SQL-quote an identifier (the same rule in DuckDB, PostgreSQL and Redshift)."""
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def table_name(game: str, event_type: str) -> str:
-    """The table of an event type, as shown to users: ``game.event_type``."""
-    return f"{game}.{event_type}"
 
 
 def quoted_table(game: str, event_type: str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 import uvicorn
 from prometheus_client import start_http_server
 
+from playlog.contracts import server_file
 from playlog.errors import ConfigError, PlaylogError
 from playlog.ingest.app import create_app
 from playlog.load.loader import Loader
@@ -27,7 +28,7 @@ from playlog.log.embedded import EmbeddedLog
 from playlog.monitor.canary import Canary
 from playlog.process.processor import Processor
 from playlog.settings import Settings
-from playlog.wiring import Services, admin_key, open_engine, server_file
+from playlog.wiring import Services, admin_key, open_engine
 
 log = logging.getLogger("playlog")
 

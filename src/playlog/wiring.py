@@ -1,4 +1,5 @@
-"""Build the adapters the settings select. The only place that knows every vendor."""
+"""Compose one process's services from the settings (each port's ``factory`` picks its
+adapter)."""
 
 from __future__ import annotations
 
@@ -6,64 +7,20 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from playlog.engine.base import Engine
+from playlog.contracts import Engine
 from playlog.errors import ConfigError
 from playlog.log.base import Log
+from playlog.log.factory import ensure_topics, open_log
 from playlog.registry.catalog import Catalog
 from playlog.registry.registry import Registry
 from playlog.settings import Settings
 from playlog.storage.base import ObjectStore
+from playlog.storage.factory import open_store
 from playlog.warehouse.base import Warehouse
+from playlog.warehouse.factory import open_warehouse
 
 log = logging.getLogger("playlog")
-
-
-def open_log(settings: Settings) -> Log:
-    if settings.log.kind == "kafka":
-        from playlog.log.kafka import KafkaLog
-
-        return KafkaLog(
-            settings.log.bootstrap_servers,
-            extra_config=settings.log.kafka,
-            replication_factor=settings.log.replication_factor,
-            retention_ms=int(settings.log.retention_hours * 3600 * 1000),
-        )
-    from playlog.log.embedded import EmbeddedLog
-
-    return EmbeddedLog(settings.log_path, settings.log.sync, settings.log.retention_hours)
-
-
-def ensure_topics(settings: Settings, log_: Log) -> None:
-    log_.ensure_topic(settings.log.data_topic, settings.log.partitions)
-    log_.ensure_topic(settings.log.copy_topic, settings.log.copy_partitions)
-    log_.ensure_topic(settings.log.dead_letter_topic, 1)
-
-
-def open_store(settings: Settings) -> ObjectStore:
-    if settings.storage.kind == "s3":
-        from playlog.storage.s3 import S3Store
-
-        return S3Store.from_settings(settings.storage)
-    from playlog.storage.local import LocalStore
-
-    return LocalStore(settings.storage_root)
-
-
-def open_warehouse(settings: Settings, store: ObjectStore | None) -> Warehouse:
-    kind = settings.warehouse.kind
-    if kind == "postgres":
-        from playlog.warehouse.postgres import PostgresWarehouse
-
-        return PostgresWarehouse.from_settings(settings.warehouse, store)
-    if kind == "redshift":
-        from playlog.warehouse.redshift import RedshiftWarehouse
-
-        return RedshiftWarehouse.from_settings(settings.warehouse, store)
-    from playlog.warehouse.duckdb import DuckDBWarehouse
-
-    return DuckDBWarehouse(settings.duckdb_path, store)
 
 
 def open_engine(settings: Settings, log_: Log, registry: Registry, store: ObjectStore) -> Engine:
@@ -133,8 +90,3 @@ class Services:
             self.warehouse.close()
         self.catalog.close()
         self.log.close()
-
-
-def server_file(data_dir: Path) -> Path:
-    """Where a running ``playlog up``/``ingest`` says its URL and pid."""
-    return data_dir / "server.json"

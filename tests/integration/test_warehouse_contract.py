@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from playlog.avro.types import Column
+from playlog.contracts import CopyTask, task_id_for
 from playlog.errors import BadRequest, WarehouseConflict, WarehouseError, WarehouseUnavailable
-from playlog.load.tasks import CopyTask, task_id_for
 from playlog.storage.base import ObjectStore
 from playlog.storage.local import LocalStore
 from playlog.storage.s3 import S3Store

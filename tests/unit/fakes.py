@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from playlog.avro.types import Column
+from playlog.contracts import CopyTask
 from playlog.errors import WarehouseConflict, WarehouseError, WarehouseUnavailable
-from playlog.load.tasks import CopyTask
 from playlog.warehouse.base import QueryResult
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from playlog.contracts import CopyTask, task_id_for
 from playlog.errors import (
     BadRequest,
     Conflict,
@@ -22,7 +23,6 @@ from playlog.errors import (
     NotFound,
     UnknownSchema,
 )
-from playlog.load.tasks import CopyTask, task_id_for
 from playlog.registry.catalog import Catalog, hash_key
 from playlog.registry.registry import Registry
 from playlog.storage.local import LocalStore

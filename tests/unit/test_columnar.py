@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from playlog.avro.schema import EventSchema, fingerprint_of
+from playlog.contracts import OffsetRange
 from playlog.log.base import Record
 from playlog.process import columnar, transform
-from playlog.process.transform import OffsetRange, _pinned, _transform
+from playlog.process.transform import _pinned, _transform
 from playlog.storage.local import LocalStore
 
 ENUM = {"type": "enum", "name": "tier", "symbols": ["bronze", "silver", "gold"]}

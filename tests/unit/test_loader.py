@@ -22,9 +22,9 @@ import pytest
 from fakes import FakeWarehouse
 from prometheus_client import REGISTRY
 
+from playlog.contracts import CopyTask, task_id_for
 from playlog.errors import CorruptRecord, LogUnavailable, WarehouseUnavailable
 from playlog.load.loader import Loader
-from playlog.load.tasks import CopyTask, task_id_for
 from playlog.log.base import Message
 from playlog.log.embedded import EmbeddedLog, partition_for
 from playlog.settings import Settings

@@ -30,6 +30,7 @@ with warnings.catch_warnings():  # it prefers the httpx2 package; httpx works
 
 from playlog.avro import single_object
 from playlog.avro.schema import EventSchema
+from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.errors import (
     BadRequest,
     InvalidPayload,
@@ -45,7 +46,6 @@ from playlog.ingest import auth as auth_module
 from playlog.ingest.app import create_app
 from playlog.ingest.auth import KEY_TTL_S, Auth
 from playlog.ingest.payloads import decompress, parse
-from playlog.process.transform import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.registry.catalog import Catalog
 from playlog.registry.registry import Registry
 from playlog.settings import Settings

@@ -15,13 +15,12 @@ import fastavro
 import pytest
 
 import playlog.process.processor as processor_module
+from playlog.contracts import FORMAT_OCF, CopyTask, OffsetRange, RangeResult
 from playlog.engine.inprocess import InProcessEngine
 from playlog.errors import LogUnavailable
-from playlog.load.tasks import CopyTask
 from playlog.log.base import Log, Message, Record
 from playlog.log.embedded import partition_for
 from playlog.process.processor import Processor
-from playlog.process.transform import FORMAT_OCF, OffsetRange, RangeResult
 from playlog.settings import Settings
 from playlog.wiring import Services
 

@@ -16,6 +16,7 @@ from moto.redshift.models import redshift_backends
 from psycopg import errors as pg_errors
 
 from playlog.avro.types import Column
+from playlog.contracts import CopyTask
 from playlog.errors import (
     BadRequest,
     ConfigError,
@@ -23,7 +24,6 @@ from playlog.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from playlog.load.tasks import CopyTask
 from playlog.warehouse import redshift_sql as rsql
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sql import create_table_sql, ledger_ddl

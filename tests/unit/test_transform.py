@@ -21,18 +21,17 @@ import pytest
 
 from playlog.avro import ocf, single_object
 from playlog.avro.schema import EventSchema
-from playlog.errors import TransientError
-from playlog.load.tasks import CopyTask, task_id_for
-from playlog.log.base import Record
-from playlog.process.transform import (
+from playlog.contracts import (
     FORMAT_OCF,
     FORMAT_SINGLE_OBJECT,
+    CopyTask,
     OffsetRange,
     RangeResult,
-    event_id,
-    file_key,
-    transform_range,
+    task_id_for,
 )
+from playlog.errors import TransientError
+from playlog.log.base import Record
+from playlog.process.transform import event_id, file_key, transform_range
 from playlog.settings import MAX_EVENTS_PER_RECORD, MAX_PARTITIONS, Settings
 from playlog.wiring import Services
 

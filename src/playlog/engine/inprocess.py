@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from playlog.contracts import OffsetRange, RangeResult
 from playlog.log.base import Log
-from playlog.process.transform import OffsetRange, RangeResult, transform_range
+from playlog.process.transform import transform_range
 from playlog.registry.registry import Registry
 from playlog.storage.base import ObjectStore
 

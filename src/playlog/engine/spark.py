@@ -20,8 +20,9 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 
 from playlog.avro.schema import EventSchema
+from playlog.contracts import OffsetRange, RangeResult
 from playlog.log.base import Log
-from playlog.process.transform import OffsetRange, RangeResult, transform_range
+from playlog.process.transform import transform_range
 from playlog.registry.registry import Registry, SchemaIndex
 from playlog.settings import Settings
 from playlog.storage.base import ObjectStore
@@ -76,7 +77,8 @@ _worker_adapters: dict[str, tuple[Log, ObjectStore]] = {}
 
 
 def _adapters(settings: Settings) -> tuple[Log, ObjectStore]:
-    from playlog.wiring import open_log, open_store
+    from playlog.log.factory import open_log
+    from playlog.storage.factory import open_store
 
     key = settings.model_dump_json()
     if key not in _worker_adapters:

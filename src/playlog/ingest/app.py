@@ -275,7 +275,11 @@ def create_app(services: Services, admin_key: str) -> Starlette:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def status_page(request: Request) -> Response:
-        return HTMLResponse(await run_in_threadpool(render_status, services))
+        def page() -> str:
+            types = {g: services.registry.event_types(g) for g in services.catalog.games()}
+            return render_status(services.settings, types)
+
+        return HTMLResponse(await run_in_threadpool(page))
 
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PlaylogError)

@@ -18,6 +18,7 @@ from typing import Any
 from playlog.avro import ocf, single_object
 from playlog.avro.json_events import encode
 from playlog.avro.schema import fingerprint_of
+from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.errors import (
     BadRequest,
     InvalidPayload,
@@ -25,7 +26,6 @@ from playlog.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from playlog.process.transform import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.registry.registry import Registry
 
 OCF_TYPES = frozenset({"application/avro", "avro/binary", "application/x-avro-binary"})

@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from playlog.contracts import CopyTask
 from playlog.errors import (
     CorruptRecord,
     TransientError,
@@ -31,7 +32,6 @@ from playlog.errors import (
     WarehouseUnavailable,
 )
 from playlog.load.offsets import OffsetTracker
-from playlog.load.tasks import CopyTask
 from playlog.log.base import Log, Record, dead_letter
 from playlog.monitor import metrics
 from playlog.settings import Settings

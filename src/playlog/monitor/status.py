@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY
 
-if TYPE_CHECKING:
-    from playlog.wiring import Services
+from playlog.settings import Settings
 
 _SHOWN = (
     "playlog_ingest_events_total",
@@ -40,14 +38,14 @@ def metric_totals() -> dict[str, float]:
     return totals
 
 
-def render_status(services: Services) -> str:
-    settings = services.settings
+def render_status(settings: Settings, event_types: dict[str, list[str]]) -> str:
+    """The page; ``event_types`` maps each game to its event types."""
     rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{v:g}</td></tr>" for k, v in metric_totals().items()
     )
     games = "".join(
-        f"<li>{html.escape(g)}: {html.escape(', '.join(services.registry.event_types(g)))}</li>"
-        for g in services.catalog.games()
+        f"<li>{html.escape(game)}: {html.escape(', '.join(types))}</li>"
+        for game, types in event_types.items()
     )
     adapters = (
         f"log={settings.log.kind} engine={settings.process.engine} "

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from playlog.avro.ocf import SYNC_SIZE, Container, read_long
 from playlog.avro.schema import EventSchema
+from playlog.contracts import METADATA_COLUMNS
 
 FAST_KINDS = frozenset(
     {"boolean", "int", "long", "float", "double", "string", "bytes", "date", "timestamp",
@@ -90,11 +91,7 @@ class SchemaGroup:
             .cast(pa.timestamp("us", tz="UTC")),
             pa.array([self.writer.fingerprint] * len(received), type=pa.string()),
         ]
-        names = [c.name for c in self.latest.columns] + [
-            "_event_id",
-            "_received_at",
-            "_schema_hash",
-        ]
+        names = [c.name for c in self.latest.columns] + list(METADATA_COLUMNS)
         return pa.Table.from_arrays(arrays, names=names)
 
 

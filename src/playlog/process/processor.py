@@ -16,12 +16,11 @@ import logging
 import threading
 import time
 
-from playlog.engine.base import Engine
+from playlog.contracts import Engine, OffsetRange
 from playlog.errors import NotFound, TransientError
 from playlog.log.base import Log, Message
 from playlog.monitor import metrics
 from playlog.process.lease import Lease
-from playlog.process.transform import OffsetRange
 from playlog.settings import Settings
 from playlog.storage.base import ObjectStore
 

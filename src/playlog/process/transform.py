@@ -28,16 +28,21 @@ import pyarrow.parquet as pq
 
 from playlog.avro import ocf, single_object
 from playlog.avro.schema import EventSchema, fingerprint_of
+from playlog.contracts import (
+    FORMAT_SINGLE_OBJECT,
+    METADATA_COLUMNS,
+    RECEIVED_AT,
+    CopyTask,
+    OffsetRange,
+    RangeResult,
+    task_id_for,
+)
 from playlog.errors import PlaylogError, TransientError
-from playlog.load.tasks import CopyTask, task_id_for
 from playlog.log.base import Message, Record, dead_letter
 from playlog.process.columnar import FastPathFailed, SchemaGroup, fast_path_fits
 from playlog.storage.base import ObjectStore
 
 log = logging.getLogger("playlog.process")
-
-FORMAT_OCF = "ocf"
-FORMAT_SINGLE_OBJECT = "soe"
 
 # game, fingerprint -> the registered version with that hash (raises UnknownSchema)
 SchemaLookup = Callable[[str, str], EventSchema]
@@ -50,16 +55,6 @@ def event_id(offset: int, partition: int, index: int) -> int:
     return (((offset << 10) | partition) << 17) | index
 
 
-@dataclass(frozen=True)
-class OffsetRange:
-    """Records ``first..last`` (inclusive) of one partition: the unit of replay."""
-
-    topic: str
-    partition: int
-    first: int
-    last: int
-
-
 @dataclass
 class _Rows:
     latest: EventSchema
@@ -67,13 +62,6 @@ class _Rows:
     event_ids: list[int] = field(default_factory=list)
     received_ms: list[int] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RangeResult:
-    tasks: list[CopyTask]
-    dead_letters: list[Message]
-    events: int
 
 
 def decode_record(
@@ -242,7 +230,7 @@ def to_arrow(rows: _Rows) -> pa.Table:
         received.cast(pa.timestamp("us", tz="UTC")),
         pa.array(rows.hashes, type=pa.string()),
     ]
-    names = [c.name for c in columns] + ["_event_id", "_received_at", "_schema_hash"]
+    names = [c.name for c in columns] + list(METADATA_COLUMNS)
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -271,7 +259,7 @@ def _write_file(
     data = out.getvalue()
     key = file_key(span, latest.game, latest.event_type, day)
     store.put(key, data)
-    received = pc.min_max(table["_received_at"])
+    received = pc.min_max(table[RECEIVED_AT])
     return CopyTask(
         task_id=task_id_for(key),
         game=latest.game,

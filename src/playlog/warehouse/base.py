@@ -9,10 +9,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from playlog.avro.types import Column
-from playlog.load.tasks import CopyTask
-
-LEDGER_SCHEMA = "playlog"
-LEDGER_TABLE = "load_ledger"
+from playlog.contracts import CopyTask
 
 
 @dataclass(frozen=True)

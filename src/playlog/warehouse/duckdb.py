@@ -20,16 +20,16 @@ import duckdb
 import pyarrow as pa
 
 from playlog.avro.types import Column
+from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
 from playlog.errors import (
     BadRequest,
     WarehouseConflict,
     WarehouseError,
     WarehouseUnavailable,
 )
-from playlog.load.tasks import CopyTask
 from playlog.names import quote, quoted_table
 from playlog.storage.base import ObjectStore
-from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QueryResult
+from playlog.warehouse.base import QueryResult
 from playlog.warehouse.files import read_batch_file
 from playlog.warehouse.sql import (
     add_column_sql,

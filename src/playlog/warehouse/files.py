@@ -7,8 +7,8 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from playlog.contracts import CopyTask
 from playlog.errors import NotFound, TransientError, WarehouseError, WarehouseUnavailable
-from playlog.load.tasks import CopyTask
 from playlog.storage.base import ObjectStore
 
 

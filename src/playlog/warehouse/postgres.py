@@ -26,6 +26,7 @@ from psycopg import pq as libpq
 from psycopg.conninfo import conninfo_to_dict
 
 from playlog.avro.types import Column
+from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
 from playlog.errors import (
     BadRequest,
     ConfigError,
@@ -34,12 +35,11 @@ from playlog.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from playlog.load.tasks import CopyTask
 from playlog.names import quote, quoted_table
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import pgcopy
-from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE, QueryResult
+from playlog.warehouse.base import QueryResult
 from playlog.warehouse.files import read_batch_file
 from playlog.warehouse.sql import (
     add_column_sql,

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from playlog.avro.types import Column
+from playlog.contracts import CopyTask
 from playlog.errors import (
     BadRequest,
     ConfigError,
@@ -36,7 +37,6 @@ from playlog.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from playlog.load.tasks import CopyTask
 from playlog.names import quote, quoted_table
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore

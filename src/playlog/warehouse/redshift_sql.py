@@ -30,9 +30,9 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from playlog.avro.types import Column
+from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE
 from playlog.names import quote
 from playlog.warehouse import sql
-from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE
 
 LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
 MANIFEST_PREFIX = "_manifests/"

@@ -6,9 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 
 from playlog.avro.types import PROMOTIONS, Column, Dialect
-from playlog.load.tasks import CopyTask
+from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
 from playlog.names import quote
-from playlog.warehouse.base import LEDGER_SCHEMA, LEDGER_TABLE
 
 _METADATA_TYPES: dict[Dialect, tuple[str, str, str]] = {
     "duckdb": ("BIGINT", "TIMESTAMPTZ", "VARCHAR"),
