@@ -1,22 +1,27 @@
 """Every error playlog raises on purpose.
 
     PlaylogError
-     ├── ConfigError                      bad settings; fix the config and restart
-     ├── ClientError                      the caller sent something wrong (HTTP 4xx)
-     │    ├── BadRequest                  400/422: payload, name or schema invalid
-     │    │    └── UnknownSchema          422: fingerprint not registered for the game
-     │    ├── Unauthorized                401: no or unknown key
-     │    ├── Forbidden                   403: key valid but not for this game/operation
-     │    ├── NotFound                    404
-     │    ├── Conflict                    409: already exists
-     │    │    └── IncompatibleSchema     409: breaks compatibility (names field + rule)
-     │    ├── PayloadTooLarge             413
-     │    └── UnsupportedMediaType        415
+     ├── ObjectMissing                    no object under that key (the caller decides
+     │                                    what that means: no lease yet, a lost file)
      ├── TransientError (mixin)           retry later; nothing was changed
      │    ├── LogUnavailable              503: the log cannot take the batch now
+     │    ├── StoreUnavailable            the object store is down or throttling
+     │    ├── CatalogUnavailable          the catalog's database is down
      │    └── WarehouseUnavailable        the warehouse is down or unreachable
      │         └── WarehouseConflict      deadlock / serialization failure: retry the txn
      └── TerminalError (mixin)            retrying cannot help
+          ├── ConfigError                 bad settings; fix the config and restart
+          ├── ClientError                 the caller sent something wrong (HTTP 4xx)
+          │    ├── BadRequest             400: body, name or schema invalid
+          │    │    └── InvalidPayload    422: events do not match their schema
+          │    │         └── UnknownSchema  422: fingerprint not registered for the game
+          │    ├── Unauthorized           401: no or unknown key
+          │    ├── Forbidden              403: key valid but not for this game/operation
+          │    ├── NotFound               404: no such game, key or schema (HTTP only)
+          │    ├── Conflict               409: already exists
+          │    │    └── IncompatibleSchema  409: breaks compatibility (names field + rule)
+          │    ├── PayloadTooLarge        413
+          │    └── UnsupportedMediaType   415
           ├── WarehouseError              a load failed for a reason in the data or SQL
           └── CorruptRecord               a log record cannot be decoded (dead-letter it)
 
@@ -118,6 +123,14 @@ class LogUnavailable(TransientError):
     code = "log_unavailable"
 
 
+class StoreUnavailable(TransientError):
+    code = "store_unavailable"
+
+
+class CatalogUnavailable(TransientError):
+    code = "catalog_unavailable"
+
+
 class WarehouseUnavailable(TransientError):
     code = "warehouse_unavailable"
 
@@ -136,8 +149,15 @@ class CorruptRecord(TerminalError):
     code = "corrupt_record"
 
 
+class ObjectMissing(PlaylogError):
+    """No object under a key of the object store. Internal: never an HTTP answer."""
+
+    code = "object_missing"
+
+
 __all__ = [
     "BadRequest",
+    "CatalogUnavailable",
     "ClientError",
     "ConfigError",
     "Conflict",
@@ -147,8 +167,10 @@ __all__ = [
     "InvalidPayload",
     "LogUnavailable",
     "NotFound",
+    "ObjectMissing",
     "PayloadTooLarge",
     "PlaylogError",
+    "StoreUnavailable",
     "TerminalError",
     "TransientError",
     "Unauthorized",

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from pydantic import SecretStr
 
-from playlog.errors import BadRequest, NotFound
+from playlog.errors import ConfigError, ObjectMissing
 from playlog.settings import StorageSettings
 from playlog.storage.s3 import MULTIPART_THRESHOLD, S3Store
 
@@ -52,14 +52,14 @@ def test_put_get_round_trip_and_overwrite(s3_endpoint: str, bucket: str) -> None
 
 def test_missing_key_is_not_found(s3_endpoint: str, bucket: str) -> None:
     store = _store(s3_endpoint, bucket)
-    with pytest.raises(NotFound):
+    with pytest.raises(ObjectMissing):
         store.get("no/such/key.parquet")
 
 
 def test_keys_that_leave_the_store_are_refused(s3_endpoint: str, bucket: str) -> None:
     store = _store(s3_endpoint, bucket)
     for key in ("", "/abs", "a/../b", "a//b", "./a"):
-        with pytest.raises(BadRequest):
+        with pytest.raises(ConfigError):
             store.put(key, b"x")
 
 

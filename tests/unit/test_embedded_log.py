@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from playlog.errors import NotFound
+from playlog.errors import ConfigError
 from playlog.log import embedded
 from playlog.log.base import Message, Record
 from playlog.log.embedded import EmbeddedLog, partition_for
@@ -90,7 +90,7 @@ def test_ensure_topic_is_idempotent_and_keeps_the_partition_count(path: Path) ->
 
 
 def test_unknown_topic_is_not_found(log: EmbeddedLog) -> None:
-    with pytest.raises(NotFound, match="topic 'nope' does not exist"):
+    with pytest.raises(ConfigError, match="topic 'nope' does not exist"):
         log.append("nope", [msg(b"k", "v")])
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playlog.errors import BadRequest, NotFound
+from playlog.errors import ConfigError, ObjectMissing
 from playlog.storage.local import LocalStore
 
 KEY = "g1/login/dt=2025-11-26/playlog.events-0-0-9.parquet"
@@ -92,7 +92,7 @@ def test_keys_outside_the_root_are_refused(store: LocalStore, tmp_path: Path, ke
         lambda: store.delete(key),
         lambda: store.uri(key),
     ):
-        with pytest.raises(BadRequest):
+        with pytest.raises(ConfigError):
             call()
     assert (tmp_path / "x").read_bytes() == b"secret"
     assert not (tmp_path / "objects-other").exists()
@@ -101,7 +101,7 @@ def test_keys_outside_the_root_are_refused(store: LocalStore, tmp_path: Path, ke
 def test_a_symlink_out_of_the_root_is_refused(store: LocalStore, tmp_path: Path) -> None:
     (tmp_path / "outside").mkdir()
     (store.root / "link").symlink_to(tmp_path / "outside")
-    with pytest.raises(BadRequest):
+    with pytest.raises(ConfigError):
         store.put("link/x", b"evil")
     assert list((tmp_path / "outside").iterdir()) == []
 
@@ -119,5 +119,5 @@ def test_missing_object_is_not_found(store: LocalStore, key: str) -> None:
     object either: the same answer as S3."""
     store.put(KEY, b"x")
     assert not store.exists(key)
-    with pytest.raises(NotFound):
+    with pytest.raises(ObjectMissing):
         store.get(key)

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from playlog.errors import LogUnavailable, NotFound
+from playlog.errors import ConfigError, LogUnavailable
 from playlog.log.base import Message, Record
 from playlog.log.embedded_subscription import EmbeddedSubscription
 
@@ -100,7 +100,7 @@ class EmbeddedLog:
                 .fetchone()
             )
             if row is None:
-                raise NotFound(f"topic {topic!r} does not exist")
+                raise ConfigError(f"topic {topic!r} does not exist")
             self._partitions[topic] = int(row[0])
         return self._partitions[topic]
 

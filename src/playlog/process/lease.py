@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 
-from playlog.errors import ConfigError, NotFound
+from playlog.errors import ConfigError, ObjectMissing
 from playlog.storage.base import ObjectStore
 
 LEASE_TTL_S = 30.0
@@ -52,7 +52,7 @@ class Lease:
     def _holder(self) -> dict[str, object] | None:
         try:
             found = json.loads(self._store.get(self._key))
-        except (NotFound, ValueError):
+        except (ObjectMissing, ValueError):
             return None
         return found if isinstance(found, dict) else None
 

@@ -17,7 +17,7 @@ import threading
 import time
 
 from playlog.contracts import Engine, OffsetRange
-from playlog.errors import NotFound, TransientError
+from playlog.errors import ObjectMissing, TransientError
 from playlog.log.base import Log, Message
 from playlog.monitor import metrics
 from playlog.process.lease import Lease
@@ -49,7 +49,7 @@ class PlanStore:
             try:
                 data = json.loads(self._store.get(self._key(topic, partition)))
                 found = OffsetRange(topic, partition, int(data["first"]), int(data["last"]))
-            except NotFound:
+            except ObjectMissing:
                 found = None
             self._known[(topic, partition)] = found
         return self._known[(topic, partition)]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from playlog.avro.schema import EventSchema
-from playlog.errors import Conflict, TransientError
+from playlog.errors import CatalogUnavailable, Conflict
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS {p}games (
@@ -83,7 +83,7 @@ class Catalog:
             self._integrity_error = sqlite3.IntegrityError
         self._connect = connect
         self._db: Any = None  # connected on first use: a node may start while it is down
-        with contextlib.suppress(TransientError):
+        with contextlib.suppress(CatalogUnavailable):
             self._run("SELECT 1")
 
     def _open(self) -> Any:
@@ -108,7 +108,7 @@ class Catalog:
                             self._db.close()
                     self._db = None
                     if attempt == 2:
-                        raise TransientError(f"catalog unavailable: {exc}") from exc
+                        raise CatalogUnavailable(f"catalog unavailable: {exc}") from exc
             raise AssertionError("unreachable")
 
     # games and keys -------------------------------------------------------------

@@ -15,7 +15,8 @@ class ObjectStore(Protocol):
         """Store ``data`` under ``key`` atomically: readers see all of it or nothing."""
 
     def get(self, key: str) -> bytes:
-        """The object's bytes; raises ``NotFound`` when missing."""
+        """The object's bytes; raises ``ObjectMissing`` when missing,
+        ``StoreUnavailable`` when the store cannot answer now."""
 
     def exists(self, key: str) -> bool: ...
 

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from playlog.errors import BadRequest, NotFound
+from playlog.errors import ConfigError, ObjectMissing, StoreUnavailable
 
 
 class LocalStore:
@@ -17,22 +17,27 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if path == self.root or not path.is_relative_to(self.root):
-            raise BadRequest(f"object key {key!r} escapes the store")
+            raise ConfigError(f"object key {key!r} escapes the store")
         return path
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write aside, fsync, then rename: a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write aside, fsync, then rename: a reader never sees half a file.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as exc:
+            raise _unavailable(exc, f"put {key}") from exc
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise _unavailable(exc, f"put {key}") from exc
             raise
 
     def get(self, key: str) -> bytes:
@@ -40,13 +45,27 @@ class LocalStore:
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             # a folder (a prefix of other keys) or a path through a file: no object
-            raise NotFound(f"no object {key!r} in {self.root}") from exc
+            raise ObjectMissing(f"no object {key!r} in {self.root}") from exc
+        except OSError as exc:
+            raise _unavailable(exc, f"get {key}") from exc
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        try:
+            return self._path(key).is_file()
+        except OSError as exc:
+            raise _unavailable(exc, f"stat {key}") from exc
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise _unavailable(exc, f"delete {key}") from exc
 
     def uri(self, key: str) -> str:
         return self._path(key).as_uri()
+
+
+def _unavailable(exc: OSError, what: str) -> StoreUnavailable:
+    """Disk full, permissions, an unmounted volume: the store is unusable until an
+    operator acts, then the same call succeeds (as the S3 store's connection errors)."""
+    return StoreUnavailable(f"local store: {what}: {exc.strerror or exc}")

@@ -22,7 +22,12 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from playlog.errors import BadRequest, ConfigError, NotFound, PlaylogError, TransientError
+from playlog.errors import (
+    ConfigError,
+    ObjectMissing,
+    PlaylogError,
+    StoreUnavailable,
+)
 from playlog.settings import StorageSettings
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -110,7 +115,7 @@ class S3Store:
         # Same keys as the local store, which refuses keys that leave its folder.
         parts = key.split("/")
         if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise BadRequest(f"invalid object key {key!r}")
+            raise ConfigError(f"invalid object key {key!r}")
         return self.prefix + key
 
     def put(self, key: str, data: bytes) -> None:
@@ -127,7 +132,7 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, f"put {full}") from exc
         except S3UploadFailedError as exc:  # a multipart part failed after its retries
-            raise TransientError(f"s3: put {full}: {exc}") from exc
+            raise StoreUnavailable(f"s3: put {full}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
         full = self._key(key)
@@ -137,7 +142,7 @@ class S3Store:
             return body
         except ClientError as exc:
             if _code(exc) in _MISSING_CODES:
-                raise NotFound(f"no object {full!r} in s3://{self.bucket}") from exc
+                raise ObjectMissing(f"no object {full!r} in s3://{self.bucket}") from exc
             raise _translate(exc, f"get {full}") from exc
         except BotoCoreError as exc:
             raise _translate(exc, f"get {full}") from exc
@@ -175,8 +180,8 @@ def _translate(exc: ClientError | BotoCoreError, what: str) -> PlaylogError:
     if isinstance(exc, NoCredentialsError | PartialCredentialsError | ParamValidationError):
         return ConfigError(f"s3: {what}: {exc} (check the storage settings and credentials)")
     if isinstance(exc, BotoCoreError):  # connection refused, reset, timed out...
-        return TransientError(f"s3: {what}: {exc}")
+        return StoreUnavailable(f"s3: {what}: {exc}")
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     if status >= 500 or _code(exc) in _TRANSIENT_CODES:
-        return TransientError(f"s3: {what}: {exc}")
+        return StoreUnavailable(f"s3: {what}: {exc}")
     return ConfigError(f"s3: {what}: {exc} (check the storage settings and credentials)")

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from playlog.contracts import CopyTask
-from playlog.errors import NotFound, TransientError, WarehouseError, WarehouseUnavailable
+from playlog.errors import ObjectMissing, TransientError, WarehouseError, WarehouseUnavailable
 from playlog.storage.base import ObjectStore
 
 
@@ -18,7 +18,7 @@ def read_batch_file(store: ObjectStore, task: CopyTask, columns: tuple[str, ...]
     ``WarehouseUnavailable`` (the loader pauses and retries)."""
     try:
         data = store.get(task.key)
-    except NotFound as exc:
+    except ObjectMissing as exc:
         raise WarehouseError(f"batch file {task.key} is missing: {exc}") from exc
     except TransientError as exc:
         raise WarehouseUnavailable(f"object store: {exc}") from exc
