@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playlog.errors import ConfigError, ObjectMissing
+from playlog.errors import ConfigError, ObjectMissing, StoreUnavailable
 from playlog.storage.local import LocalStore
 
 KEY = "g1/login/dt=2025-11-26/playlog.events-0-0-9.parquet"
@@ -70,11 +70,11 @@ def test_a_failed_put_keeps_the_old_object_whole(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StoreUnavailable, match="disk full"):
         store.put(KEY, b"new but never durable")
     assert store.get(KEY) == b"old"
     assert files_under(store.root) == [KEY]  # the temporary file is gone too
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StoreUnavailable, match="disk full"):
         store.put("fresh/key", b"x")
     assert not store.exists("fresh/key")
 
