@@ -13,8 +13,10 @@
           ├── ConfigError                 bad settings; fix the config and restart
           ├── ClientError                 the caller sent something wrong (HTTP 4xx)
           │    ├── BadRequest             400: body, name or schema invalid
-          │    │    └── InvalidPayload    422: events do not match their schema
-          │    │         └── UnknownSchema  422: fingerprint not registered for the game
+          │    │    ├── InvalidPayload    422: events do not match their schema
+          │    │    │    └── UnknownSchema  422: fingerprint not registered for the game
+          │    │    ├── InvalidDefault    422: a field's default is not a value of its type
+          │    │    └── ReservedName      400: a name the warehouse or playlog uses itself
           │    ├── Unauthorized           401: no or unknown key
           │    ├── Forbidden              403: key valid but not for this game/operation
           │    ├── NotFound               404: no such game, key or schema (HTTP only)
@@ -83,6 +85,17 @@ class InvalidPayload(BadRequest):
 
 class UnknownSchema(InvalidPayload):
     code = "unknown_schema"
+
+
+class InvalidDefault(BadRequest):
+    """A schema field's default that its type cannot hold (names the field)."""
+
+    status = 422
+    code = "invalid_default"
+
+
+class ReservedName(BadRequest):
+    code = "reserved_name"
 
 
 class Unauthorized(ClientError):
@@ -164,12 +177,14 @@ __all__ = [
     "CorruptRecord",
     "Forbidden",
     "IncompatibleSchema",
+    "InvalidDefault",
     "InvalidPayload",
     "LogUnavailable",
     "NotFound",
     "ObjectMissing",
     "PayloadTooLarge",
     "PlaylogError",
+    "ReservedName",
     "StoreUnavailable",
     "TerminalError",
     "TransientError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from playlog.contracts import METADATA_COLUMNS
-from playlog.errors import BadRequest
+from playlog.errors import BadRequest, ReservedName
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 # Column names come from Avro field names ([A-Za-z_][A-Za-z0-9_]*), lower-cased.
@@ -17,6 +17,24 @@ def check_name(value: object, what: str) -> str:
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
         raise BadRequest(f"invalid {what} {value!r}: must match [a-z][a-z0-9_]{{0,62}}", field=what)
     return value
+
+
+# A game is a warehouse schema: these are schemas the warehouses (DuckDB, PostgreSQL,
+# Redshift) or playlog itself (its ledger) own. A game of that name would write into
+# them, e.g. event type `load_ledger` of game `playlog` would alter the ledger.
+RESERVED_GAMES = frozenset({"playlog", "public", "information_schema", "main", "temp", "system"})
+RESERVED_GAME_PREFIXES = ("pg_",)  # PostgreSQL and Redshift reserve every pg_ schema
+
+
+def check_game(value: object) -> str:
+    """``value`` if it can name a new game: a valid name that no warehouse reserves."""
+    game = check_name(value, "game")
+    if game in RESERVED_GAMES or game.startswith(RESERVED_GAME_PREFIXES):
+        raise ReservedName(
+            f"game name {game!r} is reserved (a schema of the warehouse or of playlog)",
+            field="game",
+        )
+    return game
 
 
 def column_name(field_name: str) -> str:

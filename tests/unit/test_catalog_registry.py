@@ -21,6 +21,7 @@ from playlog.errors import (
     Conflict,
     IncompatibleSchema,
     NotFound,
+    ReservedName,
     UnknownSchema,
 )
 from playlog.registry.catalog import Catalog, hash_key
@@ -401,3 +402,16 @@ def test_string_to_bytes_is_refused_because_no_column_can_follow(tmp_path: Path)
         assert [s.version for s in services.registry.versions("g", "e")] == [1]
     finally:
         services.close()
+
+
+@pytest.mark.parametrize(
+    "game",
+    ["playlog", "public", "information_schema", "main", "temp", "system", "pg_catalog", "pg_x"],
+)
+def test_a_game_named_like_a_warehouse_schema_is_refused(tmp_path: Path, game: str) -> None:
+    catalog = Catalog(tmp_path / "catalog.db")
+    with pytest.raises(ReservedName, match="reserved") as caught:
+        catalog.add_game(game)
+    assert caught.value.status == 400
+    assert catalog.games() == []
+    assert catalog.add_game("playlog_canary")  # a prefix alone is no schema of anyone's

@@ -10,6 +10,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import SchemaParseException, fingerprint, to_parsing_canonical_form
 
+from playlog.avro.defaults import check_defaults
 from playlog.avro.types import Column, columns_of
 from playlog.errors import BadRequest
 
@@ -95,6 +96,7 @@ def validate_record_schema(schema_json: str) -> dict[str, Any]:
         raise BadRequest('an event type\'s schema must be an Avro record ({"type": "record"})')
     parse(schema_json)
     columns_of(raw)
+    check_defaults(raw)
     return raw
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from playlog.avro.schema import EventSchema
 from playlog.errors import CatalogUnavailable, Conflict
+from playlog.names import check_game
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS {p}games (
@@ -115,6 +116,7 @@ class Catalog:
 
     def add_game(self, game: str) -> bool:
         """False when the game exists already."""
+        check_game(game)
         cursor = self._run(
             "INSERT INTO {p}games VALUES (%s, %s) ON CONFLICT DO NOTHING", (game, time.time())
         )
