@@ -306,8 +306,27 @@ def _corrupt_block(body: bytes) -> bytes:
     return body[:pos] + b"\xff" * size + body[pos + size :]
 
 
+def _miscounted_block(body: bytes, count: int) -> bytes:
+    """Keep the framing valid but make the block claim ``count`` records."""
+    container = ocf.walk(body)[0]
+    _, pos = ocf.read_long(body, container.header_end)
+    return body[: container.header_end] + _zigzag(count) + body[pos:]
+
+
+def _zigzag(value: int) -> bytes:
+    out = bytearray()
+    n = (value << 1) ^ (value >> 63)
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def _bad_values(env: Env) -> dict[str, tuple[bytes, str]]:
     kill = {"weapon": "bow", "distance": 9.0, "tags": ["x"]}
+    # Flat login v1 takes the columnar (polars) path: it must never crash the range.
+    login = ocf_container(LOGIN_V1, [{"Player": "bo", "level": 2, "ts": utc(T0)}])
     unregistered = {**KILL, "name": "kill2"}
     return {
         "unknown fingerprint": (
@@ -322,6 +341,9 @@ def _bad_values(env: Env) -> dict[str, tuple[bytes, str]]:
             _corrupt_block(ocf_container(KILL, [kill] * 3, "deflate")),
             FORMAT_OCF,
         ),
+        "columnar: more records claimed than held": (_miscounted_block(login, 2), FORMAT_OCF),
+        "columnar: far more records claimed": (_miscounted_block(login, 100_000), FORMAT_OCF),
+        "columnar: corrupt block": (_corrupt_block(login), FORMAT_OCF),
     }
 
 
@@ -334,6 +356,9 @@ def _bad_values(env: Env) -> dict[str, tuple[bytes, str]]:
         "truncated datum",
         "corrupt block",
         "corrupt deflate block",
+        "columnar: more records claimed than held",
+        "columnar: far more records claimed",
+        "columnar: corrupt block",
     ],
 )
 def test_undecodable_record_is_dead_lettered_and_the_rest_still_loads(env: Env, case: str) -> None:
@@ -382,3 +407,25 @@ def test_a_transient_registry_failure_is_raised_not_dead_lettered(env: Env) -> N
             OffsetRange(TOPIC, PARTITION, 10, 11), records, down, env.registry.latest, env.store
         )
     assert env.parquet_files() == []
+
+
+@pytest.mark.parametrize("claimed", [4, 7, 100_000])
+def test_a_block_claiming_more_records_among_columnar_ones_is_dead_lettered_alone(
+    env: Env, claimed: int
+) -> None:
+    """Re-framed with the range's other containers of its schema, an overstated block
+    makes the native decoder fail (OSError, Rust panics): the range must still load."""
+    good = ocf_container(LOGIN_V1, [{"Player": "ann", "level": 1, "ts": utc(T0)}] * 3)
+    records = [
+        record(30, good, FORMAT_OCF),
+        record(31, _miscounted_block(good, claimed), FORMAT_OCF),
+        record(32, good, FORMAT_OCF),
+    ]
+
+    result = env.run(OffsetRange(TOPIC, PARTITION, 30, 32), records)
+
+    assert [letter.headers["source"] for letter in result.dead_letters] == [
+        f"{TOPIC}/{PARTITION}/31"
+    ]
+    (task,) = result.tasks
+    assert (task.rows, result.events) == (6, 6)

@@ -76,8 +76,12 @@ class SchemaGroup:
             if decoded.num_rows != int(counts.sum()):
                 raise FastPathFailed("row count differs from the containers' block counts")
             arrays = _resolve(decoded, self.writer, self.latest)
-        except (pl.exceptions.PolarsError, pa.ArrowException, ValueError, ArithmeticError) as exc:
-            raise FastPathFailed(str(exc)) from exc
+        except (Exception, pl.exceptions.PanicException) as exc:
+            # Ingest checks framing, not contents: a block may hold fewer records than
+            # it claims or spoiled bytes, and the native decoder then fails in any way
+            # it likes (OSError, a Rust panic). The row path finds the record and
+            # dead-letters it alone.
+            raise FastPathFailed(f"{type(exc).__name__}: {exc}") from exc
         # Event ids run on within a record: event k of a part is its first id + k.
         starts = np.repeat(np.array(self.first_ids, dtype=np.int64), counts)
         offsets = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
