@@ -62,6 +62,9 @@ class ProcessSettings(Section):
     max_events_per_batch: int = Field(200_000, ge=1)
     trigger_interval_s: float = Field(1.0, ge=0)
     spark_master: str = "local[2]"
+    # A range whose transform fails this often (not transiently) is dead-lettered
+    # whole: one poison record must not stop a partition, nor the process.
+    max_range_attempts: int = Field(3, ge=1)
 
 
 class StorageSettings(Section):

@@ -308,3 +308,71 @@ def test_a_small_backlog_waits_for_the_trigger_interval(
     assert processor.run_once() == 1000  # a full batch does not wait for the interval
     assert engine.calls[-1] == [OffsetRange(env.topic, env.partition, 3, 12)]
     assert env.committed() == {env.partition: 13}
+
+
+class PoisonedEngine(RecordingEngine):
+    """Raises an unexpected error (a bug, a decoder crash) on every range holding
+    ``offset`` of ``partition``; runs every other range."""
+
+    def __init__(self, inner: InProcessEngine, partition: int, offset: int) -> None:
+        super().__init__(inner)
+        self.poison = (partition, offset)
+
+    def execute(self, ranges: Sequence[OffsetRange]) -> list[RangeResult]:
+        partition, offset = self.poison
+        if any(r.partition == partition and r.first <= offset <= r.last for r in ranges):
+            self.calls.append(list(ranges))
+            raise RuntimeError("decoder exploded")
+        return super().execute(ranges)
+
+
+def _other_partition_key(env: Env) -> bytes:
+    return next(
+        k
+        for k in (f"g{i}".encode() for i in range(100))
+        if partition_for(k, env.settings.log.partitions) != env.partition
+    )
+
+
+def test_a_range_that_keeps_failing_is_dead_lettered_and_the_rest_loads(tmp_path: Path) -> None:
+    env = Env(tmp_path, max_range_attempts=3)
+    env.send((logins(2), 2))
+    other = _other_partition_key(env)
+    other_partition = partition_for(other, env.settings.log.partitions)
+    env.log.append(env.topic, [Message(other, logins(3), data_message(b"", 3).headers)])
+    base = InProcessEngine(env.log, env.registry, env.store)
+    engine = PoisonedEngine(base, env.partition, 0)
+    processor = Processor(env.settings, env.log, env.store, engine)
+
+    assert processor.run_once(force=True) == 3  # the healthy partition goes on at once
+    assert env.committed() == {other_partition: 1}
+    assert processor.run_once() == 0  # attempt 2 of the poisoned range
+    assert env.committed() == {other_partition: 1}
+    assert processor.run_once() == 0  # attempt 3: given up, dead-lettered whole
+    assert env.committed() == {other_partition: 1, env.partition: 1}
+
+    (letter,) = env.records(env.settings.log.dead_letter_topic)
+    assert letter.headers["source"] == f"{env.topic}/{env.partition}/0"
+    assert letter.headers["error"] == "RuntimeError: decoder exploded"
+    assert len(env.records(env.settings.log.copy_topic)) == 1  # the healthy range's file
+
+    env.send((logins(1, start=5), 1))  # after the poison, the partition flows again
+    assert processor.run_once(force=True) == 1
+
+
+def test_a_transient_error_is_never_a_reason_to_dead_letter(tmp_path: Path) -> None:
+    env = Env(tmp_path, max_range_attempts=1)
+    env.send((logins(2), 2))
+
+    class Down(RecordingEngine):
+        def execute(self, ranges: Sequence[OffsetRange]) -> list[RangeResult]:
+            raise LogUnavailable("broker down")
+
+    processor = Processor(
+        env.settings, env.log, env.store, Down(InProcessEngine(env.log, env.registry, env.store))
+    )
+    for _ in range(3):
+        with pytest.raises(LogUnavailable):
+            processor.run_once(force=True)
+    assert env.records(env.settings.log.dead_letter_topic) == []
+    assert env.committed() == {}

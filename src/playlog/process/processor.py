@@ -16,9 +16,9 @@ import logging
 import threading
 import time
 
-from playlog.contracts import Engine, OffsetRange
-from playlog.errors import ObjectMissing, TransientError
-from playlog.log.base import Log, Message
+from playlog.contracts import Engine, OffsetRange, RangeResult
+from playlog.errors import ConfigError, ObjectMissing, TransientError
+from playlog.log.base import Log, Message, dead_letter
 from playlog.monitor import metrics
 from playlog.process.lease import Lease
 from playlog.settings import Settings
@@ -72,6 +72,7 @@ class Processor:
         self._lease = Lease(store, self._settings.group)
         self._events_per_record = float(_INITIAL_EVENTS_PER_RECORD)
         self._last_run: dict[int, float] = {}
+        self._failures: dict[OffsetRange, int] = {}  # unexpected errors per range
 
     def plan(self, force: bool = False) -> list[OffsetRange]:
         """The ranges to run now: pending plans first, then new data that is due
@@ -103,11 +104,15 @@ class Processor:
 
     def run_once(self, force: bool = False) -> int:
         """Process what is due; returns the number of events written."""
-        ranges = self.plan(force)
-        if not ranges:
+        planned = self.plan(force)
+        if not planned:
             return 0
         started = time.monotonic()
-        results = self._engine.execute(ranges)
+        done = self._execute(planned)
+        if not done:
+            return 0
+        ranges = [span for span, _ in done]
+        results = [result for _, result in done]
         dead = [m for r in results for m in r.dead_letters]
         if dead:
             self._log.append(self._dead_topic, dead)
@@ -143,6 +148,39 @@ class Processor:
             elapsed,
         )
         return events
+
+    def _execute(self, ranges: list[OffsetRange]) -> list[tuple[OffsetRange, RangeResult]]:
+        """Each range with its result. When the batch fails unexpectedly (a bug, a
+        decoder crash: anything but a transient or configuration error), every range
+        runs alone: the healthy ones go on, a failing one is retried on the next
+        round and, after ``max_range_attempts``, dead-lettered whole."""
+        try:
+            return list(zip(ranges, self._engine.execute(ranges), strict=True))
+        except (TransientError, ConfigError):
+            raise
+        except Exception as exc:
+            if len(ranges) > 1:
+                log.warning("batch of %d ranges failed (%r); running each alone", len(ranges), exc)
+        done = []
+        for span in ranges:
+            try:
+                done.append((span, self._engine.execute([span])[0]))
+                self._failures.pop(span, None)
+            except (TransientError, ConfigError):
+                raise
+            except Exception as exc:
+                attempts = self._failures[span] = self._failures.get(span, 0) + 1
+                limit = self._settings.max_range_attempts
+                log.exception("range %s failed (attempt %d of %d)", span, attempts, limit)
+                if attempts >= limit:
+                    del self._failures[span]
+                    done.append((span, self._dead_range(span, exc)))
+        return done
+
+    def _dead_range(self, span: OffsetRange, exc: Exception) -> RangeResult:
+        records = self._log.read(span.topic, span.partition, span.first, span.last + 1)
+        log.error("range %s: giving up, dead-lettering its %d records", span, len(records))
+        return RangeResult([], [dead_letter(record, exc) for record in records], 0)
 
     def run(self, stop: threading.Event) -> None:
         self._lease.acquire()
