@@ -43,6 +43,7 @@ from playlog.errors import (
     WarehouseUnavailable,
 )
 from playlog.ingest import auth as auth_module
+from playlog.ingest import payloads as payloads_module
 from playlog.ingest.app import create_app
 from playlog.ingest.auth import KEY_TTL_S, Auth
 from playlog.ingest.payloads import decompress, parse
@@ -586,6 +587,38 @@ def test_auth_checks_do_not_run_on_the_event_loop(api: Api) -> None:
     assert api.get(f"/v1/games/{GAME}/schemas/kill", api.keys[GAME]).status_code == 200
     assert api.get("/v1/schemas/0123456789abcdef", api.keys[OTHER]).status_code == 404
     assert api.catalog.on_event_loop and not any(api.catalog.on_event_loop)
+
+
+def test_healthz_answers_while_a_body_is_being_checked(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checking, release = threading.Event(), threading.Event()
+    real_decompress = payloads_module.decompress
+
+    def slow_decompress(*args: Any) -> Any:  # a big gzip body being inflated
+        checking.set()
+        release.wait(5)
+        return real_decompress(*args)
+
+    monkeypatch.setattr(payloads_module, "decompress", slow_decompress)
+    body = json.dumps([{"event_type": "kill", "data": {"distance": 1.0}}])
+    headers = {"Authorization": f"Bearer {api.keys[GAME]}", "Content-Type": JSON}
+    answers: list[int] = []
+    sender = threading.Thread(
+        target=lambda: answers.append(
+            api.client.post(f"/v1/games/{GAME}/events", content=body, headers=headers).status_code
+        )
+    )
+    sender.start()
+    try:
+        assert checking.wait(5)
+        started = time.monotonic()
+        assert api.get("/healthz").status_code == 200
+        assert time.monotonic() - started < 2  # not behind the check (it waits 5 s)
+    finally:
+        release.set()
+        sender.join(10)
+    assert answers == [202]
 
 
 # --- auth: a dead catalog is asked once per TTL, not on every request ------------------

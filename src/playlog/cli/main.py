@@ -1,20 +1,24 @@
-"""``playlog``: one entry point for every stage and every admin task."""
+"""``playlog``: one entry point for every stage and every admin task.
+
+Commands import what they need (the runtime, the settings, the HTTP client, the
+warehouse) when they run: ``playlog --help`` must answer at once, without loading
+uvicorn, pyarrow, polars, duckdb or fastavro (tests/unit/test_cli_imports.py)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from playlog import runtime
-from playlog.client import ApiError, Client, admin_key_of, server_url
 from playlog.errors import PlaylogError
-from playlog.settings import Settings
+
+if TYPE_CHECKING:
+    from playlog.client import Client
+    from playlog.settings import Settings
 
 app = typer.Typer(
     help="playlog: game telemetry to the warehouse, exactly once.",
@@ -39,6 +43,8 @@ UrlOpt = Annotated[str | None, typer.Option("--url", help="Server URL (default: 
 def _settings(
     config: Path | None, data_dir: Path | None, host: str | None = None, port: int | None = None
 ) -> Settings:
+    from playlog.settings import Settings
+
     server: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v}
     return Settings.read(config, data_dir=data_dir, **({"server": server} if server else {}))
 
@@ -46,6 +52,8 @@ def _settings(
 def _client(
     config: Path | None, data_dir: Path | None, url: str | None, key: str | None = None
 ) -> Client:
+    from playlog.client import Client, admin_key_of, server_url
+
     settings = _settings(config, data_dir)
     found = server_url(settings.data_dir, url)
     if found is None:
@@ -63,6 +71,8 @@ def _run_stages(
     host: str | None,
     port: int | None,
 ) -> None:
+    from playlog import runtime
+
     settings = _settings(config, data_dir, host, port)
     runtime.configure_logging()
     runtime.run(settings, stages)
@@ -76,7 +86,9 @@ def up(
     port: PortOpt = None,
 ) -> None:
     """Run every stage in one process (ingest, process, load) until Ctrl-C / SIGTERM."""
-    _run_stages(runtime.STAGES, config, data_dir, host, port)
+    from playlog.runtime import STAGES
+
+    _run_stages(STAGES, config, data_dir, host, port)
 
 
 @app.command()
@@ -105,6 +117,8 @@ def load(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 @app.command()
 def monitor(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the end-to-end canary against monitor.ingest_url and serve /metrics."""
+    from playlog import runtime
+
     settings = _settings(config, data_dir)
     runtime.configure_logging()
     runtime.run_monitor(settings)
@@ -170,6 +184,8 @@ def sql(
     query: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
 ) -> None:
     """Run a read-only query on the warehouse and print the rows."""
+    from playlog.client import Client, admin_key_of, server_url
+
     settings = _settings(config, data_dir)
     found = server_url(settings.data_dir, url)
     if found is not None:
@@ -190,6 +206,8 @@ def sql(
 
 
 def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
     table = Table(*columns)
     for row in rows:
         table.add_row(*["NULL" if v is None else str(v) for v in row])
@@ -204,6 +222,8 @@ def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
 @app.command()
 def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
     """Readiness and progress of the running server."""
+    from playlog.client import ApiError
+
     client = _client(config, data_dir, url)
     try:
         ready = client.request("GET", "/readyz")

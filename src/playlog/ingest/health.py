@@ -1,0 +1,89 @@
+"""``GET /healthz`` (liveness), ``/readyz`` (readiness), ``/metrics`` (Prometheus) and
+``/`` (the status page): open to anyone."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from playlog.errors import PlaylogError
+from playlog.ingest.http import JSON, ingest
+from playlog.monitor.status import render_status
+
+if TYPE_CHECKING:
+    from playlog.warehouse.base import Warehouse
+
+log = logging.getLogger("playlog.ingest")
+
+WAREHOUSE_CHECK_WAIT_S = 1.0
+
+
+class WarehouseProbe:
+    """The warehouse check, waited for at most ``WAREHOUSE_CHECK_WAIT_S``; a check
+    still running (a blackholed host) is waited for again, never started twice."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._warehouse = warehouse
+        self._running: asyncio.Task[None] | None = None
+
+    async def state(self) -> str:
+        if self._running is None or self._running.done():
+            started = asyncio.ensure_future(run_in_threadpool(self._warehouse.check))
+            # Its outcome may go unread (a newer probe replaces it): mark it read.
+            started.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self._running = started
+        probe = self._running
+        await asyncio.wait([probe], timeout=WAREHOUSE_CHECK_WAIT_S)
+        if not probe.done():
+            return f"no answer within {WAREHOUSE_CHECK_WAIT_S:g} s"
+        if probe.cancelled():
+            return "check cancelled"
+        error = probe.exception()
+        if error is None:
+            return "ok"
+        if isinstance(error, PlaylogError):
+            return str(error)
+        log.error("warehouse check failed unexpectedly", exc_info=error)
+        return f"check failed: {type(error).__name__}; see the server log"
+
+
+async def healthz(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready = this node can accept events: the log answers. The warehouse is
+    reported but does not count: during a warehouse outage ingestion goes on (the
+    loader pauses), so a load balancer must keep sending to this node."""
+    deps = ingest(request)
+    services = deps.services
+    checks: dict[str, str] = {}
+    try:
+        await run_in_threadpool(services.log.end_offsets, services.settings.log.data_topic)
+        checks["log"] = "ok"
+    except PlaylogError as exc:
+        checks["log"] = str(exc)
+    ready = checks["log"] == "ok"
+    if deps.warehouse_probe is not None:
+        checks["warehouse"] = await deps.warehouse_probe.state()
+    return JSON({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+async def prometheus(request: Request) -> Response:
+    return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)
+
+
+async def status_page(request: Request) -> Response:
+    services = ingest(request).services
+
+    def page() -> str:
+        types = {g: services.registry.event_types(g) for g in services.catalog.games()}
+        return render_status(services.settings, types)
+
+    return HTMLResponse(await run_in_threadpool(page))

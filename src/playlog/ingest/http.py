@@ -1,0 +1,191 @@
+"""What every handler shares: the dependencies on ``app.state``, reading bodies within
+the limit, JSON answers, the auth checks off the event loop, and the error shape
+``{"error": {"code": ..., "message": ..., ...}}`` for every failure."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from playlog.errors import BadRequest, NotFound, PayloadTooLarge, PlaylogError, TransientError
+from playlog.ingest.auth import Auth
+from playlog.monitor import metrics
+from playlog.names import check_name
+
+if TYPE_CHECKING:
+    from playlog.ingest.health import WarehouseProbe
+    from playlog.wiring import Services
+
+log = logging.getLogger("playlog.ingest")
+
+# Bodies up to this size are parsed as JSON on the event loop: a thread hop costs more.
+INLINE_JSON_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """The handlers' dependencies, on ``app.state.ingest``."""
+
+    services: Services
+    auth: Auth
+    warehouse_probe: WarehouseProbe | None
+
+
+def ingest(request: Request) -> Ingest:
+    state: Ingest = request.app.state.ingest
+    return state
+
+
+class _Encoder(json.JSONEncoder):
+    """Query results hold dates, decimals and bytes; JSON has none of them."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime | dt.date | dt.time):
+            return o.isoformat()
+        if isinstance(o, Decimal):
+            return str(o)
+        if isinstance(o, bytes | bytearray | memoryview):
+            return base64.b64encode(bytes(o)).decode()
+        if isinstance(o, uuid.UUID):
+            return str(o)
+        return super().default(o)
+
+
+def to_json(content: Any) -> bytes:
+    return json.dumps(content, cls=_Encoder, separators=(",", ":")).encode()
+
+
+class JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return to_json(content)
+
+
+async def large_json(content: Any, status_code: int = 200) -> Response:
+    """A JSON answer rendered off the event loop (query results can be megabytes)."""
+    body = await run_in_threadpool(to_json, content)
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+# bodies ---------------------------------------------------------------------------
+
+
+async def read_body(request: Request) -> bytes:
+    limit = ingest(request).services.settings.server.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes; the limit is {limit}", limit=limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body over the limit of {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except RecursionError as exc:  # json's C parser gives up ~1,000 levels deep
+        raise BadRequest("body is not JSON we accept: too deeply nested") from exc
+    except ValueError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from exc
+
+
+async def read_json(request: Request) -> Any:
+    body = await read_body(request)
+    if len(body) <= INLINE_JSON_BYTES:
+        return parse_json(body)
+    return await run_in_threadpool(parse_json, body)
+
+
+# auth: the checks may query the catalog (seconds when its host is unreachable), so
+# they never run on the event loop -------------------------------------------------
+
+
+async def admin(request: Request) -> None:
+    await run_in_threadpool(ingest(request).auth.admin, request)
+
+
+async def existing_game(request: Request) -> str:
+    """The path's game, refused with 404 unless it exists."""
+    services = ingest(request).services
+    game: str = request.path_params["game"]
+
+    def check() -> str:
+        check_name(game, "game")
+        if not services.catalog.has_game(game):
+            raise NotFound(f"no game {game!r}")
+        return game
+
+    return await run_in_threadpool(check)
+
+
+# errors ---------------------------------------------------------------------------
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_payload",
+}
+
+
+def _count_if_events(request: Request, status: int) -> None:
+    if request.url.path.endswith("/events"):
+        metrics.REQUESTS.labels(status=str(status)).inc()
+
+
+async def on_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PlaylogError)
+    headers = {"Retry-After": "1"} if isinstance(exc, TransientError) else None
+    _count_if_events(request, exc.status)
+    if exc.status >= 500:
+        log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
+    return JSON(exc.to_json(), status_code=exc.status, headers=headers)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own answers (no such route, method not allowed) in our shape."""
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status == 404:
+        message = f"no such path: {request.url.path}"
+    elif status == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = exc.detail
+    _count_if_events(request, status)
+    code = _HTTP_CODES.get(status, f"http_{status}")
+    body = {"error": {"code": code, "message": message}}
+    return JSON(body, status_code=status, headers=exc.headers)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    """A bug: the traceback goes to the log, the client gets no internals."""
+    log.error(
+        "%s %s -> 500: unexpected %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    _count_if_events(request, 500)
+    body = {"error": {"code": "internal", "message": "internal error; see the server log"}}
+    return JSON(body, status_code=500)
