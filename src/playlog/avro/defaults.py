@@ -74,27 +74,48 @@ def _holds(avro_type: Any, value: Any, named: dict[str, Any]) -> bool:
         return definition is not None and _holds(definition, value, named)
     if not isinstance(avro_type, dict):
         return False
-    kind = avro_type.get("type")
-    if kind == "record":
-        return isinstance(value, dict) and all(
-            _holds(f.get("type"), value[f["name"]], named) if f.get("name") in value
-            else "default" in f
-            for f in avro_type.get("fields", [])
-        )  # fmt: skip
-    if kind == "enum":
-        return isinstance(value, str) and value in avro_type.get("symbols", [])
-    if kind == "fixed":
-        return _is_bytes(value) and len(value) == avro_type.get("size")
-    if kind == "array":
-        items = avro_type.get("items")
-        return isinstance(value, list) and all(_holds(items, v, named) for v in value)
-    if kind == "map":
-        values = avro_type.get("values")
-        return isinstance(value, dict) and all(_holds(values, v, named) for v in value.values())
-    if not _holds(kind, value, named):
+    complex_check = _COMPLEX.get(str(avro_type.get("type")))
+    if complex_check is not None:
+        return complex_check(avro_type, value, named)
+    if not _holds(avro_type.get("type"), value, named):
         return False
     bounds = _LOGICAL_RANGES.get(str(avro_type.get("logicalType")))
     return bounds is None or bounds[0] <= value <= bounds[1]
+
+
+def _holds_record(record: dict[str, Any], value: Any, named: dict[str, Any]) -> bool:
+    return isinstance(value, dict) and all(
+        _holds(f.get("type"), value[f["name"]], named) if f.get("name") in value
+        else "default" in f
+        for f in record.get("fields", [])
+    )  # fmt: skip
+
+
+def _holds_enum(enum: dict[str, Any], value: Any, named: dict[str, Any]) -> bool:
+    return isinstance(value, str) and value in enum.get("symbols", [])
+
+
+def _holds_fixed(fixed: dict[str, Any], value: Any, named: dict[str, Any]) -> bool:
+    return _is_bytes(value) and len(value) == fixed.get("size")
+
+
+def _holds_array(array: dict[str, Any], value: Any, named: dict[str, Any]) -> bool:
+    items = array.get("items")
+    return isinstance(value, list) and all(_holds(items, v, named) for v in value)
+
+
+def _holds_map(map_: dict[str, Any], value: Any, named: dict[str, Any]) -> bool:
+    values = map_.get("values")
+    return isinstance(value, dict) and all(_holds(values, v, named) for v in value.values())
+
+
+_COMPLEX: dict[str, Callable[[dict[str, Any], Any, dict[str, Any]], bool]] = {
+    "record": _holds_record,
+    "enum": _holds_enum,
+    "fixed": _holds_fixed,
+    "array": _holds_array,
+    "map": _holds_map,
+}
 
 
 def _is_int(bounds: tuple[int, int]) -> Callable[[Any], bool]:
