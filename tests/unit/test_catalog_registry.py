@@ -415,3 +415,66 @@ def test_a_game_named_like_a_warehouse_schema_is_refused(tmp_path: Path, game: s
     assert caught.value.status == 400
     assert catalog.games() == []
     assert catalog.add_game("playlog_canary")  # a prefix alone is no schema of anyone's
+
+
+MILLIS = {"type": "long", "logicalType": "timestamp-millis"}
+MICROS = {"type": "long", "logicalType": "timestamp-micros"}
+
+
+def test_a_logical_type_change_under_the_same_hash_is_refused_not_ignored(
+    registry: Registry, warehouse: DuckDBWarehouse
+) -> None:
+    """The hash ignores logical types: millis -> micros has the same fingerprint, yet
+    answering "already registered" would store every new event 1000x off."""
+    v1 = record(field("player", "string"), field("ts", MILLIS))
+    v2 = record(field("player", "string"), field("ts", MICROS))
+    assert fp(v1) == fp(v2)
+    registry.register("g1", "login", json.dumps(v1))
+    before = columns(warehouse, "g1", "login")
+
+    with pytest.raises(IncompatibleSchema) as info:
+        registry.register("g1", "login", json.dumps(v2))
+
+    assert (info.value.details["field"], info.value.details["rule"]) == (
+        "ts",
+        "logical_type_change",
+    )
+    assert [s.version for s in registry.catalog.schemas("g1")] == [1]
+    assert registry.latest("g1", "login").raw["fields"][1]["type"] == MILLIS
+    assert columns(warehouse, "g1", "login") == before
+
+
+def _three_versions(registry: Registry, first: Any, third: dict[str, Any]) -> None:
+    registry.register("g1", "login", json.dumps(record(field("player", "string"), first)))
+    registry.register("g1", "login", json.dumps(record(field("player", "string"))))
+    registry.register("g1", "login", json.dumps(record(field("player", "string"), third)))
+
+
+@pytest.mark.parametrize(
+    ("first", "third", "rule"),
+    [
+        # dropped in v2, re-added in v3 with another type: the column keeps the old one
+        (field("a", "int"), field("a", "string", default=""), "type_change"),
+        (field("a", "long"), field("a", "int", default=0), "type_change"),
+        (field("ts", MILLIS), field("ts", MICROS, default=0), "logical_type_change"),
+        # another case of the same name: another Avro field, but the same column
+        (field("a", "int"), field("A", "string", default=""), "column_type_conflict"),
+    ],
+)
+def test_a_readded_field_must_fit_the_column_an_older_version_made(
+    registry: Registry, warehouse: DuckDBWarehouse, first: Any, third: Any, rule: str
+) -> None:
+    with pytest.raises(IncompatibleSchema) as info:
+        _three_versions(registry, first, third)
+
+    assert info.value.details["rule"] == rule
+    assert info.value.details["field"] in (first["name"], third["name"])
+    assert [s.version for s in registry.catalog.schemas("g1")] == [1, 2]
+    assert columns(warehouse, "g1", "login")[1][0] == first["name"].lower()
+
+
+def test_a_readded_field_may_widen_along_a_promotion(
+    registry: Registry, warehouse: DuckDBWarehouse
+) -> None:
+    _three_versions(registry, field("a", "int"), field("a", "long", default=0))
+    assert ("a", "BIGINT") in columns(warehouse, "g1", "login")

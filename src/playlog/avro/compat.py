@@ -21,8 +21,29 @@ from playlog.errors import BadRequest, IncompatibleSchema
 
 _NAMED = ("record", "enum", "fixed")
 _PROMOTIONS_TEXT = (
-    "allowed promotions: int->long/float/double, long->float/double, float->double, string<->bytes"
+    "allowed promotions: int->long/float/double, long->float/double, float->double "
+    "(Avro's string<->bytes is refused: no warehouse column changes between text and binary)"
 )
+
+
+def same_types(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two schemas with the same fingerprint also agree on every logical type
+    (the fingerprint's canonical form drops them)."""
+    return _logical_types(a) == _logical_types(b)
+
+
+def _logical_types(value: Any) -> list[str | None]:
+    """Every logical type of a raw schema, in document order."""
+    if isinstance(value, list):
+        return [t for item in value for t in _logical_types(item)]
+    if not isinstance(value, dict):
+        return []
+    own = (
+        [_logical(value)] if "type" in value and not isinstance(value["type"], dict | list) else []
+    )
+    return own + [
+        t for key in ("type", "fields", "items", "values") for t in _logical_types(value.get(key))
+    ]
 
 
 def check_backward(old: dict[str, Any], new: dict[str, Any]) -> None:

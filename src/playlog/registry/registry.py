@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from playlog.avro.compat import check_backward
+from playlog.avro.compat import check_backward, same_types
 from playlog.avro.schema import EventSchema, fingerprint_of, validate_record_schema
-from playlog.avro.types import Column, columns_of
+from playlog.avro.types import PROMOTIONS, Column, columns_of
 from playlog.errors import (
     Conflict,
     IncompatibleSchema,
@@ -137,18 +137,18 @@ class Registry:
             self.reload(force=True)
             history = self._index.by_type.get((game, event_type), [])
             for old in history:
-                if old.fingerprint == fingerprint:
+                # The hash ignores logical types: the same hash with another logical
+                # type is a new version (which the checks below refuse), not this one.
+                if old.fingerprint == fingerprint and same_types(old.raw, raw):
                     return old, False
             clash = self._index.by_fingerprint.get((game, fingerprint))
-            if clash is not None:
+            if clash is not None and clash.event_type != event_type:
                 raise Conflict(
                     f"this schema is already registered as {clash.table}; an event type "
                     "is told apart by its schema hash, so give the record another name",
                     fingerprint=fingerprint,
                 )
-            if history:
-                check_backward(history[-1].raw, raw)
-                check_columns_convertible(history, raw)
+            check_evolution(history, raw)
             schema = EventSchema(game, event_type, len(history) + 1, fingerprint, compact_json)
             if self._warehouse is not None:
                 self._warehouse.ensure_table(game, event_type, table_columns(history, raw))
@@ -168,16 +168,50 @@ def table_columns(history: list[EventSchema], latest: dict[str, Any]) -> list[Co
     return [columns[name] for name in dict.fromkeys(ordered)]
 
 
-def check_columns_convertible(history: list[EventSchema], latest: dict[str, Any]) -> None:
-    """Avro reads string as bytes and back, but no warehouse converts a text column
-    to binary in place (or the reverse) without rewriting what was loaded: refuse."""
-    before = {c.name: c.kind for s in history for c in s.columns}
+def check_evolution(history: list[EventSchema], latest: dict[str, Any]) -> None:
+    """Refuse ``latest`` unless it reads what every earlier version wrote and every
+    column it shares with them can hold its values.
+
+    Against every version, not only the previous one (Avro's BACKWARD_TRANSITIVE):
+    events of any version may still be in flight or replayed, and a table keeps
+    every column any version had — a field dropped in v2 and re-added in v3 with
+    another type would find its old column."""
+    for old in dict((s.fingerprint, s) for s in reversed(history)).values():
+        try:
+            check_backward(old.raw, latest)
+        except IncompatibleSchema as exc:
+            exc.details.setdefault("version", old.version)
+            if old is not history[-1]:
+                exc.message = f"{exc.message} (against version {old.version})"
+                exc.args = (exc.message,)
+            raise
+    check_columns_fit(history, latest)
+
+
+def check_columns_fit(history: list[EventSchema], latest: dict[str, Any]) -> None:
+    """Each column ``latest`` shares with an earlier version (by lower-case name, so
+    fields ``A`` and ``a`` are one column) keeps its type or widens along a promotion.
+    string <-> bytes is an Avro promotion no warehouse column can follow in place."""
+    before = {c.name: c for s in history for c in s.columns}
     for column in columns_of(latest):
         old = before.get(column.name)
-        if {old, column.kind} == {"string", "bytes"}:
+        if old is None or old.kind == column.kind == "json":
+            continue
+        same = (old.kind, old.precision, old.scale) == (column.kind, column.precision, column.scale)
+        widened = column.kind in PROMOTIONS.get(old.kind, set()) - {"string", "bytes"}
+        if not (same or widened):
             raise IncompatibleSchema(
-                f"field {column.field!r} changes type from {old} to {column.kind}: Avro "
-                "allows it, but its warehouse column cannot change between text and binary",
+                f"field {column.field!r} would store {_kind_text(column)} in column "
+                f"{column.name!r}, which an earlier version made {_kind_text(old)}; "
+                "a column keeps its type (it may only widen: int->long/float/double, "
+                "long->float/double, float->double)",
                 field=column.field,
-                rule="type_change",
+                # the same field changing type, or another field meeting its column
+                rule="type_change" if old.field == column.field else "column_type_conflict",
             )
+
+
+def _kind_text(column: Column) -> str:
+    if column.kind == "decimal":
+        return f"decimal({column.precision},{column.scale})"
+    return column.kind
