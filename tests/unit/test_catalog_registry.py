@@ -20,6 +20,7 @@ from playlog.errors import (
     BadRequest,
     Conflict,
     IncompatibleSchema,
+    InvalidPayload,
     NotFound,
     ReservedName,
     UnknownSchema,
@@ -478,3 +479,19 @@ def test_a_readded_field_may_widen_along_a_promotion(
 ) -> None:
     _three_versions(registry, field("a", "int"), field("a", "long", default=0))
     assert ("a", "BIGINT") in columns(warehouse, "g1", "login")
+
+
+def test_a_container_header_with_other_logical_types_names_no_registered_writer(
+    registry: Registry,
+) -> None:
+    v1 = record(field("player", "string"), field("ts", MILLIS))
+    registered, _ = registry.register("g1", "login", json.dumps(v1))
+    assert registry.writer_of("g1", json.dumps(v1, indent=1)) == registered
+    header = json.dumps(record(field("player", "string"), field("ts", MICROS)))
+
+    with pytest.raises(InvalidPayload, match="other logical types") as info:
+        registry.writer_of("g1", header)
+
+    assert info.value.status == 422
+    with pytest.raises(UnknownSchema):
+        registry.writer_of("g1", json.dumps(record(field("other", "int"))))

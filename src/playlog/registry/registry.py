@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from playlog.avro.compat import check_backward, same_types
@@ -21,6 +22,7 @@ from playlog.avro.types import PROMOTIONS, Column, columns_of
 from playlog.errors import (
     Conflict,
     IncompatibleSchema,
+    InvalidPayload,
     NotFound,
     TransientError,
     UnknownSchema,
@@ -108,6 +110,20 @@ class Registry:
             self.reload(force=fresh)
         return self._index.lookup(game, fingerprint)
 
+    def writer_of(self, game: str, schema_json: str) -> EventSchema:
+        """The registered version a container header's schema is: the same hash and
+        the same logical types (a header saying timestamp-micros where timestamp-millis
+        is registered has the same hash, and its values would be stored 1000x off)."""
+        found = self.lookup(game, fingerprint_of(schema_json))
+        if not _same_logical_types(found.schema_json, schema_json):
+            raise InvalidPayload(
+                f"the container's schema has the hash of {found.table} version "
+                f"{found.version} but other logical types; write with the registered "
+                "schema, or register this one as a new version",
+                fingerprint=found.fingerprint,
+            )
+        return found
+
     def by_fingerprint(self, fingerprint: str) -> EventSchema:
         found = self._index.any_by_fingerprint.get(fingerprint)
         if found is None:
@@ -155,6 +171,14 @@ class Registry:
             self.catalog.add_schema(schema)
             self.reload(force=True)
             return schema, True
+
+
+@lru_cache(maxsize=1024)
+def _same_logical_types(registered_json: str, header_json: str) -> bool:
+    """Cached: a client repeats the same header bytes in every request."""
+    return registered_json == header_json or same_types(
+        json.loads(registered_json), json.loads(header_json)
+    )
 
 
 def table_columns(history: list[EventSchema], latest: dict[str, Any]) -> list[Column]:
