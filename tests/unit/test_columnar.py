@@ -208,3 +208,33 @@ def test_a_value_no_column_can_hold_dead_letters_its_record_only(tmp_path: Path)
     assert [m.headers["source"] for m in result.dead_letters] == ["events/3/103"]
     assert result.events == sum(c for r in good for c in _counts(r.value))
     assert sum(t.rows for t in result.tasks) == result.events
+
+
+SHOP = {
+    "type": "record",
+    "name": "purchase",
+    "fields": [
+        {"name": "item", "type": "string"},
+        {"name": "currency", "type": "string", "default": "EUR"},  # polars refused these
+        {"name": "note", "type": ["null", "string"], "default": None},
+        {"name": "price", "type": "double", "default": 0.5},
+    ],
+}
+
+
+def test_string_defaults_stay_on_the_fast_path(tmp_path: Path) -> None:
+    """Defaults do not change how data written with that same schema decodes: the
+    fast path must take such schemas (the README's own evolution rule leads to them)."""
+    shop = schema(SHOP, 1, "purchase")
+    rows = [{"item": f"i{i}", "currency": "USD", "note": None, "price": i / 4} for i in range(50)]
+    headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
+    batch = [Record("events", 0, 7, b"g", ocf(SHOP, rows, "deflate"), headers, 0)]
+    span = OffsetRange("events", 0, 7, 7)
+    tables = {}
+    for fast in (True, False):  # the fast path raises FastPathFailed if it cannot
+        store = LocalStore(tmp_path / str(fast))
+        result = _transform(span, batch, lambda g, f: shop, lambda g, e: shop, store, fast=fast)
+        (task,) = result.tasks
+        tables[fast] = pq.read_table(io.BytesIO(store.get(task.key)))
+    assert tables[True].equals(tables[False])
+    assert tables[True].column("currency").to_pylist() == ["USD"] * 50

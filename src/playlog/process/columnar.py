@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import fastavro
@@ -72,7 +73,7 @@ class SchemaGroup:
         """The group's rows in the latest layout, with the metadata columns."""
         counts = np.array([c.count for _, c in self.parts], dtype=np.int64)
         try:
-            decoded = pl.read_avro(io.BytesIO(reframe(self.parts))).to_arrow()
+            decoded = pl.read_avro(io.BytesIO(reframe(self.parts, self.writer))).to_arrow()
             if decoded.num_rows != int(counts.sum()):
                 raise FastPathFailed("row count differs from the containers' block counts")
             arrays = _resolve(decoded, self.writer, self.latest)
@@ -99,13 +100,13 @@ class SchemaGroup:
         return pa.Table.from_arrays(arrays, names=names)
 
 
-def reframe(parts: list[tuple[bytes, Container]]) -> bytes:
-    """One container file holding every block of ``parts`` (same schema and codec):
-    the first part's header, then each block with that header's sync marker."""
+def reframe(parts: list[tuple[bytes, Container]], writer: EventSchema) -> bytes:
+    """One container file holding every block of ``parts`` (all written with
+    ``writer``, one codec): a header naming ``writer`` without its defaults, then each
+    block with that header's sync marker."""
     first_value, first = parts[0]
-    header = first_value[first.start : first.header_end]
-    sync = header[-SYNC_SIZE:]
-    out = [header]
+    sync = first_value[first.header_end - SYNC_SIZE : first.header_end]
+    out = [_header(_without_defaults(writer.schema_json), first.codec, sync)]
     for value, container in parts:
         pos = container.header_end
         while pos < container.end:
@@ -114,6 +115,44 @@ def reframe(parts: list[tuple[bytes, Container]]) -> bytes:
             out += [value[pos : data_start + size], sync]
             pos = data_start + size + SYNC_SIZE
     return b"".join(out)
+
+
+_MAGIC = b"Obj\x01"
+
+
+def _header(schema_json: str, codec: str, sync: bytes) -> bytes:
+    """An OCF header: magic, the metadata map (schema and codec), the sync marker."""
+    meta = [(b"avro.schema", schema_json.encode()), (b"avro.codec", codec.encode())]
+    out = [_MAGIC, _long(len(meta))]
+    for key, value in meta:
+        out += [_long(len(key)), key, _long(len(value)), value]
+    return b"".join([*out, _long(0), sync])
+
+
+def _long(value: int) -> bytes:
+    """Avro's zig-zag varint."""
+    n = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+@lru_cache(maxsize=1024)
+def _without_defaults(schema_json: str) -> str:
+    """The schema as the decoder needs it. Defaults never change how data written with
+    this very schema decodes, and polars refuses a string field that has one."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strip(item) for item in node]
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "default"}
+        return node
+
+    return json.dumps(strip(json.loads(schema_json)))
 
 
 def _resolve(decoded: pa.Table, writer: EventSchema, latest: EventSchema) -> list[pa.Array]:
