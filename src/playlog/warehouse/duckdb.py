@@ -17,12 +17,12 @@ from typing import TypeVar
 import duckdb
 import pyarrow as pa
 
-from playlog.contracts import CopyTask
 from playlog.errors import BadRequest, WarehouseConflict, WarehouseError, WarehouseUnavailable
-from playlog.names import quote, quoted_table
+from playlog.names import quote
 from playlog.storage.base import ObjectStore
 from playlog.warehouse.dberrors import ErrorTable
 from playlog.warehouse.files import read_batch_file
+from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlbase import SqlWarehouse
 from playlog.warehouse.types import DuckDBTypes
 
@@ -84,22 +84,13 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
         finally:
             cursor.close()
 
-    def copy_group(
-        self,
-        conn: Cursor,
-        game: str,
-        event_type: str,
-        columns: tuple[str, ...],
-        tasks: list[CopyTask],
-    ) -> None:
+    def copy_group(self, conn: Cursor, group: TaskGroup) -> None:
         assert self._store is not None
-        data = pa.concat_tables([read_batch_file(self._store, t, columns) for t in tasks])
+        columns = group.columns
+        data = pa.concat_tables([read_batch_file(self._store, t, columns) for t in group.tasks])
         names = ", ".join(quote(c) for c in columns)
         conn.register("_playlog_batch", data)
-        conn.execute(
-            f"INSERT INTO {quoted_table(game, event_type)} ({names}) "
-            f"SELECT {names} FROM _playlog_batch"
-        )
+        conn.execute(f"INSERT INTO {group.table} ({names}) SELECT {names} FROM _playlog_batch")
         # Not in a ``finally``: after a failed INSERT the transaction is aborted and
         # refuses even this; the cursor (and the view with it) is closed anyway.
         conn.unregister("_playlog_batch")

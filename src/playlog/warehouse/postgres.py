@@ -23,15 +23,15 @@ import pyarrow as pa
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from playlog.contracts import CopyTask
 from playlog.errors import ConfigError, WarehouseConflict, WarehouseError, WarehouseUnavailable
-from playlog.names import quote, quoted_table
+from playlog.names import quote
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import pgcopy
 from playlog.warehouse.dberrors import ErrorTable
 from playlog.warehouse.files import read_batch_file
 from playlog.warehouse.pgpool import ConnectionPool
+from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlbase import SqlWarehouse
 from playlog.warehouse.types import PostgresTypes
 
@@ -189,16 +189,9 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
             cursor.execute(statement)
             return [d.name for d in cursor.description or []], cursor.fetchmany(limit)
 
-    def copy_group(
-        self,
-        conn: Conn,
-        game: str,
-        event_type: str,
-        columns: tuple[str, ...],
-        tasks: list[CopyTask],
-    ) -> None:
+    def copy_group(self, conn: Conn, group: TaskGroup) -> None:
         assert self._store is not None
-        table = quoted_table(game, event_type)
+        table, columns, name = group.table, group.columns, f"{group.game}.{group.event_type}"
         # Binary COPY must send each value in the column's exact type: ask the catalog
         # every time (ALTER TABLE may have widened a column since the last load).
         oids: dict[str, int] = dict(
@@ -209,16 +202,16 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
             ).fetchall()
         )
         if not oids:
-            raise WarehouseError(f"table {game}.{event_type} does not exist")
+            raise WarehouseError(f"table {name} does not exist")
         unknown = [c for c in columns if c not in oids]
         if unknown:
-            raise WarehouseError(f"table {game}.{event_type} has no columns {unknown}")
+            raise WarehouseError(f"table {name} has no columns {unknown}")
         types = [oids[c] for c in columns]
         names = ", ".join(quote(c) for c in columns)
         statement = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
         with conn.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(pgcopy.HEADER)
-            for task in tasks:
+            for task in group.tasks:
                 data = read_batch_file(self._store, task, columns)
                 for batch in data.to_batches(_BATCH_ROWS):
                     try:

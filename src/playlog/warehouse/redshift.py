@@ -31,12 +31,12 @@ from playlog.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from playlog.names import quoted_table
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import redshift_sql as rsql
 from playlog.warehouse.dberrors import ErrorTable
 from playlog.warehouse.postgres import POSTGRES_ERRORS, Conn, PostgresWarehouse
+from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlbase import SqlWarehouse
 from playlog.warehouse.types import RedshiftTypes
 
@@ -148,22 +148,13 @@ class RedshiftWarehouse(PostgresWarehouse):
     # A plain cursor (PostgreSQL's server-side one is not used on Redshift).
     _fetch = SqlWarehouse._fetch
 
-    def copy_group(
-        self,
-        conn: Conn,
-        game: str,
-        event_type: str,
-        columns: tuple[str, ...],
-        tasks: list[CopyTask],
-    ) -> None:
-        manifest = self._write_manifest(tasks)
-        statement = rsql.copy_sql(
-            quoted_table(game, event_type), columns, manifest, *self._credentials
-        )
+    def copy_group(self, conn: Conn, group: TaskGroup) -> None:
+        manifest = self._write_manifest(group.tasks)
+        statement = rsql.copy_sql(group.table, group.columns, manifest, *self._credentials)
         try:
             conn.execute(statement)
         except psycopg.Error as exc:
-            raise _CopyFailed(f"{game}.{event_type}", exc) from exc
+            raise _CopyFailed(f"{group.game}.{group.event_type}", exc) from exc
 
     def _write_manifest(self, group: Sequence[CopyTask]) -> str:
         assert self._store is not None

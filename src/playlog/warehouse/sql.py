@@ -5,11 +5,12 @@ Pure functions; the dialect comes in as a ``TypeMapper`` and a placeholder style
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 from playlog.avro.types import PROMOTIONS, Column
 from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
-from playlog.names import quote
+from playlog.names import quote, quoted_table
 from playlog.warehouse.types import TypeMapper
 
 LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
@@ -98,9 +99,21 @@ def ledger_insert_sql(count: int, placeholder: str = "%s", now: str = "now()") -
     )
 
 
-def group_tasks(
-    tasks: Iterable[CopyTask],
-) -> list[tuple[tuple[str, str, tuple[str, ...]], list[CopyTask]]]:
+@dataclass(frozen=True)
+class TaskGroup:
+    """Tasks of one table with one column list: one COPY statement."""
+
+    game: str
+    event_type: str
+    columns: tuple[str, ...]
+    tasks: list[CopyTask]
+
+    @property
+    def table(self) -> str:
+        return quoted_table(self.game, self.event_type)
+
+
+def group_tasks(tasks: Iterable[CopyTask]) -> list[TaskGroup]:
     """Tasks grouped by (game, event type, column list), tables in sorted order: one
     statement per group, and a fixed lock order across concurrent transactions."""
 
@@ -108,7 +121,7 @@ def group_tasks(
         return (task.game, task.event_type, task.columns)
 
     ordered = sorted(tasks, key=lambda t: (*key(t), t.task_id))
-    return [(k, list(group)) for k, group in groupby(ordered, key=key)]
+    return [TaskGroup(*k, list(group)) for k, group in groupby(ordered, key=key)]
 
 
 def _placeholders(count: int, placeholder: str) -> str:

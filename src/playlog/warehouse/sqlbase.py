@@ -4,7 +4,7 @@
         types = MyTypes()            # column kinds -> SQL types
         errors = MY_ERRORS           # driver errors -> playlog's
         def _borrow(self, work): ... # run work(conn) on a connection
-        def copy_group(self, conn, game, event_type, columns, tasks): ...  # the COPY
+        def copy_group(self, conn, group): ...  # one COPY of a TaskGroup
 
 ``load`` is: dedupe task ids -> BEGIN -> lock hook -> ledger lookup -> tasks grouped per
 (table, column list) in sorted order -> ``copy_group`` per group -> ledger rows ->
@@ -30,6 +30,7 @@ from playlog.storage.base import ObjectStore
 from playlog.warehouse import sql as sqltext
 from playlog.warehouse.base import QueryResult
 from playlog.warehouse.dberrors import ErrorTable
+from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import TypeMapper
 
@@ -65,10 +66,8 @@ class SqlWarehouse(Generic[C]):
         opening a connection may raise the driver's."""
         raise NotImplementedError
 
-    def copy_group(
-        self, conn: C, game: str, event_type: str, columns: tuple[str, ...], tasks: list[CopyTask]
-    ) -> None:
-        """Load ``tasks``' files (one table, one column list) inside the transaction."""
+    def copy_group(self, conn: C, group: TaskGroup) -> None:
+        """Load the group's files (one table, one column list) inside the transaction."""
         raise NotImplementedError
 
     def _lock_for_load(self, conn: C, tables: Sequence[str]) -> None:
@@ -189,8 +188,8 @@ class SqlWarehouse(Generic[C]):
         lookup = sqltext.ledger_lookup_sql(len(ids), self.placeholder)
         done = {row[0] for row in self._select(conn, lookup, ids)}
         todo = [t for t in tasks if t.task_id not in done]
-        for (game, event_type, columns), group in sqltext.group_tasks(todo):
-            self.copy_group(conn, game, event_type, columns, group)
+        for group in sqltext.group_tasks(todo):
+            self.copy_group(conn, group)
         if todo:
             # The primary key turns a racing loader's duplicate into a conflict;
             # inserting in id order makes two such loaders wait, not deadlock.
