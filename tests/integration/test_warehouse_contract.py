@@ -1,5 +1,7 @@
-"""One contract, every warehouse: DuckDB (file + local store) and PostgreSQL (real server
-+ S3 store on moto) must behave the same for DDL, loads, the ledger and queries."""
+"""One contract, every warehouse: DuckDB (file + local store), PostgreSQL (real server
++ S3 store on moto) and Redshift (its SQL, against a connection that records statements:
+no cluster exists here) must behave the same for DDL, loads, the ledger, queries and
+health. Where the Redshift fake cannot run SQL, the case asserts the SQL it issues."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from psycopg import errors as pg_errors
 
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask, task_id_for
@@ -26,9 +29,13 @@ from playlog.errors import BadRequest, WarehouseConflict, WarehouseError, Wareho
 from playlog.storage.base import ObjectStore
 from playlog.storage.local import LocalStore
 from playlog.storage.s3 import S3Store
+from playlog.warehouse import sqlbase
 from playlog.warehouse.base import Warehouse
 from playlog.warehouse.duckdb import DuckDBWarehouse
 from playlog.warehouse.postgres import PostgresWarehouse
+from playlog.warehouse.redshift import RedshiftWarehouse
+from playlog.warehouse.sqlcheck import single_select
+from tests.unit.fakes import MemoryStore, RecordingConnection
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -62,6 +69,11 @@ class Backend:
     warehouse: Warehouse
     store: ObjectStore
     game: str
+    fake: RecordingConnection | None = None  # Redshift: what it was asked to run
+
+    def issued(self, prefix: str) -> list[str]:
+        assert self.fake is not None
+        return [s for s in self.fake.statements if s.startswith(prefix)]
 
     def columns(self, event_type: str) -> list[tuple[str, str]]:
         result = self.warehouse.query(
@@ -126,13 +138,17 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
     if name == "duckdb":
         local = LocalStore(tmp_path / "objects")
         return Backend(name, DuckDBWarehouse(tmp_path / "warehouse.duckdb", local), local, game)
+    if name == "redshift":
+        conn, memory = RecordingConnection(), MemoryStore()
+        redshift = RedshiftWarehouse(lambda: conn, memory, iam_role="arn:aws:iam::1:role/r")
+        return Backend(name, redshift, memory, game, conn)
     endpoint = request.getfixturevalue("s3_endpoint")
     s3 = S3Store(f"pl-{uuid.uuid4().hex[:12]}", "", endpoint, "us-east-1", "testing", "testing")
     warehouse = PostgresWarehouse(request.getfixturevalue("postgres_dsn"), s3)
     return Backend(name, warehouse, s3, game)
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", "postgres", "redshift"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     made = _backend(request.param, request, tmp_path)
     yield made
@@ -159,6 +175,12 @@ V1 = [col("player", "string"), col("level", "int", default=1), col("score", "flo
 def test_ensure_table_creates_exact_columns(backend: Backend) -> None:
     backend.warehouse.ensure_table(backend.game, "login", V1)
     backend.warehouse.ensure_table(backend.game, "login", V1)  # idempotent
+    if backend.fake is not None:
+        creates = backend.issued(f'CREATE TABLE IF NOT EXISTS "{backend.game}"."login"')
+        assert len(creates) == 2 and '"level" INTEGER DEFAULT 1' in creates[0]
+        assert '"_schema_hash" VARCHAR(16) NOT NULL' in creates[0]
+        assert not backend.issued("ALTER")
+        return
     assert backend.columns("login") == backend.expected(
         ("player", "string"), ("level", "int"), ("score", "float")
     )
@@ -173,7 +195,22 @@ def test_added_column_reads_as_its_default(backend: Backend) -> None:
     assert wh.load([old]) == [old.task_id]
 
     v2 = [*V1, col("region", "string", default="eu"), col("lives", "long", default=None)]
+    if backend.fake is not None:
+        v1_columns = [(c.name, "text") for c in V1]
+        backend.fake.answers = {"SELECT column_name": v1_columns}
     wh.ensure_table(backend.game, "login", v2)
+    if backend.fake is not None:
+        table = f'"{backend.game}"."login"'
+        assert backend.issued("ALTER") == [
+            f"ALTER TABLE {table} ADD COLUMN \"region\" VARCHAR(65535) DEFAULT 'eu'",
+            f'ALTER TABLE {table} ADD COLUMN "lives" BIGINT',
+        ]
+        late = backend.task("login", {"player": pa.array(["bob"])}, 10)
+        assert wh.load([late]) == [late.task_id]
+        assert backend.issued("COPY")[-1].startswith(
+            f'COPY {table} ("player", "_event_id", "_received_at", "_schema_hash") FROM'
+        )
+        return
     assert backend.columns("login") == backend.expected(
         ("player", "string"),
         ("level", "int"),
@@ -206,7 +243,13 @@ def test_promoted_types_widen_the_columns(backend: Backend) -> None:
     wh.ensure_table(backend.game, "score", [col("level", "int"), col("points", "float")])
     data = {"level": pa.array([2], pa.int32()), "points": pa.array([0.5], pa.float32())}
     wh.load([backend.task("score", data, 0)])
+    if backend.fake is not None:
+        backend.fake.answers = {"SELECT column_name": [("level", "integer"), ("points", "real")]}
     wh.ensure_table(backend.game, "score", [col("level", "long"), col("points", "double")])
+    if backend.fake is not None:
+        widen = backend.issued('ALTER TABLE "') + backend.issued("UPDATE")
+        assert len(widen) == 8 and 'ADD COLUMN "level__playlog_widen" BIGINT' in widen[0]
+        return
     assert backend.columns("score") == backend.expected(("level", "long"), ("points", "double"))
     big = {"level": pa.array([2**40], pa.int64()), "points": pa.array([0.1], pa.float64())}
     wh.load([backend.task("score", big, 1)])
@@ -259,6 +302,14 @@ def test_load_inserts_exact_rows_of_every_kind(backend: Backend) -> None:
     other = backend.task("other", {"x": pa.array([5], pa.int64())}, 0)
     loaded = wh.load([second, other, first])
     assert sorted(loaded) == sorted([first.task_id, second.task_id, other.task_id])
+    if backend.fake is not None:  # one COPY per table, tables in sorted order
+        copies = backend.issued("COPY")
+        assert [c.split(" (")[0] for c in copies] == [
+            f'COPY "{backend.game}"."kinds"',
+            f'COPY "{backend.game}"."other"',
+        ]
+        assert backend.fake.statements[-1] == "COMMIT"
+        return
 
     names = ", ".join(c.name for c in EVERY_KIND)
     got = backend.rows("kinds", f"{names}, _event_id, _received_at, _schema_hash")
@@ -277,6 +328,9 @@ def test_loading_the_same_tasks_again_inserts_nothing(backend: Backend) -> None:
     # Redelivered with one new task: only the new one loads.
     assert wh.load(tasks) == [tasks[2].task_id]
     assert wh.load(tasks) == []
+    if backend.fake is not None:
+        assert len(backend.issued("COPY")) == 2  # one per load that had something new
+        return
     assert backend.count("login") == 9
 
 
@@ -285,6 +339,10 @@ def test_a_task_twice_in_one_call_loads_once(backend: Backend) -> None:
     wh.ensure_table(backend.game, "login", V1)
     task = backend.task("login", {"player": pa.array(["p"])}, 0)
     assert wh.load([task, task]) == [task.task_id]
+    if backend.fake is not None:
+        assert len(backend.issued("COPY")) == 1
+        assert backend.fake.params[-2] == (task.task_id, task.table, task.key, task.rows)
+        return
     assert backend.count("login") == 1
 
 
@@ -295,8 +353,18 @@ def test_a_bad_file_fails_the_whole_transaction(backend: Backend) -> None:
     good = backend.task("login", {"player": pa.array(["ok"])}, 0)
     other = backend.task("other", {"x": pa.array([1], pa.int64())}, 0)
     bad = backend.task("login", {"level": pa.array(["not a number"])}, 100)
-    with pytest.raises(WarehouseError):
+    if backend.fake is not None:  # Redshift reads the file itself: its COPY fails
+        failure = pg_errors.InternalError_("Load into table 'login' failed.")
+        backend.fake.fail = ('"level", "_event_id"', failure)
+    with pytest.raises(WarehouseError) as info:
         wh.load([good, other, bad])
+    assert type(info.value) is WarehouseError
+    if backend.fake is not None:
+        assert "COMMIT" not in backend.fake.statements
+        assert not backend.issued("INSERT")
+        backend.fake.fail = None
+        assert set(wh.load([good, other])) == {good.task_id, other.task_id}
+        return
     assert backend.count("login") == 0
     assert backend.count("other") == 0
     # Nothing reached the ledger either: the good tasks load on their own.
@@ -307,8 +375,17 @@ def test_a_bad_file_fails_the_whole_transaction(backend: Backend) -> None:
 
 
 def test_query_returns_rows_and_says_when_truncated(backend: Backend) -> None:
+    if backend.fake is not None:
+        backend.fake.answers = {"select 1 as one": [(1, ";")], "select 1 as n": [(1,), (2,), (3,)]}
     result = backend.warehouse.query("select 1 as one, ';' as semi;  -- done")
-    assert (result.columns, result.rows, result.truncated) == (["one", "semi"], [(1, ";")], False)
+    names = ["c0", "c1"] if backend.fake is not None else ["one", "semi"]
+    assert (result.columns, result.rows, result.truncated) == (names, [(1, ";")], False)
+    if backend.fake is not None:
+        assert backend.fake.statements[-3:] == [
+            "BEGIN READ ONLY",
+            "select 1 as one, ';' as semi",
+            "ROLLBACK",
+        ]
     three = "select 1 as n union all select 2 union all select 3 order by n"
     result = backend.warehouse.query(three, max_rows=2)
     assert (result.rows, result.truncated) == ([(1,), (2,)], True)
@@ -328,8 +405,19 @@ def test_query_returns_rows_and_says_when_truncated(backend: Backend) -> None:
 )
 def test_query_refuses_anything_but_one_select(backend: Backend, sql: str) -> None:
     backend.warehouse.ensure_table(backend.game, "login", V1)
+    statement = sql.format(t=f"{backend.game}.login")
+    if backend.fake is not None and statement.startswith("with"):
+        # A data-modifying WITH passes the lexer check; the READ ONLY transaction
+        # (rolled back in any case) is what refuses it on a real cluster.
+        backend.warehouse.query(statement)
+        assert backend.fake.statements[-3:] == ["BEGIN READ ONLY", statement, "ROLLBACK"]
+        return
+    before = len(backend.fake.statements) if backend.fake is not None else 0
     with pytest.raises(BadRequest):
-        backend.warehouse.query(sql.format(t=f"{backend.game}.login"))
+        backend.warehouse.query(statement)
+    if backend.fake is not None:
+        assert len(backend.fake.statements) == before  # refused, never sent
+        return
     assert backend.count("login") == 0
 
 
@@ -344,11 +432,42 @@ def test_query_refuses_anything_but_one_select(backend: Backend, sql: str) -> No
     ],
 )
 def test_semicolons_in_strings_and_comments_are_not_statements(backend: Backend, sql: str) -> None:
+    if backend.fake is not None:
+        backend.fake.answers = {single_select(sql): [("a;b",)]}
     assert backend.warehouse.query(sql).rows == [("a;b",)]
+    if backend.fake is not None:
+        sent = backend.fake.statements[-2]
+        assert "a;b" in sent and sent in (sql, sql.removesuffix(";"))  # as given
 
 
 def test_check_passes(backend: Backend) -> None:
     backend.warehouse.check()
+
+
+def test_check_raises_only_unavailable_when_the_test_query_fails(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The health query failing for a reason that is not an outage (here: a missing
+    # table) is still only WarehouseUnavailable: the loader's health loop waits on it.
+    missing = "SELECT count(*) FROM playlog.no_such_table"
+    monkeypatch.setattr(sqlbase, "_HEALTH_SQL", missing)
+    if backend.fake is not None:
+        backend.fake.fail = (missing, pg_errors.UndefinedTable("no_such_table"))
+    with pytest.raises(WarehouseUnavailable) as info:
+        backend.warehouse.check()
+    assert not isinstance(info.value, WarehouseConflict)
+
+
+def test_check_raises_unavailable_when_the_connection_is_broken(backend: Backend) -> None:
+    if backend.fake is not None:
+        backend.fake.fail = ("SELECT count(*)", pg_errors.ConnectionFailure("gone"))
+    else:
+        backend.warehouse.close()
+    with pytest.raises(WarehouseUnavailable) as info:
+        backend.warehouse.check()
+    assert not isinstance(info.value, WarehouseConflict)
+    if backend.fake is not None:
+        assert backend.fake.closed  # may be broken: never reused
 
 
 # PostgreSQL only -------------------------------------------------------------------------

@@ -18,6 +18,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from psycopg.pq import TransactionStatus
 
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask
@@ -182,3 +186,77 @@ class FakeWarehouse:
 
     def close(self) -> None:
         pass
+
+
+class RecordingConnection:
+    """A psycopg connection that records every statement instead of running it (no
+    Redshift cluster exists here). Knows the ledger (``done``), canned answers by
+    statement prefix, tracks BEGIN/COMMIT/ROLLBACK like ``info.transaction_status``,
+    and raises ``fail[1]`` for every statement containing ``fail[0]``."""
+
+    def __init__(
+        self,
+        done: Sequence[str] = (),
+        answers: dict[str, list[tuple[Any, ...]]] | None = None,
+        fail: tuple[str, Exception] | None = None,
+    ) -> None:
+        self.statements: list[str] = []
+        self.params: list[tuple[Any, ...]] = []
+        self.done = set(done)
+        self.answers = answers or {}
+        self.fail = fail
+        self.closed = False
+        self.broken = False
+        self.info = SimpleNamespace(transaction_status=TransactionStatus.IDLE)
+        self.description: list[tuple[str]] | None = None
+        self._rows: list[tuple[Any, ...]] = []
+
+    def execute(self, query: str, params: Sequence[Any] | None = None) -> RecordingConnection:
+        self.statements.append(query)
+        self.params.append(tuple(params or ()))
+        word = query.split(" ", 1)[0].upper()
+        if word in ("BEGIN", "COMMIT", "ROLLBACK"):
+            idle = word != "BEGIN"
+            status = TransactionStatus.IDLE if idle else TransactionStatus.INTRANS
+            self.info.transaction_status = status
+        if self.fail is not None and self.fail[0] in query:
+            raise self.fail[1]
+        self._rows = []
+        if query.startswith('INSERT INTO "playlog"."load_ledger"'):
+            self.done.update(str(v) for v in tuple(params or ())[::4])
+        if query.startswith("SELECT task_id FROM"):
+            self._rows = [(i,) for i in params or () if i in self.done]
+        for prefix, rows in self.answers.items():
+            if query.startswith(prefix):
+                self._rows = rows
+                self.description = [(f"c{i}",) for i in range(len(rows[0]))] if rows else []
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def fetchmany(self, size: int = 0) -> list[tuple[Any, ...]]:
+        return self._rows[:size]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def uri(self, key: str) -> str:
+        return f"s3://bkt/{key}"

@@ -1,4 +1,5 @@
-"""Avro field types -> warehouse columns (kind, Arrow type, SQL type, default literal)."""
+"""Avro field types -> neutral columns (kind, Arrow type, default); SQL types are in
+test_warehouse_types.py."""
 
 from __future__ import annotations
 
@@ -72,8 +73,6 @@ def test_decimal_keeps_precision_and_scale() -> None:
     column = one({"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 3})
     assert (column.kind, column.precision, column.scale) == ("decimal", 12, 3)
     assert column.arrow_type == pa.decimal128(12, 3)
-    assert column.sql_type("duckdb") == "DECIMAL(12,3)"
-    assert column.sql_type("redshift") == "DECIMAL(12,3)"
     fixed = {"type": "fixed", "name": "Money", "size": 8, "logicalType": "decimal"}
     assert one({**fixed, "precision": 18}).arrow_type == pa.decimal128(18, 0)
 
@@ -121,67 +120,11 @@ def test_complex_types_become_json(avro_type: Any) -> None:
     column = one(avro_type)
     assert column.kind == "json"
     assert column.arrow_type == pa.string()
-    assert column.sql_type("postgres") == "TEXT"
-
-
-@pytest.mark.parametrize(
-    ("kind_type", "duckdb", "postgres", "redshift"),
-    [
-        ("string", "VARCHAR", "TEXT", "VARCHAR(65535)"),
-        ("bytes", "BLOB", "BYTEA", "VARBYTE(65535)"),
-        ("double", "DOUBLE", "DOUBLE PRECISION", "DOUBLE PRECISION"),
-        ("long", "BIGINT", "BIGINT", "BIGINT"),
-        (
-            {"type": "long", "logicalType": "timestamp-millis"},
-            "TIMESTAMPTZ",
-            "TIMESTAMPTZ",
-            "TIMESTAMPTZ",
-        ),
-        (
-            {"type": "long", "logicalType": "local-timestamp-micros"},
-            "TIMESTAMP",
-            "TIMESTAMP",
-            "TIMESTAMP",
-        ),
-        ({"type": "array", "items": "int"}, "VARCHAR", "TEXT", "VARCHAR(65535)"),
-    ],
-)
-def test_sql_type_per_dialect(kind_type: Any, duckdb: str, postgres: str, redshift: str) -> None:
-    column = one(kind_type)
-    assert column.sql_type("duckdb") == duckdb
-    assert column.sql_type("postgres") == postgres
-    assert column.sql_type("redshift") == redshift
-
-
-@pytest.mark.parametrize(
-    ("avro_type", "default", "literal"),
-    [
-        ("string", "it's", "'it''s'"),
-        ("string", "", "''"),
-        ("boolean", True, "TRUE"),
-        ("boolean", False, "FALSE"),
-        ("int", 0, "0"),
-        ("long", -42, "-42"),
-        ("double", 1.5, "1.5"),
-        (["null", "string"], None, None),
-        (["string", "null"], "x", "'x'"),
-        ({"type": "enum", "name": "Team", "symbols": ["RED"]}, "RED", "'RED'"),
-        ({"type": "array", "items": "int"}, [1, 2], "'[1,2]'"),
-        ({"type": "map", "values": "string"}, {"k": "v'"}, """'{"k":"v''"}'"""),
-        ("bytes", "\u00ff", None),
-        ({"type": "int", "logicalType": "date"}, 0, None),
-    ],
-)
-def test_sql_default(avro_type: Any, default: Any, literal: str | None) -> None:
-    column = one(avro_type, default=default)
-    assert column.has_default
-    assert column.sql_default() == literal
 
 
 def test_no_default() -> None:
     column = one("string")
     assert not column.has_default
-    assert column.sql_default() is None
 
 
 def test_columns_are_lower_case_in_field_order() -> None:

@@ -14,6 +14,7 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.redshift.models import redshift_backends
 from psycopg import errors as pg_errors
+from tests.unit.fakes import MemoryStore, RecordingConnection
 
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask
@@ -25,8 +26,21 @@ from playlog.errors import (
     WarehouseUnavailable,
 )
 from playlog.warehouse import redshift_sql as rsql
+from playlog.warehouse import sql
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sql import create_table_sql, ledger_ddl
+from playlog.warehouse.types import RedshiftTypes
+
+FakeConnection = RecordingConnection
+
+
+def lookup_sql(count: int) -> str:
+    return sql.ledger_lookup_sql(count)
+
+
+def insert_sql(count: int) -> str:
+    return sql.ledger_insert_sql(count, now="SYSDATE")
+
 
 ROLE = "arn:aws:iam::123456789012:role/PlaylogLoad"
 LEDGER = '"playlog"."load_ledger"'
@@ -94,8 +108,8 @@ def test_manifest_key_depends_on_the_task_ids_only() -> None:
 
 
 def test_ledger_statements() -> None:
-    assert rsql.ledger_lookup_sql(2) == f"SELECT task_id FROM {LEDGER} WHERE task_id IN (%s, %s)"
-    assert rsql.ledger_insert_sql(2) == (
+    assert lookup_sql(2) == f"SELECT task_id FROM {LEDGER} WHERE task_id IN (%s, %s)"
+    assert insert_sql(2) == (
         f"INSERT INTO {LEDGER} (task_id, table_name, file_key, row_count, loaded_at) "
         "VALUES (%s, %s, %s, %s, SYSDATE), (%s, %s, %s, %s, SYSDATE)"
     )
@@ -132,70 +146,7 @@ def test_load_error_queries_and_format() -> None:
     )
 
 
-# --- a recording connection and an in-memory store ---------------------------------
-
-
-class FakeConnection:
-    """Records every statement. Knows the ledger (``done``), canned answers by
-    statement prefix, and can fail the COPY into one table."""
-
-    def __init__(
-        self,
-        done: Sequence[str] = (),
-        answers: dict[str, list[tuple[Any, ...]]] | None = None,
-        fail: tuple[str, Exception] | None = None,
-    ) -> None:
-        self.statements: list[str] = []
-        self.params: list[tuple[Any, ...]] = []
-        self.done = set(done)
-        self.answers = answers or {}
-        self.fail = fail
-        self.closed = False
-        self.description: list[tuple[str]] | None = None
-        self._rows: list[tuple[Any, ...]] = []
-
-    def execute(self, query: str, params: Sequence[Any] | None = None) -> FakeConnection:
-        self.statements.append(query)
-        self.params.append(tuple(params or ()))
-        if self.fail is not None and self.fail[0] in query:
-            raise self.fail[1]
-        self._rows = []
-        if query.startswith("SELECT task_id FROM"):
-            self._rows = [(i,) for i in params or () if i in self.done]
-        for prefix, rows in self.answers.items():
-            if query.startswith(prefix):
-                self._rows = rows
-                self.description = [(f"c{i}",) for i in range(len(rows[0]))] if rows else []
-        return self
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._rows
-
-    def fetchmany(self, size: int = 0) -> list[tuple[Any, ...]]:
-        return self._rows[:size]
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put(self, key: str, data: bytes) -> None:
-        self.objects[key] = data
-
-    def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    def exists(self, key: str) -> bool:
-        return key in self.objects
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def uri(self, key: str) -> str:
-        return f"s3://bkt/{key}"
+# --- a recording connection (tests/unit/fakes.py) and an in-memory store ----------
 
 
 def task(event_type: str, n: int, columns: tuple[str, ...] = ("a", "_event_id")) -> CopyTask:
@@ -215,7 +166,7 @@ def warehouse(conn: FakeConnection, **kwargs: Any) -> tuple[RedshiftWarehouse, M
 
 
 def after_ledger_ddl(conn: FakeConnection) -> list[str]:
-    ddl = ledger_ddl("redshift")
+    ddl = ledger_ddl(RedshiftTypes())
     assert conn.statements[: len(ddl)] == ddl  # made on first contact
     return conn.statements[len(ddl) :]
 
@@ -238,14 +189,14 @@ def test_load_is_one_transaction_with_one_copy_per_table_in_sorted_order() -> No
     assert after_ledger_ddl(conn) == [
         "BEGIN",
         'LOCK "g"."a", "g"."b"',
-        rsql.ledger_lookup_sql(3),
+        lookup_sql(3),
         copy_of("a", [a1, a2]),
         copy_of("b", [b1]),
-        rsql.ledger_insert_sql(3),
+        insert_sql(3),
         "COMMIT",
     ]
-    assert conn.params[-2] == (
-        "b1", "g.b", b1.key, 10, "a1", "g.a", a1.key, 10, "a2", "g.a", a2.key, 20,
+    assert conn.params[-2] == (  # ledger rows in id order: racing loaders wait, not deadlock
+        "a1", "g.a", a1.key, 10, "a2", "g.a", a2.key, 20, "b1", "g.b", b1.key, 10,
     )  # fmt: skip
     manifest = json.loads(store.objects[rsql.manifest_key(["a1", "a2"])])
     assert manifest == {
@@ -281,7 +232,7 @@ def test_nothing_new_means_no_copy_and_no_ledger_rows() -> None:
     conn = FakeConnection(done=["a1"])
     wh, _ = warehouse(conn)
     assert wh.load([task("a", 1)]) == []
-    assert after_ledger_ddl(conn) == ["BEGIN", 'LOCK "g"."a"', rsql.ledger_lookup_sql(1), "COMMIT"]
+    assert after_ledger_ddl(conn) == ["BEGIN", 'LOCK "g"."a"', lookup_sql(1), "COMMIT"]
 
 
 def test_copy_failure_rolls_back_and_reports_the_load_errors() -> None:
@@ -357,7 +308,7 @@ def test_ensure_table_creates_then_adds_and_widens_columns() -> None:
     wh.ensure_table("g", "e", columns)
     assert after_ledger_ddl(conn)[1:] == [
         'CREATE SCHEMA IF NOT EXISTS "g"',
-        create_table_sql('"g"."e"', columns, "redshift"),
+        create_table_sql('"g"."e"', columns, RedshiftTypes()),
     ]
 
     existing = [("n", "integer"), ("_event_id", "bigint")]
@@ -379,9 +330,9 @@ def test_query_runs_one_select_read_only() -> None:
     result = wh.query("select a, b from g.e;", max_rows=1)
     assert result.rows == [(1, "x")] and result.truncated and result.columns == ["c0", "c1"]
     assert after_ledger_ddl(conn) == ["BEGIN READ ONLY", "select a, b from g.e", "ROLLBACK"]
-    for sql in ["delete from g.e", "select 1; drop table g.e", "vacuum"]:
+    for bad in ["delete from g.e", "select 1; drop table g.e", "vacuum"]:
         with pytest.raises(BadRequest):
-            wh.query(sql)
+            wh.query(bad)
 
 
 # --- health: a real query, and the cluster status from the Redshift API ----------------

@@ -1,5 +1,6 @@
-"""Avro field types -> table columns (Arrow type, SQL type per warehouse, default).
+"""Avro field types -> neutral table columns (kind, precision, scale, default, Arrow type).
 
+SQL types and default literals are the warehouse adapters' (``playlog.warehouse.types``).
 One table has one column per top-level field. Nested records, arrays, maps and
 unions other than ``[null, T]`` become a JSON text column: every warehouse can
 store and query JSON, and the layout stays flat and identical across warehouses.
@@ -7,16 +8,13 @@ store and query JSON, and the layout stays flat and identical across warehouses.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 
 from playlog.errors import BadRequest
 from playlog.names import column_name
-
-Dialect = Literal["duckdb", "postgres", "redshift"]
 
 # kind -> Arrow type. "decimal" is built from precision/scale.
 _ARROW: dict[str, pa.DataType] = {
@@ -32,21 +30,6 @@ _ARROW: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "local_timestamp": pa.timestamp("us"),
     "json": pa.string(),
-}
-
-_SQL: dict[str, dict[Dialect, str]] = {
-    "boolean": {"duckdb": "BOOLEAN", "postgres": "BOOLEAN", "redshift": "BOOLEAN"},
-    "int": {"duckdb": "INTEGER", "postgres": "INTEGER", "redshift": "INTEGER"},
-    "long": {"duckdb": "BIGINT", "postgres": "BIGINT", "redshift": "BIGINT"},
-    "float": {"duckdb": "REAL", "postgres": "REAL", "redshift": "REAL"},
-    "double": {"duckdb": "DOUBLE", "postgres": "DOUBLE PRECISION", "redshift": "DOUBLE PRECISION"},
-    "string": {"duckdb": "VARCHAR", "postgres": "TEXT", "redshift": "VARCHAR(65535)"},
-    "bytes": {"duckdb": "BLOB", "postgres": "BYTEA", "redshift": "VARBYTE(65535)"},
-    "date": {"duckdb": "DATE", "postgres": "DATE", "redshift": "DATE"},
-    "time": {"duckdb": "TIME", "postgres": "TIME", "redshift": "TIME"},
-    "timestamp": {"duckdb": "TIMESTAMPTZ", "postgres": "TIMESTAMPTZ", "redshift": "TIMESTAMPTZ"},
-    "local_timestamp": {"duckdb": "TIMESTAMP", "postgres": "TIMESTAMP", "redshift": "TIMESTAMP"},
-    "json": {"duckdb": "VARCHAR", "postgres": "TEXT", "redshift": "VARCHAR(65535)"},
 }
 
 # Avro promotions that widen a column (writer kind -> reader kinds).
@@ -65,7 +48,7 @@ _NO_DEFAULT = object()
 class Column:
     name: str  # warehouse column (field name, lower case)
     field: str  # Avro field name as written in the schema
-    kind: str  # a key of _SQL, or "decimal"
+    kind: str  # a key of _ARROW, or "decimal"
     precision: int = 0
     scale: int = 0
     default: Any = _NO_DEFAULT  # the Avro default, as JSON (absent: no default)
@@ -79,33 +62,6 @@ class Column:
         if self.kind == "decimal":
             return pa.decimal128(self.precision, self.scale)
         return _ARROW[self.kind]
-
-    def sql_type(self, dialect: Dialect) -> str:
-        if self.kind == "decimal":
-            return f"DECIMAL({self.precision},{self.scale})"
-        return _SQL[self.kind][dialect]
-
-    def sql_default(self) -> str | None:
-        """The default as a SQL literal, or None when the column defaults to NULL."""
-        if not self.has_default or self.default is None:
-            return None
-        value = self.default
-        if self.kind == "json":
-            return _sql_string(json.dumps(value, separators=(",", ":")))
-        if self.kind == "boolean":
-            return "TRUE" if value else "FALSE"
-        if self.kind in ("int", "long", "float", "double", "decimal") and isinstance(
-            value, int | float
-        ):
-            return repr(value)
-        if self.kind == "string" and isinstance(value, str):
-            return _sql_string(value)
-        # Defaults of bytes/time/date types are rare and dialect-specific: NULL it is.
-        return None
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def columns_of(schema: dict[str, Any]) -> list[Column]:

@@ -7,64 +7,80 @@ Alternatives from an Arrow table: CSV rendered by Arrow 0.35M rows/s (the server
 parses CSV at ~0.6M rows/s at best); ``write_row`` with ``set_types`` 0.12M rows/s
 (``to_pylist`` of a timestamp costs 3 us).
 
-Connections come from a small pool shared by all threads: each call borrows one, so
-the loader's worker threads, the registry and health checks never share a session.
+Connections come from ``pgpool``; the algorithm is ``SqlWarehouse``'s. Connections
+run in autocommit mode with explicit ``BEGIN``/``COMMIT``, like Redshift's.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import psycopg
 import pyarrow as pa
 from psycopg import errors as pg_errors
-from psycopg import pq as libpq
 from psycopg.conninfo import conninfo_to_dict
 
-from playlog.avro.types import Column
-from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
-from playlog.errors import (
-    BadRequest,
-    ConfigError,
-    PlaylogError,
-    WarehouseConflict,
-    WarehouseError,
-    WarehouseUnavailable,
-)
-from playlog.names import quote, quoted_table
+from playlog.errors import ConfigError, WarehouseConflict, WarehouseError, WarehouseUnavailable
+from playlog.names import quote
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import pgcopy
-from playlog.warehouse.base import QueryResult
+from playlog.warehouse.dberrors import ErrorTable
 from playlog.warehouse.files import read_batch_file
-from playlog.warehouse.sql import (
-    add_column_sql,
-    alter_plan,
-    create_table_sql,
-    group_tasks,
-    ledger_ddl,
-)
-from playlog.warehouse.sqlcheck import single_select
+from playlog.warehouse.pgpool import ConnectionPool
+from playlog.warehouse.sql import TaskGroup
+from playlog.warehouse.sqlbase import SqlWarehouse
+from playlog.warehouse.types import PostgresTypes
 
 log = logging.getLogger("playlog.warehouse")
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 T = TypeVar("T")
 
-_LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
 # One advisory lock serialises all playlog DDL: concurrent CREATE ... IF NOT EXISTS
 # of one schema or table can otherwise fail on the catalogs' unique indexes.
 _DDL_LOCK = 0x706C61796C6F67  # "playlog"
 _BATCH_ROWS = 65_536
 _CHUNK = 1 << 20  # bytes per COPY write
 
+POSTGRES_ERRORS = ErrorTable(
+    vendor="postgres",
+    driver=(psycopg.Error,),
+    rules=[
+        (
+            (
+                pg_errors.TransactionRollback,  # deadlock_detected, serialization_failure
+                pg_errors.UniqueViolation,  # the ledger: another loader committed the task
+                pg_errors.LockNotAvailable,  # lock_timeout
+            ),
+            WarehouseConflict,
+        ),
+        # Only what the data or the SQL got wrong is terminal (the task is dead-lettered).
+        (
+            (
+                pg_errors.ProgramLimitExceeded,  # e.g. a row too big
+                psycopg.DataError,
+                psycopg.IntegrityError,
+                psycopg.ProgrammingError,
+            ),
+            WarehouseError,
+        ),
+    ],
+    # Connection refused or lost, shutdown, out of resources, a read-only standby
+    # during a failover...: the warehouse will get better; pause and retry.
+    otherwise=WarehouseUnavailable,
+    query_mistakes=(pg_errors.QueryCanceled, pg_errors.ProgramLimitExceeded),
+    query_outages=(psycopg.OperationalError, psycopg.InterfaceError),
+)
 
-class PostgresWarehouse:
+
+class PostgresWarehouse(SqlWarehouse[Conn]):
     dialect = "postgres"
+    types = PostgresTypes()
+    errors = POSTGRES_ERRORS
 
     def __init__(
         self,
@@ -75,9 +91,7 @@ class PostgresWarehouse:
         connect_timeout_s: float = 10.0,
         max_idle: int = 8,
     ) -> None:
-        self._dsn = dsn
-        self._store = store
-        self._session_sql = (
+        session_sql = (
             f"SET statement_timeout = {int(statement_timeout_s * 1000)}; "
             f"SET lock_timeout = {int(lock_timeout_s * 1000)}; SET TimeZone = 'UTC'"
         )
@@ -94,19 +108,30 @@ class PostgresWarehouse:
             given = conninfo_to_dict(dsn)
         except psycopg.Error as exc:
             raise ConfigError(f"invalid warehouse.dsn: {exc}") from exc
-        self._connect_args = {k: v for k, v in defaults.items() if k not in given}
-        self._max_idle = max_idle
-        self._idle: list[Conn] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self._ledger_ready = False
+        connect_args = {k: v for k, v in defaults.items() if k not in given}
+
+        def connect() -> Conn:
+            conn: Conn = psycopg.connect(dsn, autocommit=True, **connect_args)
+            try:
+                conn.execute(session_sql)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        self._open(store, connect, max_idle)
         try:
-            with _translate():
-                self._release(self._connect())  # creates the ledger
+            self._run(lambda conn: None)  # creates the ledger
         except WarehouseUnavailable as exc:
             # Start anyway: the loader pauses until check() passes, then the first
             # connection creates the ledger.
             log.warning("postgres unreachable, will retry: %s", exc)
+
+    def _open(self, store: ObjectStore | None, connect: Callable[[], Conn], max_idle: int) -> None:
+        """What every constructor of this family does (Redshift's connects differently)."""
+        SqlWarehouse.__init__(self, store)
+        self._ledger_ready = False
+        self._pool = ConnectionPool(connect, self._prepare, self.errors.vendor, max_idle)
 
     @classmethod
     def from_settings(
@@ -121,237 +146,78 @@ class PostgresWarehouse:
             lock_timeout_s=settings.lock_timeout_s,
         )
 
-    # connections ------------------------------------------------------------------
+    # connections -------------------------------------------------------------------
 
-    def _connect(self) -> Conn:
-        conn: Conn = psycopg.connect(self._dsn, autocommit=True, **self._connect_args)
-        try:
-            conn.execute(self._session_sql)
-            if not self._ledger_ready:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
-                    for statement in ledger_ddl("postgres"):
-                        conn.execute(statement)
-                self._ledger_ready = True
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+    def _prepare(self, conn: Conn) -> None:
+        # Created on first contact: a warehouse that is down at start-up must make
+        # playlog wait, not crash.
+        if not self._ledger_ready:
+            self._create_ledger(conn)
+            self._ledger_ready = True
 
-    def _acquire(self) -> tuple[Conn, bool]:
-        """A connection and whether it was used before (it may have died since)."""
-        with self._lock:
-            if self._closed:
-                raise WarehouseUnavailable("postgres: the warehouse was closed")
-            if self._idle:
-                return self._idle.pop(), True
-        return self._connect(), False
+    def _borrow(self, work: Callable[[Conn], T]) -> T:
+        return self._pool.run(work)
 
-    def _release(self, conn: Conn) -> None:
-        reusable = (
-            not conn.closed
-            and not conn.broken
-            and conn.info.transaction_status == libpq.TransactionStatus.IDLE
-        )
-        with self._lock:
-            if reusable and not self._closed and len(self._idle) < self._max_idle:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def _run(self, work: Callable[[Conn], T]) -> T:
-        """``work`` on a pooled connection. A server restart kills every idle
-        connection: then drop them all and run once more on a fresh one, which is safe
-        because each piece of work is one transaction (and loads check the ledger)."""
-        for attempt in (1, 2):
-            conn, reused = self._acquire()
+    def _run_query(self, work: Callable[[Conn], T]) -> T:
+        # A connection of its own, closed afterwards: a user query must not leave
+        # session state (advisory locks, settings) on a pooled connection.
+        with self.errors.translated():
+            conn = self._pool.fresh()
             try:
                 return work(conn)
-            except psycopg.Error:
-                if not (reused and conn.broken and attempt == 1):
-                    raise
-                log.info("postgres connection lost, reconnecting")
-                with self._lock:
-                    stale, self._idle = self._idle, []
-                for old in stale:
-                    old.close()
             finally:
-                self._release(conn)
-        raise AssertionError("unreachable")
+                conn.close()
 
-    # DDL ----------------------------------------------------------------------------
+    def _ddl_transaction(self, conn: Conn) -> AbstractContextManager[None]:
+        return self._locked_transaction(conn)
 
-    def ensure_table(self, game: str, event_type: str, columns: Sequence[Column]) -> None:
-        def work(conn: Conn) -> None:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
-                existing: dict[str, str] = dict(
-                    conn.execute(
-                        "SELECT column_name, data_type FROM information_schema.columns "
-                        "WHERE table_schema = %s AND table_name = %s",
-                        [game, event_type],
-                    ).fetchall()
-                )
-                table = quoted_table(game, event_type)
-                if not existing:
-                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(game)}")
-                    conn.execute(create_table_sql(table, columns, "postgres"))
-                    log.info("created table %s.%s", game, event_type)
-                    return
-                add, widen = alter_plan(existing, columns)
-                for column in add:
-                    conn.execute(add_column_sql(table, column, "postgres"))
-                    log.info("table %s.%s: added column %s", game, event_type, column.name)
-                for column in widen:
-                    # Rewrites the table under an exclusive lock: rare, and loads wait.
-                    conn.execute(
-                        f"ALTER TABLE {table} ALTER COLUMN {quote(column.name)} "
-                        f"TYPE {column.sql_type('postgres')}"
-                    )
+    @contextmanager
+    def _locked_transaction(self, conn: Conn) -> Iterator[None]:
+        with self._transaction(conn):
+            self._execute(conn, "SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
+            yield
 
-        with _translate():
-            self._run(work)
+    def close(self) -> None:
+        self._pool.close()
 
-    # loading --------------------------------------------------------------------------
+    # queries and loads ---------------------------------------------------------------
 
-    def load(self, tasks: Sequence[CopyTask]) -> list[str]:
-        if self._store is None:
-            raise WarehouseError("this warehouse was opened without an object store")
-        # A task redelivered twice into one batch must load once, not trip the ledger.
-        unique = list({t.task_id: t for t in tasks}.values())
-        with _translate():
-            return self._run(lambda conn: self._load(conn, unique))
+    def _fetch(self, conn: Conn, statement: str, limit: int) -> tuple[list[str], list[Any]]:
+        # A server-side cursor: extended protocol (one statement only), DECLARE refuses
+        # data-modifying WITH, and only ``limit`` rows travel.
+        with conn.cursor(name="playlog_query") as cursor:
+            cursor.execute(statement)
+            return [d.name for d in cursor.description or []], cursor.fetchmany(limit)
 
-    def _load(self, conn: Conn, tasks: Sequence[CopyTask]) -> list[str]:
-        with conn.transaction(), conn.cursor() as cursor:
-            ids = [t.task_id for t in tasks]
-            done = {
-                row[0]
-                for row in cursor.execute(
-                    f"SELECT task_id FROM {_LEDGER} WHERE task_id = ANY(%s)", [ids]
-                )
-            }
-            todo = [t for t in tasks if t.task_id not in done]
-            for (game, event_type, columns), group in group_tasks(todo):
-                self._copy(cursor, game, event_type, columns, group)
-            if todo:
-                # The primary key turns a racing loader's duplicate into unique_violation;
-                # inserting in id order makes two such loaders wait, not deadlock.
-                cursor.executemany(
-                    f"INSERT INTO {_LEDGER} VALUES (%s, %s, %s, %s, now())",
-                    sorted((t.task_id, t.table, t.key, t.rows) for t in todo),
-                )
-        return [t.task_id for t in todo]
-
-    def _copy(
-        self,
-        cursor: psycopg.Cursor[tuple[Any, ...]],
-        game: str,
-        event_type: str,
-        columns: tuple[str, ...],
-        group: list[CopyTask],
-    ) -> None:
-        table = quoted_table(game, event_type)
+    def copy_group(self, conn: Conn, group: TaskGroup) -> None:
+        assert self._store is not None
+        table, columns, name = group.table, group.columns, f"{group.game}.{group.event_type}"
         # Binary COPY must send each value in the column's exact type: ask the catalog
         # every time (ALTER TABLE may have widened a column since the last load).
         oids: dict[str, int] = dict(
-            cursor.execute(
+            conn.execute(
                 "SELECT attname, atttypid::int FROM pg_attribute "
                 "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
                 [table],
             ).fetchall()
         )
         if not oids:
-            raise WarehouseError(f"table {game}.{event_type} does not exist")
+            raise WarehouseError(f"table {name} does not exist")
         unknown = [c for c in columns if c not in oids]
         if unknown:
-            raise WarehouseError(f"table {game}.{event_type} has no columns {unknown}")
+            raise WarehouseError(f"table {name} has no columns {unknown}")
         types = [oids[c] for c in columns]
         names = ", ".join(quote(c) for c in columns)
-        with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+        statement = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(pgcopy.HEADER)
-            for task in group:
-                for batch in self._read(task, columns).to_batches(_BATCH_ROWS):
+            for task in group.tasks:
+                data = read_batch_file(self._store, task, columns)
+                for batch in data.to_batches(_BATCH_ROWS):
                     try:
-                        rows = pgcopy.encode(batch, types, cursor.connection)
+                        rows = pgcopy.encode(batch, types, conn)
                     except (pa.ArrowException, ValueError, TypeError) as exc:
                         raise WarehouseError(f"{task.key}: {exc}") from exc
                     for start in range(0, len(rows), _CHUNK):
                         copy.write(rows[start : start + _CHUNK])
             copy.write(pgcopy.TRAILER)
-
-    def _read(self, task: CopyTask, columns: tuple[str, ...]) -> pa.Table:
-        assert self._store is not None
-        return read_batch_file(self._store, task, columns)
-
-    # health and queries ------------------------------------------------------------
-
-    def check(self) -> None:
-        try:
-            with _translate():
-                self._run(
-                    lambda conn: conn.execute(
-                        f"SELECT count(*) FROM {_LEDGER} WHERE false"
-                    ).fetchall()
-                )
-        except WarehouseUnavailable:
-            raise
-        except PlaylogError as exc:
-            # The loader's health loop waits on WarehouseUnavailable only.
-            raise WarehouseUnavailable(str(exc)) from exc
-
-    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
-        statement = single_select(sql)
-        # A connection of its own, closed afterwards: a user query must not leave
-        # session state (advisory locks, settings) on a pooled connection.
-        try:
-            conn = self._connect()
-        except psycopg.Error as exc:
-            raise WarehouseUnavailable(f"postgres: {exc}") from exc
-        try:
-            with conn.transaction(force_rollback=True):
-                conn.execute("SET TRANSACTION READ ONLY")
-                # A server-side cursor: extended protocol (one statement only), DECLARE
-                # refuses data-modifying WITH, and only max_rows + 1 rows travel.
-                with conn.cursor(name="playlog_query") as cursor:
-                    cursor.execute(statement)
-                    columns = [d.name for d in cursor.description or []]
-                    rows = cursor.fetchmany(max_rows + 1)
-            return QueryResult(columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows)
-        except psycopg.OperationalError as exc:
-            if isinstance(exc, pg_errors.QueryCanceled | pg_errors.ProgramLimitExceeded):
-                raise BadRequest(f"query failed: {exc}") from exc
-            raise WarehouseUnavailable(f"postgres: {exc}") from exc
-        except psycopg.Error as exc:
-            raise BadRequest(f"query failed: {exc}") from exc
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-
-@contextmanager
-def _translate() -> Iterator[None]:
-    """Driver errors become playlog's; whether to retry is decided by the type."""
-    try:
-        yield
-    except (
-        pg_errors.TransactionRollback,  # deadlock_detected, serialization_failure
-        pg_errors.UniqueViolation,  # the ledger: another loader committed the task
-        pg_errors.LockNotAvailable,  # lock_timeout
-    ) as exc:
-        raise WarehouseConflict(f"postgres: {exc}") from exc
-    except pg_errors.ProgramLimitExceeded as exc:  # e.g. a row too big: the data
-        raise WarehouseError(f"postgres: {exc}") from exc
-    except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
-        # Only what the data or the SQL got wrong is terminal (the task is dead-lettered).
-        raise WarehouseError(f"postgres: {exc}") from exc
-    except psycopg.Error as exc:
-        # Connection refused or lost, shutdown, out of resources, a read-only standby
-        # during a failover...: the warehouse will get better; pause and retry.
-        raise WarehouseUnavailable(f"postgres: {exc}") from exc

@@ -1,27 +1,23 @@
-"""Amazon Redshift as warehouse, over psycopg 3 (Redshift speaks the PostgreSQL protocol).
+"""Amazon Redshift as warehouse: PostgreSQL's adapter (pool, checks, the algorithm of
+``SqlWarehouse``) with Redshift's types, errors, COPY and health check.
 
     wh = RedshiftWarehouse.from_settings(settings.warehouse, store)
     wh.load(tasks)   # BEGIN; LOCK tables; ledger lookup; one COPY per (table, columns);
                      # ledger rows; COMMIT
 
 Batch files are COPYed by Redshift itself from S3, listed in a manifest the adapter
-writes to the object store first; the SQL is in ``redshift_sql``. Connections run in
-autocommit mode and transactions are explicit ``BEGIN``/``COMMIT``: DDL then commits
-statement by statement, and every statement the adapter sends is visible in one place.
-Each call borrows its own connection (concurrent loads never share a transaction).
-Health is a real query plus, when ``cluster_id`` is set, the cluster's status from the
-Redshift API: a cluster that is paused, resizing or in maintenance is unhealthy even
-if a stale connection still answers.
+writes to the object store first; the SQL is in ``redshift_sql``. DDL commits
+statement by statement (no advisory locks on Redshift). Health is a real query plus,
+when ``cluster_id`` is set, the cluster's status from the Redshift API: a cluster that
+is paused, resizing or in maintenance is unhealthy even if a stale connection answers.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -29,46 +25,48 @@ from psycopg import errors as pg_errors
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask
 from playlog.errors import (
-    BadRequest,
     ConfigError,
-    PlaylogError,
     TransientError,
     WarehouseConflict,
     WarehouseError,
     WarehouseUnavailable,
 )
-from playlog.names import quote, quoted_table
 from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import redshift_sql as rsql
-from playlog.warehouse.base import QueryResult
-from playlog.warehouse.sql import alter_plan, create_table_sql, group_tasks, ledger_ddl
+from playlog.warehouse.dberrors import ErrorTable
+from playlog.warehouse.postgres import POSTGRES_ERRORS, Conn, PostgresWarehouse
+from playlog.warehouse.sql import TaskGroup
+from playlog.warehouse.sqlbase import SqlWarehouse
+from playlog.warehouse.types import RedshiftTypes
 
-log = logging.getLogger("playlog.warehouse")
+# Conflicts (Redshift's error 1023, deadlocks, duplicate keys) retry now, lost
+# connections later, the rest never.
+REDSHIFT_ERRORS = ErrorTable(
+    vendor="redshift",
+    driver=(psycopg.Error,),
+    rules=[
+        (
+            (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.UniqueViolation),
+            WarehouseConflict,
+        ),
+        ((psycopg.OperationalError, psycopg.InterfaceError), WarehouseUnavailable),
+    ],
+    otherwise=WarehouseError,
+    conflict_text=re.compile(r"serializable isolation violation|^\s*1023\b", re.IGNORECASE),
+    query_mistakes=POSTGRES_ERRORS.query_mistakes,
+)
 
 
-class Cursor(Protocol):
-    @property
-    def description(self) -> Sequence[Sequence[Any]] | None: ...
-    def fetchall(self) -> list[tuple[Any, ...]]: ...
-    def fetchmany(self, size: int = ...) -> list[tuple[Any, ...]]: ...
-
-
-class Connection(Protocol):
-    """The part of ``psycopg.Connection`` the adapter uses (tests pass a recorder)."""
-
-    @property
-    def closed(self) -> bool: ...
-    def execute(self, query: str, params: Sequence[Any] | None = None) -> Cursor: ...
-    def close(self) -> None: ...
-
-
-class RedshiftWarehouse:
+class RedshiftWarehouse(PostgresWarehouse):
     dialect = "redshift"
+    types = RedshiftTypes()
+    errors = REDSHIFT_ERRORS
+    now_sql = "SYSDATE"  # the transaction's start, UTC
 
     def __init__(
         self,
-        connect: Callable[[], Connection],
+        connect: Callable[[], Conn],
         store: ObjectStore | None = None,
         *,
         iam_role: str | None = None,
@@ -79,8 +77,9 @@ class RedshiftWarehouse:
         region: str = "us-east-1",
         redshift_client: Any = None,  # a boto3 "redshift" client; made on first use
     ) -> None:
-        self._connect = connect
-        self._store = store
+        # Not PostgresWarehouse.__init__: that one builds ``connect`` from a DSN and
+        # connects at once; a Redshift cluster is first contacted on first use.
+        self._open(store, connect, max_idle=8)
         self._cluster_id = cluster_id
         self._region = region
         self._aws = redshift_client
@@ -90,10 +89,6 @@ class RedshiftWarehouse:
                 rsql.authorization_sql(*self._credentials)
             except ValueError as exc:
                 raise ConfigError(f"redshift COPY credentials: {exc}") from exc
-        self._idle: list[Connection] = []
-        self._lock = threading.Lock()
-        self._ddl_lock = threading.Lock()
-        self._ledger_ready = False
 
     @classmethod
     def from_settings(
@@ -106,17 +101,19 @@ class RedshiftWarehouse:
         dsn = settings.dsn.get_secret_value()
         timeout_ms = int(settings.statement_timeout_s * 1000)
 
-        def connect() -> Connection:
+        def connect() -> Conn:
             # prepare_threshold=None: psycopg would otherwise PREPARE/DEALLOCATE, which
             # Redshift does not fully support. connect_timeout: a paused cluster must
             # fail the health check, not hang it.
-            conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=None, connect_timeout=10)
+            conn: Conn = psycopg.connect(
+                dsn, autocommit=True, prepare_threshold=None, connect_timeout=10
+            )
             try:
                 conn.execute(f"SET statement_timeout TO {timeout_ms}")
             except BaseException:
                 conn.close()
                 raise
-            return cast(Connection, conn)
+            return conn
 
         secret = settings.secret_access_key
         token = settings.session_token
@@ -135,74 +132,32 @@ class RedshiftWarehouse:
             **kwargs,
         )
 
-    # DDL -----------------------------------------------------------------------
+    # what Redshift does differently --------------------------------------------------
 
-    def ensure_table(self, game: str, event_type: str, columns: Sequence[Column]) -> None:
-        table = quoted_table(game, event_type)
-        with self._ddl_lock, self._session() as conn:
-            existing = dict(
-                conn.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_schema = %s AND table_name = %s",
-                    [game, event_type],
-                ).fetchall()
-            )
-            if not existing:
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(game)}")
-                conn.execute(create_table_sql(table, columns, "redshift"))
-                log.info("created table %s.%s", game, event_type)
-                return
-            add, widen = alter_plan(existing, columns)
-            for column in add:  # autocommit: each ALTER is its own transaction
-                conn.execute(rsql.add_column_sql(table, column))
-                log.info("table %s.%s: added column %s", game, event_type, column.name)
-            for column in widen:
-                _in_transaction(conn, rsql.widen_column_sql(table, column))
-                log.info("table %s.%s: widened column %s", game, event_type, column.name)
+    def _ddl_transaction(self, conn: Conn) -> AbstractContextManager[None]:
+        return nullcontext()  # autocommit: each CREATE/ALTER is its own transaction
 
-    # loading -------------------------------------------------------------------
+    def _widen_column(self, conn: Conn, table: str, column: Column) -> None:
+        with self._transaction(conn):
+            for statement in rsql.widen_column_sql(table, column):
+                self._execute(conn, statement)
 
-    def load(self, tasks: Sequence[CopyTask]) -> list[str]:
-        if self._store is None:
-            raise WarehouseError("this warehouse was opened without an object store")
-        if not tasks:
-            return []
-        with self._session() as conn:
-            conn.execute("BEGIN")
-            try:
-                loaded = self._load_in_transaction(conn, self._store, tasks)
-                conn.execute("COMMIT")
-            except _CopyFailed as failed:
-                _rollback(conn)
-                raise self._copy_error(conn, failed) from failed.cause
-            except BaseException:
-                _rollback(conn)
-                raise
-        return loaded
+    def _lock_for_load(self, conn: Conn, tables: Sequence[str]) -> None:
+        self._execute(conn, rsql.lock_sql(tables))
 
-    def _load_in_transaction(
-        self, conn: Connection, store: ObjectStore, tasks: Sequence[CopyTask]
-    ) -> list[str]:
-        conn.execute(rsql.lock_sql({quoted_table(t.game, t.event_type) for t in tasks}))
-        ids = [t.task_id for t in tasks]
-        done = {row[0] for row in conn.execute(rsql.ledger_lookup_sql(len(ids)), ids).fetchall()}
-        # Unique by id: a task listed twice must not put its file twice in a manifest.
-        todo = list({t.task_id: t for t in tasks if t.task_id not in done}.values())
-        for (game, event_type, columns), group in group_tasks(todo):
-            manifest = self._write_manifest(store, group)
-            statement = rsql.copy_sql(
-                quoted_table(game, event_type), columns, manifest, *self._credentials
-            )
-            try:
-                conn.execute(statement)
-            except psycopg.Error as exc:
-                raise _CopyFailed(f"{game}.{event_type}", exc) from exc
-        if todo:
-            params = [v for t in todo for v in (t.task_id, t.table, t.key, t.rows)]
-            conn.execute(rsql.ledger_insert_sql(len(todo)), params)
-        return [t.task_id for t in todo]
+    # A plain cursor (PostgreSQL's server-side one is not used on Redshift).
+    _fetch = SqlWarehouse._fetch
 
-    def _write_manifest(self, store: ObjectStore, group: Sequence[CopyTask]) -> str:
+    def copy_group(self, conn: Conn, group: TaskGroup) -> None:
+        manifest = self._write_manifest(group.tasks)
+        statement = rsql.copy_sql(group.table, group.columns, manifest, *self._credentials)
+        try:
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            raise _CopyFailed(f"{group.game}.{group.event_type}", exc) from exc
+
+    def _write_manifest(self, group: Sequence[CopyTask]) -> str:
+        assert self._store is not None
         for task in group:
             if not task.uri.startswith("s3://"):
                 raise WarehouseError(f"Redshift COPYs only from S3, not {task.uri!r}")
@@ -211,36 +166,35 @@ class RedshiftWarehouse:
         # read it. Expire the _manifests/ prefix with an S3 lifecycle rule.
         manifest = rsql.manifest_json([t.uri for t in group], [t.bytes for t in group])
         try:
-            store.put(key, manifest)
+            self._store.put(key, manifest)
         except TransientError as exc:
             raise WarehouseUnavailable(f"object store: {exc}") from exc
-        return store.uri(key)
+        return self._store.uri(key)
 
-    def _copy_error(self, conn: Connection, failed: _CopyFailed) -> PlaylogError:
-        """A retryable failure stays retryable; a data failure carries Redshift's
+    def _after_failed_load(self, conn: Conn, exc: Exception) -> None:
+        """A retryable COPY failure stays retryable; a data failure carries Redshift's
         reasons, read from the load-error views of the session's last COPY."""
-        error = _translate(failed.cause)
-        if type(error) is not WarehouseError:
-            return error
-        detail = ""
-        for sql in (rsql.LOAD_ERRORS_SQL, rsql.STL_LOAD_ERRORS_SQL):
-            with suppress(psycopg.Error):  # a view may be missing or not visible to us
-                detail = rsql.format_load_errors(conn.execute(sql).fetchall())
-            if detail:
-                break
-        return WarehouseError(
-            f"COPY into {failed.table} failed: {error.message}"
-            + (f"; load errors: {detail}" if detail else ""),
-            table=failed.table,
-        )
-
-    # health and queries --------------------------------------------------------
+        if not isinstance(exc, _CopyFailed):
+            return
+        error = self.errors.translate(exc.cause)
+        if type(error) is WarehouseError:
+            detail = ""
+            for sql in (rsql.LOAD_ERRORS_SQL, rsql.STL_LOAD_ERRORS_SQL):
+                with suppress(psycopg.Error):  # a view may be missing or not visible to us
+                    detail = rsql.format_load_errors(self._select(conn, sql))
+                if detail:
+                    break
+            error = WarehouseError(
+                f"COPY into {exc.table} failed: {error.message}"
+                + (f"; load errors: {detail}" if detail else ""),
+                table=exc.table,
+            )
+        raise error from exc.cause
 
     def check(self) -> None:
         if self._cluster_id is not None:
             self._check_cluster(self._cluster_id)
-        with self._session() as conn:
-            conn.execute(f"SELECT count(*) FROM {rsql.LEDGER} WHERE false").fetchall()
+        super().check()
 
     def _check_cluster(self, cluster_id: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -264,125 +218,9 @@ class RedshiftWarehouse:
                 cluster_status=status,
             )
 
-    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
-        text = sql.strip().rstrip(";").rstrip()
-        # No SQL parser for Redshift here: one statement (no ';' at all, even inside a
-        # string: refused, never run) starting with SELECT/WITH, in a READ ONLY txn.
-        if ";" in text or not _READ_ONLY.match(text):
-            raise BadRequest("only a single read-only SELECT (or WITH ... SELECT) is allowed")
-        with self._session() as conn:
-            conn.execute("BEGIN READ ONLY")
-            try:
-                cursor = conn.execute(text)
-                columns = [str(d[0]) for d in cursor.description or []]
-                rows = cursor.fetchmany(max_rows + 1)
-            except psycopg.Error as exc:
-                error = _translate(exc)
-                if isinstance(error, WarehouseUnavailable):
-                    raise error from exc
-                raise BadRequest(f"query failed: {exc}") from exc
-            finally:
-                _rollback(conn)
-        return QueryResult(columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows)
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            with suppress(Exception):
-                conn.close()
-
-    # connections ---------------------------------------------------------------
-
-    @contextmanager
-    def _session(self) -> Iterator[Connection]:
-        """Borrow a connection; driver errors become playlog's. A connection that may
-        be broken (``WarehouseUnavailable``) is closed instead of reused."""
-        conn = self._checkout()
-        keep = False
-        try:
-            try:
-                yield conn
-            except psycopg.Error as exc:
-                raise _translate(exc) from exc
-            keep = True
-        except WarehouseUnavailable as exc:
-            keep = isinstance(exc, WarehouseConflict)
-            raise
-        except PlaylogError:
-            keep = True
-            raise
-        finally:
-            if keep and not conn.closed:
-                with self._lock:
-                    self._idle.append(conn)
-            else:
-                with suppress(Exception):
-                    conn.close()
-
-    def _checkout(self) -> Connection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        try:
-            conn = self._connect()
-        except psycopg.Error as exc:
-            raise _translate(exc) from exc
-        if not self._ledger_ready:
-            # Created on first contact rather than at start-up: a cluster that is down
-            # when playlog starts must make it wait, not crash.
-            try:
-                for statement in ledger_ddl("redshift"):
-                    conn.execute(statement)
-            except psycopg.Error as exc:
-                with suppress(Exception):
-                    conn.close()
-                raise _translate(exc) from exc
-            self._ledger_ready = True
-        return conn
-
 
 class _CopyFailed(Exception):
     def __init__(self, table: str, cause: psycopg.Error) -> None:
         super().__init__(table)
         self.table = table
         self.cause = cause
-
-
-_READ_ONLY = re.compile(r"\(*\s*(select|with)\b", re.IGNORECASE)
-_CONFLICT_TEXT = re.compile(r"serializable isolation violation|^\s*1023\b", re.IGNORECASE)
-
-
-def _translate(exc: psycopg.Error) -> PlaylogError:
-    """Whether to retry follows from the type: conflicts (Redshift's error 1023,
-    deadlocks, duplicate keys) retry now, lost connections later, the rest never."""
-    text = str(exc).strip() or type(exc).__name__
-    detail = exc.diag.message_detail or ""
-    if (
-        isinstance(
-            exc,
-            pg_errors.SerializationFailure | pg_errors.DeadlockDetected | pg_errors.UniqueViolation,
-        )
-        or _CONFLICT_TEXT.search(text)
-        or _CONFLICT_TEXT.search(detail)
-    ):
-        return WarehouseConflict(f"redshift: {text} {detail}".strip())
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return WarehouseUnavailable(f"redshift: {text}")
-    return WarehouseError(f"redshift: {text}" + (f" ({detail})" if detail else ""))
-
-
-def _rollback(conn: Connection) -> None:
-    with suppress(psycopg.Error):  # the connection may be gone; nothing was committed
-        conn.execute("ROLLBACK")
-
-
-def _in_transaction(conn: Connection, statements: Sequence[str]) -> None:
-    conn.execute("BEGIN")
-    try:
-        for statement in statements:
-            conn.execute(statement)
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise

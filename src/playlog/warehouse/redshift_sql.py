@@ -30,11 +30,10 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from playlog.avro.types import Column
-from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE
 from playlog.names import quote
 from playlog.warehouse import sql
+from playlog.warehouse.types import RedshiftTypes, string_literal
 
-LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
 MANIFEST_PREFIX = "_manifests/"
 
 
@@ -44,7 +43,7 @@ def literal(value: str) -> str:
     we write needs one."""
     if "\\" in value or "\x00" in value:
         raise ValueError(f"refusing a backslash or NUL in a COPY literal: {value!r}")
-    return "'" + value.replace("'", "''") + "'"
+    return string_literal(value)
 
 
 def copy_sql(
@@ -121,22 +120,9 @@ def lock_sql(tables_quoted: Collection[str]) -> str:
     return "LOCK " + ", ".join(sorted(tables_quoted))
 
 
-def ledger_lookup_sql(count: int) -> str:
-    # One placeholder per id: Redshift has no array type, so no "= ANY(%s)".
-    return f"SELECT task_id FROM {LEDGER} WHERE task_id IN ({_placeholders(count)})"
-
-
-def ledger_insert_sql(count: int) -> str:
-    """One multi-row INSERT for the batch; SYSDATE is the transaction's start (UTC)."""
-    rows = ", ".join(["(%s, %s, %s, %s, SYSDATE)"] * count)
-    return (
-        f"INSERT INTO {LEDGER} (task_id, table_name, file_key, row_count, loaded_at) VALUES {rows}"
-    )
-
-
 def add_column_sql(table_quoted: str, column: Column, name: str | None = None) -> str:
     """Redshift adds one column per ALTER TABLE. ``name`` overrides the column's."""
-    return sql.add_column_sql(table_quoted, column, "redshift", name)
+    return sql.add_column_sql(table_quoted, column, RedshiftTypes(), name)
 
 
 def widen_column_sql(table_quoted: str, column: Column) -> list[str]:
@@ -176,9 +162,3 @@ def format_load_errors(rows: Sequence[Sequence[Any]]) -> str:
         f"{file}:{line} column {column!r}: [{code}] {reason}"
         for file, line, column, code, reason in rows
     )
-
-
-def _placeholders(count: int) -> str:
-    if count < 1:
-        raise ValueError("at least one value")
-    return ", ".join(["%s"] * count)

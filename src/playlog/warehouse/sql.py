@@ -1,52 +1,50 @@
-"""SQL every warehouse adapter shares: table DDL, the ledger, task grouping."""
+"""SQL text every warehouse adapter shares: table DDL, the ledger, task grouping.
+
+Pure functions; the dialect comes in as a ``TypeMapper`` and a placeholder style."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
-from playlog.avro.types import PROMOTIONS, Column, Dialect
+from playlog.avro.types import PROMOTIONS, Column
 from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
-from playlog.names import quote
+from playlog.names import quote, quoted_table
+from playlog.warehouse.types import TypeMapper
 
-_METADATA_TYPES: dict[Dialect, tuple[str, str, str]] = {
-    "duckdb": ("BIGINT", "TIMESTAMPTZ", "VARCHAR"),
-    "postgres": ("BIGINT", "TIMESTAMPTZ", "TEXT"),
-    "redshift": ("BIGINT", "TIMESTAMPTZ", "VARCHAR(16)"),
-}
+LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
 
 
-def metadata_columns_sql(dialect: Dialect) -> list[str]:
-    event_id, received_at, schema_hash = _METADATA_TYPES[dialect]
-    return [
+def columns_sql(game_placeholder: str) -> str:
+    """``{column: information_schema type}`` of one table; parameters: schema, table."""
+    p = game_placeholder
+    return (
+        "SELECT column_name, data_type FROM information_schema.columns "
+        f"WHERE table_schema = {p} AND table_name = {p}"
+    )
+
+
+def create_table_sql(table: str, columns: Sequence[Column], types: TypeMapper) -> str:
+    """CREATE TABLE for an event type: its fields (nullable, with their defaults)
+    then the metadata columns. ``table`` comes quoted."""
+    event_id, received_at, schema_hash = types.metadata
+    parts = [types.column_sql(column) for column in columns] + [
         f'"_event_id" {event_id} NOT NULL',
         f'"_received_at" {received_at} NOT NULL',
         f'"_schema_hash" {schema_hash} NOT NULL',
     ]
-
-
-def create_table_sql(table: str, columns: Sequence[Column], dialect: Dialect) -> str:
-    """CREATE TABLE for an event type: its fields (nullable, with their defaults)
-    then the metadata columns. ``table`` comes quoted."""
-    parts = []
-    for column in columns:
-        default = column.sql_default()
-        parts.append(
-            f"{quote(column.name)} {column.sql_type(dialect)}"
-            + (f" DEFAULT {default}" if default is not None else "")
-        )
-    parts += metadata_columns_sql(dialect)
     return f"CREATE TABLE IF NOT EXISTS {table} (\n  " + ",\n  ".join(parts) + "\n)"
 
 
-def add_column_sql(table: str, column: Column, dialect: Dialect, name: str | None = None) -> str:
+def add_column_sql(table: str, column: Column, types: TypeMapper, name: str | None = None) -> str:
     """ALTER TABLE ADD COLUMN with the field's default, so rows loaded earlier read the
     default (what Avro resolution gives events still in flight). ``name`` overrides."""
-    default = column.sql_default()
-    return (
-        f"ALTER TABLE {table} ADD COLUMN {quote(name or column.name)} "
-        f"{column.sql_type(dialect)}" + (f" DEFAULT {default}" if default is not None else "")
-    )
+    return f"ALTER TABLE {table} ADD COLUMN {types.column_sql(column, name)}"
+
+
+def alter_type_sql(table: str, column: Column, types: TypeMapper) -> str:
+    return f"ALTER TABLE {table} ALTER COLUMN {quote(column.name)} TYPE {types.sql_type(column)}"
 
 
 # information_schema type names of the columns an Avro promotion can widen.
@@ -71,13 +69,14 @@ def alter_plan(
     return add, widen
 
 
-def ledger_ddl(dialect: Dialect) -> list[str]:
+def ledger_ddl(types: TypeMapper) -> list[str]:
     """The load ledger: one row per loaded COPY task, written in the load's transaction.
-    The primary key makes two loaders racing on one task conflict instead of doubling."""
-    text = "VARCHAR(512)" if dialect == "redshift" else "TEXT"
+    The primary key makes two loaders racing on one task conflict instead of doubling
+    (Redshift does not enforce it: its adapter locks the tables first)."""
+    text = types.text
     return [
         f"CREATE SCHEMA IF NOT EXISTS {quote(LEDGER_SCHEMA)}",
-        f"CREATE TABLE IF NOT EXISTS {quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)} (\n"
+        f"CREATE TABLE IF NOT EXISTS {LEDGER} (\n"
         f"  task_id VARCHAR(64) PRIMARY KEY,\n"
         f"  table_name {text} NOT NULL,\n"
         f"  file_key {text} NOT NULL,\n"
@@ -86,9 +85,35 @@ def ledger_ddl(dialect: Dialect) -> list[str]:
     ]
 
 
-def group_tasks(
-    tasks: Iterable[CopyTask],
-) -> list[tuple[tuple[str, str, tuple[str, ...]], list[CopyTask]]]:
+def ledger_lookup_sql(count: int, placeholder: str = "%s") -> str:
+    # One placeholder per id: Redshift has no array type, so no "= ANY(%s)".
+    return f"SELECT task_id FROM {LEDGER} WHERE task_id IN ({_placeholders(count, placeholder)})"
+
+
+def ledger_insert_sql(count: int, placeholder: str = "%s", now: str = "now()") -> str:
+    """One multi-row INSERT for the batch; ``now`` is the transaction's start."""
+    row = f"({_placeholders(4, placeholder)}, {now})"
+    return (
+        f"INSERT INTO {LEDGER} (task_id, table_name, file_key, row_count, loaded_at) "
+        f"VALUES {', '.join([row] * count)}"
+    )
+
+
+@dataclass(frozen=True)
+class TaskGroup:
+    """Tasks of one table with one column list: one COPY statement."""
+
+    game: str
+    event_type: str
+    columns: tuple[str, ...]
+    tasks: list[CopyTask]
+
+    @property
+    def table(self) -> str:
+        return quoted_table(self.game, self.event_type)
+
+
+def group_tasks(tasks: Iterable[CopyTask]) -> list[TaskGroup]:
     """Tasks grouped by (game, event type, column list), tables in sorted order: one
     statement per group, and a fixed lock order across concurrent transactions."""
 
@@ -96,4 +121,10 @@ def group_tasks(
         return (task.game, task.event_type, task.columns)
 
     ordered = sorted(tasks, key=lambda t: (*key(t), t.task_id))
-    return [(k, list(group)) for k, group in groupby(ordered, key=key)]
+    return [TaskGroup(*k, list(group)) for k, group in groupby(ordered, key=key)]
+
+
+def _placeholders(count: int, placeholder: str) -> str:
+    if count < 1:
+        raise ValueError("at least one value")
+    return ", ".join([placeholder] * count)

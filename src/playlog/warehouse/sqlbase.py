@@ -1,0 +1,226 @@
+"""The algorithm every SQL warehouse shares; a dialect supplies only what differs.
+
+    class MyWarehouse(SqlWarehouse[Conn]):
+        types = MyTypes()            # column kinds -> SQL types
+        errors = MY_ERRORS           # driver errors -> playlog's
+        def _borrow(self, work): ... # run work(conn) on a connection
+        def copy_group(self, conn, group): ...  # one COPY of a TaskGroup
+
+``load`` is: dedupe task ids -> BEGIN -> lock hook -> ledger lookup -> tasks grouped per
+(table, column list) in sorted order -> ``copy_group`` per group -> ledger rows ->
+COMMIT. ``ensure_table`` is the idempotent create/alter plan of ``sql``. ``query``
+runs one statement that ``sqlcheck`` lets through, in a read-only transaction that is
+rolled back. ``check`` raises ``WarehouseUnavailable`` and nothing else. Models: dlt's
+``SqlClientBase`` and quix-streams' ``BatchingSink`` (the base batches, a sink writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from playlog.avro.types import Column
+from playlog.contracts import CopyTask
+from playlog.errors import BadRequest, PlaylogError, WarehouseError, WarehouseUnavailable
+from playlog.names import quote, quoted_table
+from playlog.storage.base import ObjectStore
+from playlog.warehouse import sql as sqltext
+from playlog.warehouse.base import QueryResult
+from playlog.warehouse.dberrors import ErrorTable
+from playlog.warehouse.sql import TaskGroup
+from playlog.warehouse.sqlcheck import single_select
+from playlog.warehouse.types import TypeMapper
+
+log = logging.getLogger("playlog.warehouse")
+T = TypeVar("T")
+_HEALTH_SQL = f"SELECT count(*) FROM {sqltext.LEDGER} WHERE false"
+
+
+class DbConnection(Protocol):
+    """What the base needs of a connection (or DuckDB cursor): DB-API ``execute``."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+
+C = TypeVar("C", bound=DbConnection)
+
+
+class SqlWarehouse(Generic[C]):
+    types: ClassVar[TypeMapper]
+    errors: ClassVar[ErrorTable]
+    placeholder: ClassVar[str] = "%s"
+    now_sql: ClassVar[str] = "now()"
+    begin_read_only: ClassVar[str] = "BEGIN READ ONLY"
+
+    def __init__(self, store: ObjectStore | None) -> None:
+        self._store = store
+        self._ddl_lock = threading.Lock()
+
+    # hooks -----------------------------------------------------------------------
+
+    def _borrow(self, work: Callable[[C], T]) -> T:
+        """``work`` on a connection of this warehouse. ``work`` raises playlog errors;
+        opening a connection may raise the driver's."""
+        raise NotImplementedError
+
+    def copy_group(self, conn: C, group: TaskGroup) -> None:
+        """Load the group's files (one table, one column list) inside the transaction."""
+        raise NotImplementedError
+
+    def _lock_for_load(self, conn: C, tables: Sequence[str]) -> None:
+        """After BEGIN, before the ledger lookup (quoted table names, sorted)."""
+
+    def _ddl_transaction(self, conn: C) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def _widen_column(self, conn: C, table: str, column: Column) -> None:
+        self._execute(conn, sqltext.alter_type_sql(table, column, self.types))
+
+    def _after_failed_load(self, conn: C, exc: Exception) -> None:
+        """Called after the ROLLBACK of a failed load; may raise a better error."""
+
+    def _run_query(self, work: Callable[[C], T]) -> T:
+        return self._run(work)
+
+    def _validate_select(self, statement: str) -> None:
+        """A dialect's own parser may refuse more than ``sqlcheck`` does."""
+
+    def _fetch(self, conn: C, statement: str, limit: int) -> tuple[list[str], list[Any]]:
+        cursor = conn.execute(statement)
+        columns = [str(d[0]) for d in cursor.description or []]
+        return columns, list(cursor.fetchmany(limit))
+
+    # helpers ---------------------------------------------------------------------
+
+    def _execute(self, conn: C, statement: str, params: Sequence[Any] | None = None) -> None:
+        if params is None:
+            conn.execute(statement)
+        else:
+            conn.execute(statement, params)
+
+    def _select(
+        self, conn: C, statement: str, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        cursor = conn.execute(statement) if params is None else conn.execute(statement, params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+    def _run(self, work: Callable[[C], T]) -> T:
+        """``work`` on a borrowed connection, every driver error translated."""
+
+        def translated(conn: C) -> T:
+            with self.errors.translated():
+                return work(conn)
+
+        with self.errors.translated():
+            return self._borrow(translated)
+
+    @contextmanager
+    def _transaction(self, conn: C, begin: str = "BEGIN", commit: bool = True) -> Iterator[None]:
+        self._execute(conn, begin)
+        try:
+            yield
+        except BaseException:
+            self._rollback(conn)
+            raise
+        if commit:
+            self._execute(conn, "COMMIT")
+        else:
+            self._rollback(conn)
+
+    def _rollback(self, conn: C) -> None:
+        with suppress(*self.errors.driver):  # the connection may be gone; nothing committed
+            self._execute(conn, "ROLLBACK")
+
+    def _create_ledger(self, conn: C) -> None:
+        with self._ddl_transaction(conn):
+            for statement in sqltext.ledger_ddl(self.types):
+                self._execute(conn, statement)
+
+    # the port ----------------------------------------------------------------------
+
+    def ensure_table(self, game: str, event_type: str, columns: Sequence[Column]) -> None:
+        table = quoted_table(game, event_type)
+
+        def work(conn: C) -> None:
+            with self._ddl_transaction(conn):
+                query = sqltext.columns_sql(self.placeholder)
+                existing = dict(self._select(conn, query, [game, event_type]))
+                if not existing:
+                    self._execute(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(game)}")
+                    self._execute(conn, sqltext.create_table_sql(table, columns, self.types))
+                    log.info("created table %s.%s", game, event_type)
+                    return
+                add, widen = sqltext.alter_plan(existing, columns)
+                for column in add:
+                    self._execute(conn, sqltext.add_column_sql(table, column, self.types))
+                    log.info("table %s.%s: added column %s", game, event_type, column.name)
+                for column in widen:
+                    self._widen_column(conn, table, column)
+                    log.info("table %s.%s: widened column %s", game, event_type, column.name)
+
+        with self._ddl_lock:
+            self._run(work)
+
+    def load(self, tasks: Sequence[CopyTask]) -> list[str]:
+        if self._store is None:
+            raise WarehouseError("this warehouse was opened without an object store")
+        # A task redelivered twice into one batch must load (and enter the ledger) once.
+        unique = list({t.task_id: t for t in tasks}.values())
+
+        def work(conn: C) -> list[str]:
+            try:
+                with self._transaction(conn):
+                    return self._load_in_transaction(conn, unique)
+            except Exception as exc:
+                self._after_failed_load(conn, exc)
+                raise
+
+        return self._run(work)
+
+    def _load_in_transaction(self, conn: C, tasks: Sequence[CopyTask]) -> list[str]:
+        if not tasks:
+            return []
+        self._lock_for_load(conn, sorted({quoted_table(t.game, t.event_type) for t in tasks}))
+        ids = [t.task_id for t in tasks]
+        lookup = sqltext.ledger_lookup_sql(len(ids), self.placeholder)
+        done = {row[0] for row in self._select(conn, lookup, ids)}
+        todo = [t for t in tasks if t.task_id not in done]
+        for group in sqltext.group_tasks(todo):
+            self.copy_group(conn, group)
+        if todo:
+            # The primary key turns a racing loader's duplicate into a conflict;
+            # inserting in id order makes two such loaders wait, not deadlock.
+            rows = sorted((t.task_id, t.table, t.key, t.rows) for t in todo)
+            insert = sqltext.ledger_insert_sql(len(rows), self.placeholder, self.now_sql)
+            self._execute(conn, insert, [v for row in rows for v in row])
+        return [t.task_id for t in todo]
+
+    def check(self) -> None:
+        try:
+            self._run(lambda conn: self._select(conn, _HEALTH_SQL))
+        except WarehouseUnavailable:
+            raise
+        except Exception as exc:
+            # The loader's health loop waits on WarehouseUnavailable only: anything
+            # else from a health check would end it.
+            message = exc.message if isinstance(exc, PlaylogError) else repr(exc)
+            raise WarehouseUnavailable(f"{self.errors.vendor}: {message}") from exc
+
+    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
+        statement = single_select(sql)
+        self._validate_select(statement)
+
+        def work(conn: C) -> tuple[list[str], list[Any]]:
+            with self._transaction(conn, self.begin_read_only, commit=False):
+                return self._fetch(conn, statement, max_rows + 1)
+
+        try:
+            columns, rows = self._run_query(work)
+        except PlaylogError as exc:
+            if self.errors.is_outage(exc):
+                raise
+            raise BadRequest(f"query failed: {exc.__cause__ or exc}") from exc
+        return QueryResult(columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows)
