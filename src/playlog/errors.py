@@ -23,7 +23,10 @@
           │    ├── Conflict               409: already exists
           │    │    └── IncompatibleSchema  409: breaks compatibility (names field + rule)
           │    ├── PayloadTooLarge        413
-          │    └── UnsupportedMediaType   415
+          │    ├── UnsupportedMediaType   415
+          │    ├── QueryTimeout           408: a query ran past its time limit
+          │    ├── ResultTooLarge         413: a query's result is over the byte limit
+          │    └── TooManyQueries         429: every query slot is taken
           ├── WarehouseError              a load failed for a reason in the data or SQL
           └── CorruptRecord               a log record cannot be decoded (dead-letter it)
 
@@ -132,6 +135,21 @@ class UnsupportedMediaType(ClientError):
     code = "unsupported_media_type"
 
 
+class QueryTimeout(ClientError):
+    status = 408
+    code = "query_timeout"
+
+
+class ResultTooLarge(ClientError):
+    status = 413
+    code = "result_too_large"
+
+
+class TooManyQueries(ClientError):
+    status = 429
+    code = "too_many_queries"
+
+
 class LogUnavailable(TransientError):
     code = "log_unavailable"
 
@@ -184,9 +202,12 @@ __all__ = [
     "ObjectMissing",
     "PayloadTooLarge",
     "PlaylogError",
+    "QueryTimeout",
     "ReservedName",
+    "ResultTooLarge",
     "StoreUnavailable",
     "TerminalError",
+    "TooManyQueries",
     "TransientError",
     "Unauthorized",
     "UnknownSchema",

@@ -40,6 +40,16 @@ class ServerSettings(Section):
     max_events_per_body: int = Field(100_000, le=MAX_EVENTS_PER_RECORD)
 
 
+class QuerySettings(Section):
+    """Limits of ``POST /v1/query`` (and ``playlog sql``): queries share the warehouse
+    with the loader, and the server with ingestion."""
+
+    timeout_s: float = Field(30.0, gt=0)
+    max_concurrent: int = Field(4, ge=1)  # more at once: 429
+    max_rows: int = Field(10_000, ge=1)  # more: truncated
+    max_result_bytes: int = Field(32 * 1024 * 1024, ge=1024)  # more: 413
+
+
 class LogSettings(Section):
     kind: Literal["embedded", "kafka"] = "embedded"
     data_topic: str = "playlog.events"
@@ -127,6 +137,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".playlog")
     server: ServerSettings = ServerSettings()
     log: LogSettings = LogSettings()
+    query: QuerySettings = QuerySettings()
     process: ProcessSettings = ProcessSettings()
     storage: StorageSettings = StorageSettings()
     load: LoadSettings = LoadSettings()

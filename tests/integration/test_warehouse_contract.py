@@ -25,12 +25,19 @@ from psycopg import errors as pg_errors
 
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask, task_id_for
-from playlog.errors import BadRequest, WarehouseConflict, WarehouseError, WarehouseUnavailable
+from playlog.errors import (
+    BadRequest,
+    QueryTimeout,
+    ResultTooLarge,
+    WarehouseConflict,
+    WarehouseError,
+    WarehouseUnavailable,
+)
 from playlog.storage.base import ObjectStore
 from playlog.storage.local import LocalStore
 from playlog.storage.s3 import S3Store
 from playlog.warehouse import sqlbase
-from playlog.warehouse.base import Warehouse
+from playlog.warehouse.base import QueryLimits, Warehouse
 from playlog.warehouse.duckdb import DuckDBWarehouse
 from playlog.warehouse.postgres import PostgresWarehouse
 from playlog.warehouse.redshift import RedshiftWarehouse
@@ -387,8 +394,50 @@ def test_query_returns_rows_and_says_when_truncated(backend: Backend) -> None:
             "ROLLBACK",
         ]
     three = "select 1 as n union all select 2 union all select 3 order by n"
-    result = backend.warehouse.query(three, max_rows=2)
+    result = backend.warehouse.query(three, QueryLimits(max_rows=2))
     assert (result.rows, result.truncated) == ([(1,), (2,)], True)
+
+
+SLOW = {
+    "duckdb": "select count(*) from range(100000000000) a",
+    "postgres": "select pg_sleep(30)",
+}
+HUGE = {
+    "duckdb": "select repeat('x', 100000) from range(1000)",
+    "postgres": "select repeat('x', 100000) from generate_series(1, 1000)",
+}
+
+
+@pytest.mark.parametrize("name", ["duckdb", "postgres"])
+def test_a_query_past_its_time_limit_is_cancelled(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    backend = _backend(name, request, tmp_path)
+    try:
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout, match=r"longer than 0.5 s") as info:
+            backend.warehouse.query(SLOW[name], QueryLimits(timeout_s=0.5))
+        assert info.value.status == 408
+        assert time.monotonic() - started < 20  # cancelled, not run to its end
+        assert backend.warehouse.query("select 41 + 1").rows == [(42,)]  # still usable
+        backend.warehouse.check()
+    finally:
+        backend.warehouse.close()
+
+
+@pytest.mark.parametrize("name", ["duckdb", "postgres"])
+def test_a_result_over_the_byte_limit_is_refused_before_it_is_held(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    backend = _backend(name, request, tmp_path)
+    try:
+        with pytest.raises(ResultTooLarge, match="larger than 1048576 bytes") as info:
+            backend.warehouse.query(HUGE[name], QueryLimits(max_bytes=1024 * 1024))
+        assert info.value.status == 413
+        small = backend.warehouse.query(HUGE[name], QueryLimits(max_rows=5))
+        assert (len(small.rows), small.truncated) == (5, True)
+    finally:
+        backend.warehouse.close()
 
 
 @pytest.mark.parametrize(

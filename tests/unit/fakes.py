@@ -26,7 +26,7 @@ from psycopg.pq import TransactionStatus
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask
 from playlog.errors import WarehouseConflict, WarehouseError, WarehouseUnavailable
-from playlog.warehouse.base import QueryResult
+from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 
 
 @dataclass
@@ -178,10 +178,10 @@ class FakeWarehouse:
         if self.is_down:
             raise WarehouseUnavailable("fake warehouse is down")
 
-    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
+    def query(self, sql: str, limits: QueryLimits = DEFAULT_LIMITS) -> QueryResult:
         """Only ``rows``: one row per table with its row count."""
         with self._lock:
-            rows = sorted(self.rows.items())[:max_rows]
+            rows = sorted(self.rows.items())[: limits.max_rows]
         return QueryResult(["table", "rows"], [tuple(r) for r in rows])
 
     def close(self) -> None:
@@ -236,7 +236,8 @@ class RecordingConnection:
         return self._rows
 
     def fetchmany(self, size: int = 0) -> list[tuple[Any, ...]]:
-        return self._rows[:size]
+        taken, self._rows = self._rows[:size], self._rows[size:]  # a cursor moves on
+        return taken
 
     def close(self) -> None:
         self.closed = True

@@ -19,6 +19,18 @@ class QueryResult:
     truncated: bool = False  # more rows than max_rows existed
 
 
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one user query may take (``POST /v1/query``, ``playlog sql``)."""
+
+    max_rows: int = 10_000  # more rows: the result is truncated (and says so)
+    max_bytes: int = 32 * 1024 * 1024  # more: ResultTooLarge (413)
+    timeout_s: float = 30.0  # longer: the query is cancelled, QueryTimeout (408)
+
+
+DEFAULT_LIMITS = QueryLimits()
+
+
 class FileReader(Protocol):
     def __call__(self, task: CopyTask) -> pa.Table: ...
 
@@ -41,7 +53,8 @@ class Warehouse(Protocol):
         """Run a real test query; raise ``WarehouseUnavailable`` (and nothing else: the
         loader's health loop waits on it) when it fails."""
 
-    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
-        """Run one read-only SELECT/WITH statement; anything else raises BadRequest."""
+    def query(self, sql: str, limits: QueryLimits = DEFAULT_LIMITS) -> QueryResult:
+        """Run one read-only SELECT/WITH statement within ``limits``; anything else
+        raises BadRequest (QueryTimeout, ResultTooLarge over the limits)."""
 
     def close(self) -> None: ...

@@ -95,6 +95,9 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
         # refuses even this; the cursor (and the view with it) is closed anyway.
         conn.unregister("_playlog_batch")
 
+    def _interrupt(self, conn: Cursor) -> None:
+        conn.interrupt()
+
     def _validate_select(self, statement: str) -> None:
         # DuckDB's own parser, on top of the lexer check: it knows a SELECT for sure.
         try:

@@ -182,12 +182,15 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
 
     # queries and loads ---------------------------------------------------------------
 
-    def _fetch(self, conn: Conn, statement: str, limit: int) -> tuple[list[str], list[Any]]:
+    def _fetch(self, conn: Conn, statement: str, take: Callable[[Any], T]) -> tuple[list[str], T]:
         # A server-side cursor: extended protocol (one statement only), DECLARE refuses
-        # data-modifying WITH, and only ``limit`` rows travel.
+        # data-modifying WITH, and only the rows ``take`` fetches travel.
         with conn.cursor(name="playlog_query") as cursor:
             cursor.execute(statement)
-            return [d.name for d in cursor.description or []], cursor.fetchmany(limit)
+            return [d.name for d in cursor.description or []], take(cursor)
+
+    def _interrupt(self, conn: Conn) -> None:
+        conn.cancel_safe()  # a cancel request on its own connection to the server
 
     def copy_group(self, conn: Conn, group: TaskGroup) -> None:
         assert self._store is not None

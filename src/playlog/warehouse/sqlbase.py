@@ -24,15 +24,23 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask
-from playlog.errors import BadRequest, PlaylogError, WarehouseError, WarehouseUnavailable
+from playlog.errors import (
+    BadRequest,
+    ClientError,
+    PlaylogError,
+    QueryTimeout,
+    WarehouseError,
+    WarehouseUnavailable,
+)
 from playlog.names import quote, quoted_table
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import sql as sqltext
-from playlog.warehouse.base import QueryResult
+from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 from playlog.warehouse.dberrors import ErrorTable
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import TypeMapper
+from playlog.warehouse.userquery import Deadline, take_rows
 
 log = logging.getLogger("playlog.warehouse")
 T = TypeVar("T")
@@ -88,10 +96,13 @@ class SqlWarehouse(Generic[C]):
     def _validate_select(self, statement: str) -> None:
         """A dialect's own parser may refuse more than ``sqlcheck`` does."""
 
-    def _fetch(self, conn: C, statement: str, limit: int) -> tuple[list[str], list[Any]]:
+    def _fetch(self, conn: C, statement: str, take: Callable[[Any], T]) -> tuple[list[str], T]:
+        """The statement's column names and what ``take`` makes of its cursor."""
         cursor = conn.execute(statement)
-        columns = [str(d[0]) for d in cursor.description or []]
-        return columns, list(cursor.fetchmany(limit))
+        return [str(d[0]) for d in cursor.description or []], take(cursor)
+
+    def _interrupt(self, conn: C) -> None:
+        """Cancel what ``conn`` runs now (called from another thread at a deadline)."""
 
     # helpers ---------------------------------------------------------------------
 
@@ -209,18 +220,30 @@ class SqlWarehouse(Generic[C]):
             message = exc.message if isinstance(exc, PlaylogError) else repr(exc)
             raise WarehouseUnavailable(f"{self.errors.vendor}: {message}") from exc
 
-    def query(self, sql: str, max_rows: int = 10_000) -> QueryResult:
+    def query(self, sql: str, limits: QueryLimits = DEFAULT_LIMITS) -> QueryResult:
         statement = single_select(sql)
         self._validate_select(statement)
+        deadline = Deadline(limits.timeout_s)
 
-        def work(conn: C) -> tuple[list[str], list[Any]]:
-            with self._transaction(conn, self.begin_read_only, commit=False):
-                return self._fetch(conn, statement, max_rows + 1)
+        def work(conn: C) -> tuple[list[str], tuple[list[Any], bool]]:
+            with (
+                self._transaction(conn, self.begin_read_only, commit=False),
+                deadline.armed(lambda: self._interrupt(conn)),
+            ):
+                return self._fetch(conn, statement, lambda cursor: take_rows(cursor, limits))
 
         try:
-            columns, rows = self._run_query(work)
+            columns, (rows, truncated) = self._run_query(work)
+        except ClientError:
+            raise
         except PlaylogError as exc:
+            if deadline.expired:
+                raise QueryTimeout(
+                    f"the query ran longer than {limits.timeout_s:g} s (query.timeout_s) and "
+                    "was cancelled",
+                    limit_s=limits.timeout_s,
+                ) from exc
             if self.errors.is_outage(exc):
                 raise
             raise BadRequest(f"query failed: {exc.__cause__ or exc}") from exc
-        return QueryResult(columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows)
+        return QueryResult(columns, [tuple(r) for r in rows], truncated)
