@@ -871,3 +871,39 @@ def test_gzip_bodies_inflate_up_to_max_inflated_bytes(tmp_path: Path) -> None:
         bomb,
     )
     assert error.details == {"limit": 8000}
+
+
+def test_client_disconnecting_mid_body_is_a_499_logged_at_info(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a server error: it was a 500 with two tracebacks (false alerts on mobile)."""
+    from playlog.monitor import metrics
+
+    def count(status: str) -> float:
+        return float(metrics.REQUESTS.labels(status=status)._value.get())
+
+    before = {status: count(status) for status in ("499", "500")}
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b"[", "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"authorization", f"Bearer {api.keys[GAME]}".encode()),
+        (b"content-type", b"application/json"),
+    ]
+    scope = {
+        "type": "http", "method": "POST", "path": f"/v1/games/{GAME}/events", "headers": headers,
+        "query_string": b"", "http_version": "1.1", "scheme": "http", "root_path": "",
+        "server": ("testserver", 80), "client": ("127.0.0.1", 1),
+    }  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="playlog.ingest"):
+        asyncio.run(api.app(scope, receive, send))
+    assert count("499") == before["499"] + 1 and count("500") == before["500"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert any("disconnected" in r.getMessage() for r in caplog.records)
