@@ -26,6 +26,9 @@ from playlog.errors import ConfigError
 # _event_id packs (offset, partition, index in record) into 63 bits; see process.transform.
 MAX_EVENTS_PER_RECORD = 1 << 17
 MAX_PARTITIONS = 1 << 10
+# Native Avro decoders recurse per level of nesting (fastavro segfaults ~10,000 deep):
+# no setting may allow data nested deeper than this.
+MAX_NESTING_DEPTH = 1000
 
 
 class Section(BaseModel):
@@ -38,6 +41,17 @@ class ServerSettings(Section):
     admin_key: SecretStr | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     max_events_per_body: int = Field(100_000, le=MAX_EVENTS_PER_RECORD)
+    # Levels of records, arrays, maps and unions an event may nest (the top record is 1).
+    max_nesting_depth: int = Field(64, ge=1, le=MAX_NESTING_DEPTH)
+    # What a gzip body, and separately all deflate blocks of its OCF containers, may
+    # inflate to per request; None: 8x max_body_bytes.
+    max_inflated_bytes: int | None = Field(None, ge=1)
+    # Request line plus headers; larger -> 431 (uvicorn's h11_max_incomplete_event_size).
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+
+    @property
+    def inflated_limit(self) -> int:
+        return self.max_inflated_bytes or 8 * self.max_body_bytes
 
 
 class QuerySettings(Section):

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +44,7 @@ from playlog.errors import (
     WarehouseUnavailable,
 )
 from playlog.ingest import auth as auth_module
+from playlog.ingest import events as events_module
 from playlog.ingest import payloads as payloads_module
 from playlog.ingest.app import create_app
 from playlog.ingest.auth import KEY_TTL_S, Auth
@@ -699,3 +701,209 @@ def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
     release.set()
     checker.join(5)
     assert catalog.calls == 2 and not checker.is_alive()
+
+
+# --- hostile input: nesting depth, inflated size, linear gzip (issue 8) -------------
+
+NODE = {
+    "type": "record",
+    "name": "node",
+    "fields": [{"name": "v", "type": "int"}, {"name": "next", "type": ["null", "node"]}],
+}
+
+
+def zigzag(n: int) -> bytes:
+    raw, out = (n << 1) ^ (n >> 63), bytearray()
+    while raw > 0x7F:
+        out.append(raw & 0x7F | 0x80)
+        raw >>= 7
+    out.append(raw)
+    return bytes(out)
+
+
+def linked_list(nodes: int) -> bytes:
+    """The datum of a ``node`` list ``nodes`` long: 2 levels (record, union) per node.
+    Built by hand: fastavro's own writer and reader crash at a few thousand."""
+    return (zigzag(1) + zigzag(1)) * (nodes - 1) + zigzag(1) + zigzag(0)
+
+
+def list_json(nodes: int) -> Any:
+    value: Any = None
+    for _ in range(nodes):
+        value = {"v": 1, "next": value}
+    return value
+
+
+def ocf_of(schema: dict[str, Any], datums: list[bytes], codec: str = "null") -> bytes:
+    """An OCF container with one block of ``datums`` (raw Avro binary)."""
+    data = b"".join(datums)
+    if codec == "deflate":
+        data = zlib.compress(data)[2:-4]  # raw deflate, as the Avro spec says
+    return ocf_block(schema, len(datums), data, codec)
+
+
+def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "null") -> bytes:
+    """An OCF container with one block claiming ``count`` records, holding ``data``."""
+    meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": codec.encode()}
+    header = b"Obj\x01" + zigzag(len(meta))
+    for k, v in meta.items():
+        header += zigzag(len(k)) + k.encode() + zigzag(len(v)) + v
+    sync = b"S" * 16
+    return header + zigzag(0) + sync + zigzag(count) + zigzag(len(data)) + data + sync
+
+
+def deep_bodies(env: Env, nodes: int) -> dict[str, bytes]:
+    node, _ = env.registry.register(GAME, "node", json.dumps(NODE))
+    event = json.dumps([{"event_type": "node", "data": list_json(min(nodes, 400))}])
+    return {
+        OCF: ocf_of(NODE, [linked_list(nodes)]),
+        SOE: single_object.frame(node.fingerprint, linked_list(nodes)),
+        JSON: event.encode(),
+    }
+
+
+@pytest.mark.parametrize("content_type", [OCF, SOE, JSON])
+def test_data_nested_deeper_than_the_limit_is_422_naming_it(env: Env, content_type: str) -> None:
+    """5,000 nodes (10,000 levels) crashed the process (fastavro segfaults); JSON
+    is cut at 400 nodes (its parser gives up at 1,000 levels)."""
+    body = deep_bodies(env, 5_000)[content_type]
+    error = refused(InvalidPayload, env.parse, content_type, body)
+    assert error.status == 422 and error.details == {"limit": 64}
+    assert "nested deeper than 64 levels" in error.message
+
+
+@pytest.mark.parametrize("content_type", [OCF, SOE, JSON])
+def test_data_nested_exactly_to_the_limit_is_accepted(env: Env, content_type: str) -> None:
+    # a record and a union per node: 32 nodes are 64 levels, 33 are 66
+    ok = deep_bodies(env, 32)[content_type]
+    assert env.parse(content_type, ok).count == 1
+    too_deep = deep_bodies(env, 33)[content_type]
+    assert refused(InvalidPayload, env.parse, content_type, too_deep).details == {"limit": 64}
+
+
+def test_a_lower_limit_applies_to_non_recursive_schemas_too(env: Env) -> None:
+    nested = json.loads(nested_schema(5))
+    schema, _ = env.registry.register(GAME, "deep", json.dumps(nested))
+    datum = zigzag(1) * 5 + zigzag(7) + zigzag(0) * 5  # [[[[[7]]]]]: 6 levels with the record
+    body = single_object.frame(schema.fingerprint, datum)
+    assert parse(env.registry, GAME, SOE, body, 10, payloads_module.Limits(depth=6)).count == 1
+    error = refused(
+        InvalidPayload, parse, env.registry, GAME, SOE, body, 10, payloads_module.Limits(depth=5)
+    )
+    assert error.details == {"limit": 5}
+
+
+def test_an_array_of_empty_items_claiming_billions_is_refused_at_once(env: Env) -> None:
+    """Three bytes made fastavro build a list of 2**27 Nones (27 s, 1 GB)."""
+    nulls = {
+        "type": "record",
+        "name": "nulls",
+        "fields": [{"name": "xs", "type": {"type": "array", "items": "null"}}],
+    }
+    schema, _ = env.registry.register(GAME, "nulls", json.dumps(nulls))
+    fine = single_object.frame(schema.fingerprint, zigzag(3) + zigzag(0))
+    assert env.parse(SOE, fine).count == 1
+    for count in (2**27, 2**62):
+        body = single_object.frame(schema.fingerprint, zigzag(count) + zigzag(0))
+        started = time.monotonic()
+        refused(InvalidPayload, env.parse, SOE, body)
+        refused(InvalidPayload, env.parse, OCF, ocf_of(nulls, [zigzag(count) + zigzag(0)]))
+        assert time.monotonic() - started < 1
+
+
+def test_deflate_block_inflating_past_the_limit_is_413_naming_it(env: Env) -> None:
+    rows = [{"player": "x" * 1000, "level": 1}] * 100  # ~100 KB inflated
+    body = container(LOGIN_V1, rows, "deflate")
+    assert len(body) < 5_000
+    limits = payloads_module.Limits(inflated_bytes=200_000)
+    assert parse(env.registry, GAME, OCF, body, 1000, limits).count == 100
+    error = refused(PayloadTooLarge, parse, env.registry, GAME, OCF, body * 2, 1000, limits)
+    assert error.status == 413 and error.details == {"limit": 200_000}
+    assert "200000" in error.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        zlib.compress(bytes(range(256)) * 4)[2:-40],  # truncated
+        b"\xff" * 40,  # not deflate
+    ],
+    ids=["truncated", "garbage"],
+)
+def test_damaged_deflate_block_is_422(env: Env, data: bytes) -> None:
+    assert env.parse(OCF, ocf_of(LOGIN_V1, [b"\x02x\x02"] * 50, "deflate")).count == 50
+    error = refused(InvalidPayload, env.parse, OCF, ocf_block(LOGIN_V1, 50, data, "deflate"))
+    assert "deflate" in error.message
+
+
+def test_block_holding_fewer_records_than_it_claims_is_422_when_walked(env: Env) -> None:
+    env.registry.register(GAME, "node", json.dumps(NODE))
+    refused(InvalidPayload, env.parse, OCF, ocf_block(NODE, 2, linked_list(3)))
+    refused(InvalidPayload, env.parse, OCF, ocf_block(NODE, 1, linked_list(3) + b"\x02"))
+
+
+def test_many_tiny_gzip_members_inflate_in_linear_time() -> None:
+    """2.3 MB of members took 22 s on the event loop (each member copied the rest)."""
+    member = gzip.compress(b"", mtime=0)
+    elapsed = []
+    for members in (20_000, 100_000):
+        started = time.monotonic()
+        assert decompress(member * members, "gzip", 10) == b""
+        elapsed.append(time.monotonic() - started)
+    assert elapsed[1] < 10 * elapsed[0] + 0.5 and elapsed[1] < 5, elapsed  # square: 25x
+    body = gzip.compress(b"ab", mtime=0) * 100_000
+    assert decompress(body, "gzip", 200_000) == b"ab" * 100_000
+    refused(PayloadTooLarge, decompress, body, "gzip", 199_999)
+
+
+def test_gzip_bodies_inflate_up_to_max_inflated_bytes(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, server={"max_body_bytes": 1000})
+    assert settings.server.inflated_limit == 8000
+    bomb = gzip.compress(b"[" + b" " * 8000 + b"]")
+    error = refused(
+        PayloadTooLarge,
+        events_module.check_batch,
+        None,
+        settings.server,
+        GAME,
+        JSON,
+        "gzip",
+        bomb,
+    )
+    assert error.details == {"limit": 8000}
+
+
+def test_client_disconnecting_mid_body_is_a_499_logged_at_info(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a server error: it was a 500 with two tracebacks (false alerts on mobile)."""
+    from playlog.monitor import metrics
+
+    def count(status: str) -> float:
+        return float(metrics.REQUESTS.labels(status=status)._value.get())
+
+    before = {status: count(status) for status in ("499", "500")}
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b"[", "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"authorization", f"Bearer {api.keys[GAME]}".encode()),
+        (b"content-type", b"application/json"),
+    ]
+    scope = {
+        "type": "http", "method": "POST", "path": f"/v1/games/{GAME}/events", "headers": headers,
+        "query_string": b"", "http_version": "1.1", "scheme": "http", "root_path": "",
+        "server": ("testserver", 80), "client": ("127.0.0.1", 1),
+    }  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="playlog.ingest"):
+        asyncio.run(api.app(scope, receive, send))
+    assert count("499") == before["499"] + 1 and count("500") == before["500"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert any("disconnected" in r.getMessage() for r in caplog.records)

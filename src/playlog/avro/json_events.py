@@ -19,12 +19,14 @@ import datetime as dt
 import io
 import reprlib
 import struct
+import sys
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any, cast
 
 from fastavro import schemaless_writer
 from fastavro.validation import ValidationError, validate
 
+from playlog.avro.depth import DEFAULT_DEPTH, Walker, plan_for
 from playlog.errors import InvalidPayload
 
 
@@ -273,8 +275,13 @@ def _timestamp(value: str, path: str, local: bool) -> dt.datetime:
         raise _Mismatch(f"{path}: {_show(value)} is outside the years 1 to 9999 in UTC") from exc
 
 
-def encode(data: Any, parsed_schema: Any, where: str) -> bytes:
-    """The Avro binary datum of JSON ``data``; InvalidPayload naming ``where`` and the field."""
+def encode(data: Any, parsed_schema: Any, where: str, max_depth: int = DEFAULT_DEPTH) -> bytes:
+    """The Avro binary datum of JSON ``data``; InvalidPayload naming ``where`` and the
+    field, TooDeep when it nests past ``max_depth`` levels."""
+    # The items are in memory already, as JSON: no claimed count to bound.
+    walker = Walker(max_depth, empty_items=sys.maxsize)
+    if _json_depth(data, max_depth) > max_depth:  # before any recursion over it
+        raise _at(walker.too_deep(), where)
     try:
         named = parsed_schema.get("__named_schemas") if isinstance(parsed_schema, dict) else None
         datum = to_datum(data, parsed_schema, "", named)
@@ -290,4 +297,34 @@ def encode(data: Any, parsed_schema: Any, where: str) -> bytes:
         # The checks above should leave nothing for fastavro to refuse; if they
         # missed a case, it is still the client's data and still a 422.
         raise InvalidPayload(f"{where}: {str(exc) or type(exc).__name__}") from exc
-    return out.getvalue()
+    datum = out.getvalue()
+    plan = plan_for(parsed_schema)
+    if plan.needs_walk(max_depth):  # unions nest without nesting the JSON
+        try:
+            walker.skip(datum, 0, plan)
+        except InvalidPayload as exc:
+            raise _at(exc, where) from None
+    return datum
+
+
+def _at(exc: InvalidPayload, where: str) -> InvalidPayload:
+    return type(exc)(f"{where}: {exc.message}", **exc.details)
+
+
+def _json_depth(value: Any, limit: int) -> int:
+    """How deep objects and arrays nest in ``value`` (a scalar: 0), without recursing;
+    stops counting past ``limit``. Every JSON level is an Avro level at least
+    (records and maps are objects, arrays are arrays), so deeper JSON is deeper Avro."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending and deepest <= limit:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest

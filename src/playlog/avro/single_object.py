@@ -12,6 +12,7 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
+from playlog.avro.depth import DEFAULT_DEPTH, Walker, plan_for
 from playlog.errors import InvalidPayload
 
 MARKER = b"\xc3\x01"
@@ -28,12 +29,17 @@ def frame(fingerprint_hex: str, datum: bytes) -> bytes:
 
 
 def decode(
-    body: bytes, writer_for: WriterLookup, reader_for: ReaderLookup | None = None
+    body: bytes,
+    writer_for: WriterLookup,
+    reader_for: ReaderLookup | None = None,
+    max_depth: int = DEFAULT_DEPTH,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(fingerprint, record)`` for every event in ``body``, resolving each to
-    ``reader_for(fingerprint)`` when given. Raises InvalidPayload on any damage."""
+    ``reader_for(fingerprint)`` when given. Raises InvalidPayload on any damage, and
+    TooDeep (never a crash in fastavro) for data nested past ``max_depth``."""
     stream = io.BytesIO(body)
     size = len(body)
+    walker = Walker(max_depth, empty_items=size)
     index = 0
     while stream.tell() < size:
         start = stream.tell()
@@ -46,6 +52,7 @@ def decode(
         fingerprint = header[2:].hex()
         writer = writer_for(fingerprint)
         reader = reader_for(fingerprint) if reader_for else None
+        _check_depth(walker, body, start, writer, f"event {index} at byte {start}")
         try:
             record = schemaless_reader(stream, writer, reader)
         except (
@@ -67,9 +74,19 @@ def decode(
         index += 1
 
 
-def count(body: bytes, writer_for: WriterLookup) -> dict[str, int]:
+def _check_depth(walker: Walker, body: bytes, start: int, writer: Any, where: str) -> None:
+    """Walk the datum first when its schema lets data nest past the limit."""
+    plan = plan_for(writer)
+    if plan.needs_walk(walker.limit):
+        try:
+            walker.skip(body, start + HEADER_SIZE, plan)
+        except InvalidPayload as exc:
+            raise type(exc)(f"{where}: {exc.message}", **exc.details) from None
+
+
+def count(body: bytes, writer_for: WriterLookup, max_depth: int = DEFAULT_DEPTH) -> dict[str, int]:
     """Validate every event; ``{fingerprint: events}``."""
     counts: dict[str, int] = {}
-    for fingerprint, _ in decode(body, writer_for):
+    for fingerprint, _ in decode(body, writer_for, max_depth=max_depth):
         counts[fingerprint] = counts.get(fingerprint, 0) + 1
     return counts

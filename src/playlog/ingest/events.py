@@ -29,8 +29,9 @@ def check_batch(
     body: bytes,
 ) -> payloads.Batch:
     """The body as one data-topic value: inflated, parsed and validated (blocking)."""
-    body = payloads.decompress(body, content_encoding, server.max_body_bytes)
-    return payloads.parse(registry, game, content_type, body, server.max_events_per_body)
+    body = payloads.decompress(body, content_encoding, server.inflated_limit)
+    limits = payloads.Limits(server.max_nesting_depth, server.inflated_limit)
+    return payloads.parse(registry, game, content_type, body, server.max_events_per_body, limits)
 
 
 async def post_events(request: Request) -> Response:

@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from playlog.errors import BadRequest, NotFound, PayloadTooLarge, PlaylogError, TransientError
+from playlog.errors import (
+    BadRequest,
+    ClientError,
+    NotFound,
+    PayloadTooLarge,
+    PlaylogError,
+    TransientError,
+)
 from playlog.ingest.auth import Auth
 from playlog.monitor import metrics
 from playlog.names import check_name
@@ -80,17 +87,34 @@ async def large_json(content: Any, status_code: int = 200) -> Response:
 # bodies ---------------------------------------------------------------------------
 
 
+class ClientGone(ClientError):
+    """The client closed the connection before its body arrived: nobody to answer,
+    and not a server error (nginx's 499). Counted, logged at info."""
+
+    status = 499
+    code = "client_closed_request"
+
+
 async def read_body(request: Request) -> bytes:
     limit = ingest(request).services.settings.server.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes; the limit is {limit}", limit=limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body over the limit of {limit} bytes", limit=limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body over the limit of {limit} bytes", limit=limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        log.info(
+            "%s %s -> 499: client disconnected after %d bytes of its body",
+            request.method,
+            request.url.path,
+            size,
+        )
+        raise ClientGone(f"client disconnected after {size} bytes of its body") from None
     return b"".join(chunks)
 
 
@@ -144,6 +168,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_payload",
+    431: "request_header_fields_too_large",
 }
 
 

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from playlog.avro import ocf, single_object
+from playlog.avro.limits import Limits, check_ocf
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import (
     FORMAT_SINGLE_OBJECT,
@@ -151,6 +152,7 @@ def _transform(
         if day is None:
             day = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC).strftime("%Y-%m-%d")
         try:
+            _check_limits(record, lookup)
             planned = _plan_columnar(record, lookup, latest) if fast else None
             if planned is not None:
                 index = 0
@@ -196,6 +198,15 @@ def _record_tables(
         bucket.received_ms.append(received_ms)
         bucket.hashes.append(writer.fingerprint)
     return {key: to_arrow(bucket) for key, bucket in buckets.items()}
+
+
+def _check_limits(record: Record, lookup: SchemaLookup) -> None:
+    """Refuse an OCF record whose data nests or inflates past the limits before a
+    native decoder sees it (single-object data is checked as it is decoded)."""
+    if record.headers.get("format") != FORMAT_SINGLE_OBJECT:
+        game = record.headers["game"]
+        writer_of = lambda c: lookup(game, fingerprint_of(c.schema_json)).parsed  # noqa: E731
+        check_ocf(record.value, ocf.walk(record.value), writer_of, Limits())
 
 
 def _plan_columnar(
