@@ -46,7 +46,7 @@ class ServerSettings(Section):
     # What a gzip body, and separately all deflate blocks of its OCF containers, may
     # inflate to per request; None: 8x max_body_bytes.
     max_inflated_bytes: int | None = Field(None, ge=1)
-    # Request line plus headers; larger -> 431 (uvicorn's h11_max_incomplete_event_size).
+    # Request line plus headers; larger -> 431 (ingest/protocol.py).
     max_header_bytes: int = Field(64 * 1024, ge=1024)
 
     @property

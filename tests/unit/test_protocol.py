@@ -11,32 +11,31 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from playlog.cli.demo import free_port
-from playlog.ingest.protocol import LimitedH11Protocol
+from playlog.ingest.protocol import limited_protocol
 
 LIMIT = 64 * 1024
 
 
-async def hello(request: object) -> PlainTextResponse:
-    return PlainTextResponse("hello")
+async def hello(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(f"hello {len(await request.body())}")
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
     port = free_port()
-    app = Starlette(routes=[Route("/", hello)])
+    app = Starlette(routes=[Route("/", hello, methods=["GET", "POST"])])
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         lifespan="off",
-        # the line runtime.py needs:
-        http=LimitedH11Protocol,
-        h11_max_incomplete_event_size=LIMIT,
+        http=limited_protocol(LIMIT),  # as runtime.py serves
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -49,8 +48,7 @@ def port() -> Iterator[int]:
 
 
 def request(port: int, header_bytes: int) -> bytes:
-    """h11 measures the head it holds unfinished between reads: send all but its end,
-    then the end (a head that arrives whole in one read is parsed at any size)."""
+    """The head in two reads: all but its end, then the end."""
     head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * header_bytes + b"\r\n\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head[:-4])
@@ -91,3 +89,15 @@ def test_a_100_mb_header_is_not_read(port: int) -> None:
             pass
     assert sent < 20 * 1024 * 1024  # what the kernels' buffers hold, not 100 MB
     assert request(port, 10).startswith(b"HTTP/1.1 200")
+
+
+def test_a_large_body_behind_a_small_head_is_no_large_head(port: int) -> None:
+    """Head and body arrive in the same reads: only the head counts."""
+    body = b"x" * (4 * LIMIT)
+    head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body + head + body)  # two requests, pipelined
+        answer = b""
+        while answer.count(b"hello") < 2 and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.count(f"hello {len(body)}".encode()) == 2, answer[:300]
