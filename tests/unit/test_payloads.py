@@ -907,3 +907,16 @@ def test_client_disconnecting_mid_body_is_a_499_logged_at_info(
     assert count("499") == before["499"] + 1 and count("500") == before["500"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert any("disconnected" in r.getMessage() for r in caplog.records)
+
+
+def test_ocf_header_with_the_registered_hash_but_another_unit_is_refused(env: Env) -> None:
+    """timestamp-micros where timestamp-millis is registered: the same hash (logical types
+    are not in it), and every value would be stored 1000x off."""
+    micros = json.loads(json.dumps(LOGIN_V2))
+    micros["fields"][2]["type"] = ["null", {"type": "long", "logicalType": "timestamp-micros"}]
+    rows = [{"player": "x", "level": 1, "ts": None, "avatar": None}]
+    body = container(LOGIN_V1, logins(1)) + container(micros, rows)
+    error = refused(InvalidPayload, env.parse, OCF, body)
+    assert error.status == 422
+    assert "other logical types" in error.message
+    assert env.parse(OCF, container(LOGIN_V2, rows)).count == 1

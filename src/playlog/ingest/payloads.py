@@ -18,7 +18,6 @@ from typing import Any
 from playlog.avro import ocf, single_object
 from playlog.avro.json_events import encode
 from playlog.avro.limits import Limits, check_ocf
-from playlog.avro.schema import fingerprint_of
 from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.errors import (
     BadRequest,
@@ -117,7 +116,7 @@ def parse(
 
 def _ocf(registry: Registry, game: str, body: bytes, limits: Limits) -> Batch:
     containers = ocf.walk(body)
-    writers = [registry.lookup(game, fingerprint_of(c.schema_json)) for c in containers]
+    writers = [registry.writer_of(game, c.schema_json) for c in containers]
     by_start = {c.start: w.parsed for c, w in zip(containers, writers, strict=True)}
     check_ocf(body, containers, lambda c: by_start[c.start], limits)
     return Batch(FORMAT_OCF, body, sum(c.count for c in containers))
