@@ -83,7 +83,9 @@ class Services:
         store = open_store(settings)
         warehouse = open_warehouse(settings, store) if with_warehouse else None
         catalog = open_catalog(settings)
-        return cls(settings, log_, store, warehouse, catalog, Registry(catalog, warehouse))
+        registry = Registry(catalog, warehouse)
+        registry.converge()
+        return cls(settings, log_, store, warehouse, catalog, registry)
 
     def close(self) -> None:
         if self.warehouse is not None:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from playlog.avro.types import Column
 from playlog.contracts import CopyTask, task_id_for
 from playlog.errors import (
     BadRequest,
@@ -22,6 +23,7 @@ from playlog.errors import (
     IncompatibleSchema,
     InvalidPayload,
     NotFound,
+    PlaylogError,
     ReservedName,
     UnknownSchema,
 )
@@ -495,3 +497,49 @@ def test_a_container_header_with_other_logical_types_names_no_registered_writer(
     assert info.value.status == 422
     with pytest.raises(UnknownSchema):
         registry.writer_of("g1", json.dumps(record(field("other", "int"))))
+
+
+def test_a_registration_failing_midway_adds_no_column(
+    registry: Registry, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All DDL of a version is one transaction: a failure after the first ALTER leaves
+    the table as it was, and the catalog without the version."""
+    from playlog.warehouse import sql as sqltext
+
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    before = columns(warehouse, "g1", "login")
+    real = sqltext.add_column_sql
+
+    def second_fails(table: str, column: Column, types: Any) -> str:
+        return (
+            "ALTER TABLE nowhere.at_all ADD COLUMN x INT"
+            if column.name == "b"
+            else real(table, column, types)
+        )
+
+    monkeypatch.setattr(sqltext, "add_column_sql", second_fails)
+    v2 = record(*LOGIN_V1["fields"], field("a", "int", default=1), field("b", "int", default=2))
+    with pytest.raises(PlaylogError):
+        registry.register("g1", "login", json.dumps(v2))
+
+    assert columns(warehouse, "g1", "login") == before
+    assert [s.version for s in registry.catalog.schemas("g1")] == [1]
+
+
+def test_on_start_every_table_is_brought_up_to_its_latest_version(
+    registry: Registry, warehouse: DuckDBWarehouse, catalog: Catalog
+) -> None:
+    """Catalog and warehouse converge after a crash or a restored warehouse: a process
+    that opens them re-applies each event type's DDL (idempotently)."""
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    v2 = record(*LOGIN_V1["fields"], field("level", "int", default=7))
+    registry.register("g1", "login", json.dumps(v2))
+    expected = columns(warehouse, "g1", "login")
+    warehouse._run(lambda conn: conn.execute("DROP TABLE g1.login"))
+
+    Registry(catalog, warehouse).converge()
+
+    # a re-created table has the metadata columns last: the same columns and types
+    assert sorted(columns(warehouse, "g1", "login")) == sorted(expected)
+    Registry(catalog, warehouse).converge()  # idempotent
+    assert sorted(columns(warehouse, "g1", "login")) == sorted(expected)

@@ -83,6 +83,22 @@ class Registry:
         except TransientError as exc:  # start anyway; the next lookup tries again
             log.warning("schema catalog unavailable at start: %s", exc)
 
+    def converge(self) -> None:
+        """Bring every table up to its event type's latest version (idempotent).
+
+        Registration changes the table, then the catalog: a crash between the two, or
+        a warehouse restored from a backup, leaves them apart. Run when a process opens
+        both; a warehouse that is down now is left for the next start."""
+        if self._warehouse is None:
+            return
+        for (game, event_type), history in sorted(self._index.by_type.items()):
+            columns = table_columns(history[:-1], history[-1].raw)
+            try:
+                self._warehouse.ensure_table(game, event_type, columns)
+            except TransientError as exc:
+                log.warning("cannot check table %s.%s now: %s", game, event_type, exc)
+                return
+
     def reload(self, force: bool = False) -> None:
         if force or time.monotonic() - self._loaded_at >= self._reload_interval_s:
             self._index = SchemaIndex.build(self.catalog.schemas())

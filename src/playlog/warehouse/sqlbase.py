@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from playlog.avro.types import Column
@@ -82,7 +82,8 @@ class SqlWarehouse(Generic[C]):
         """After BEGIN, before the ledger lookup (quoted table names, sorted)."""
 
     def _ddl_transaction(self, conn: C) -> AbstractContextManager[None]:
-        return nullcontext()
+        """All DDL of one version in one transaction: a failure midway adds nothing."""
+        return self._transaction(conn)
 
     def _widen_column(self, conn: C, table: str, column: Column) -> None:
         self._execute(conn, sqltext.alter_type_sql(table, column, self.types))
