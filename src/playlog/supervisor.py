@@ -26,7 +26,7 @@ log = logging.getLogger("playlog")
 
 Stage = Callable[[threading.Event], None]
 
-_POLL_S = 0.5  # the main thread wakes this often; signal handlers run in between
+_POLL_S = 0.1  # how soon the main thread acts on a signal
 
 
 class StageEnded(RuntimeError):
@@ -40,6 +40,7 @@ class Supervisor:
         self._threads: list[threading.Thread] = []
         self._on_stop: list[Callable[[], None]] = []
         self._failure: tuple[str, BaseException] | None = None
+        self._signal: int | None = None
 
     @property
     def stopping(self) -> threading.Event:
@@ -53,7 +54,7 @@ class Supervisor:
 
     def start(self, name: str, stage: Stage, on_stop: Callable[[], None] | None = None) -> None:
         """Run ``stage(stopping)`` in a thread called ``name``. ``on_stop`` (quick, never
-        blocking: it may run in a signal handler) tells a stage that does not watch the
+        blocking: it runs in the thread that calls ``stop``) tells a stage that does not watch the
         event to stop, e.g. an HTTP server's ``should_exit``. Ignored once stopping."""
         thread = threading.Thread(target=self._guard, args=(name, stage), name=name)
         with self._lock:
@@ -76,8 +77,9 @@ class Supervisor:
     def stop(self, fail: BaseException | None = None, *, stage: str | None = None) -> None:
         """Ask every stage to stop; with ``fail``, the process failed (exit code 1).
 
-        Safe from any thread and from a signal handler; only the first failure is logged
-        with its traceback. ``stage`` defaults to the calling thread's name.
+        Safe from any thread (not from a signal handler: ``run()`` handles signals).
+        Only the first failure is logged with its traceback. ``stage`` defaults to the
+        calling thread's name.
         """
         if fail is not None:
             name = stage or threading.current_thread().name
@@ -101,13 +103,14 @@ class Supervisor:
         """In the main thread: wait for a signal or a failure, then for every stage.
 
         Returns the exit code: 0 after SIGINT/SIGTERM or ``stop()``, 1 after a failure.
-        A second Ctrl-C interrupts the wait (KeyboardInterrupt), as in most servers.
         """
         handled = (signal.SIGINT, signal.SIGTERM)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
         try:
             while not self._stop.wait(_POLL_S):
-                pass
+                if self._signal is not None:
+                    log.info("%s received; stopping", signal.Signals(self._signal).name)
+                    self.stop()
             self.join()
         finally:
             for sig, handler in previous.items():
@@ -115,10 +118,9 @@ class Supervisor:
         return 1 if self._failure is not None else 0
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        log.info("%s received; stopping", signal.Signals(signum).name)
-        self.stop()
+        # No locks here (stop() takes some, so might the main thread when the signal
+        # lands): the main thread's loop in run() sees this and calls stop().
+        self._signal = signum
 
     def join(self) -> None:
         """Wait for every stage thread, including ones started while stopping."""
