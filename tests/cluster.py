@@ -42,6 +42,9 @@ copy_topic = "copy-{run}"
 dead_letter_topic = "dead-{run}"
 partitions = 4
 copy_partitions = 4
+session_timeout_ms = 6000
+verify_end_offsets = true
+finish_join_before_leave = true
 
 [process]
 group = "process-{run}"

@@ -77,6 +77,16 @@ class LogSettings(Section):
     # kafka
     bootstrap_servers: str = "127.0.0.1:9092"
     replication_factor: int = 1
+    # A group member's session timeout (librdkafka's default); the heartbeat interval
+    # follows it. The Tansu test broker holds a JoinGroup for about half of it: 6000.
+    session_timeout_ms: int = Field(45_000, ge=1000)
+    # Workarounds for brokers that differ from Apache Kafka, off by default (the tests
+    # turn them on for Tansu). Read each partition to its EOF instead of trusting
+    # ListOffsets LATEST (Tansu answers the first offset of the last batch + 1):
+    verify_end_offsets: bool = False
+    # A member that closes while its JoinGroup is pending finishes joining first
+    # (leaving mid-join wedges the group on Tansu):
+    finish_join_before_leave: bool = False
     kafka: dict[str, str] = Field(default_factory=dict)  # passed through (SASL/TLS, ...)
 
 

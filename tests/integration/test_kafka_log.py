@@ -16,7 +16,10 @@ from playlog.log.kafka import KafkaLog
 
 @pytest.fixture
 def log(kafka_bootstrap: str) -> Iterator[KafkaLog]:
-    kafka_log = KafkaLog(kafka_bootstrap, client_id="playlog-test")
+    kafka_log = KafkaLog(
+        kafka_bootstrap, client_id="playlog-test",
+        session_timeout_ms=6000, verify_end_offsets=True, finish_join_before_leave=True,
+    )  # fmt: skip
     yield kafka_log
     kafka_log.close()
 

@@ -272,7 +272,7 @@ def test_trim_deletes_only_old_records_below_every_groups_commit(path: Path, clo
     log.commit("slow", TOPIC, {0: 3, 1: 5})
     clock.now += 1  # the first five records per partition are now over an hour old
 
-    assert log.trim() == 3 + 5
+    assert log.trim_expired() == 3 + 5
 
     assert offsets_left(log, 0) == [3, 4, 5, 6, 7]  # slow has not read 3 and 4
     assert offsets_left(log, 1) == []
@@ -285,7 +285,7 @@ def test_trim_keeps_young_records_even_when_consumed(path: Path, clock: Clock) -
     log.append(TOPIC, [msg(key_on(0, 2), "v") for _ in range(4)])
     log.commit("g", TOPIC, {0: 4})
     clock.now += 0.5 * HOUR
-    assert log.trim() == 0
+    assert log.trim_expired() == 0
     assert offsets_left(log, 0) == [0, 1, 2, 3]
     log.close()
 
@@ -294,7 +294,7 @@ def test_trim_keeps_everything_no_group_has_committed(path: Path, clock: Clock) 
     log = trimming_log(path)
     log.append(TOPIC, [msg(key_on(0, 2), "v") for _ in range(4)])
     clock.now += 5 * HOUR
-    assert log.trim() == 0
+    assert log.trim_expired() == 0
     assert offsets_left(log, 0) == [0, 1, 2, 3]
     log.close()
 
@@ -308,7 +308,7 @@ def test_trim_keeps_a_partition_one_group_never_committed(path: Path, clock: Clo
     log.commit("late", TOPIC, {0: 3})
     clock.now += 5 * HOUR
 
-    assert log.trim() == 3
+    assert log.trim_expired() == 3
 
     assert offsets_left(log, 0) == []
     assert offsets_left(log, 1) == [0, 1, 2]
@@ -322,7 +322,7 @@ def test_offsets_are_never_reused_after_trimming(path: Path, clock: Clock) -> No
     log.append(TOPIC, [msg(b"k", "v") for _ in range(3)])
     log.commit("g", TOPIC, {0: 3})
     clock.now += 2 * HOUR
-    assert log.trim() == 3
+    assert log.trim_expired() == 3
     assert offsets_left(log, 0) == []
     assert log.append(TOPIC, [msg(b"k", "next")]) == [(0, 3)]
     log.close()

@@ -93,4 +93,8 @@ class Log(Protocol):
 
     def subscribe(self, group: str, topic: str) -> Subscription: ...
 
+    def trim_expired(self) -> int:
+        """Delete records past the log's retention that every group has consumed; how
+        many. A no-op (0) where the broker enforces retention itself (Kafka)."""
+
     def close(self) -> None: ...

@@ -181,7 +181,7 @@ class EmbeddedLog:
     def subscribe(self, group: str, topic: str) -> EmbeddedSubscription:
         return EmbeddedSubscription(self, group, topic)
 
-    def trim(self) -> int:
+    def trim_expired(self) -> int:
         """Delete records older than the retention that every group has consumed.
 
         A group that committed some partitions of the topic but not this one reads it

@@ -15,6 +15,9 @@ def open_log(settings: Settings) -> Log:
             extra_config=settings.log.kafka,
             replication_factor=settings.log.replication_factor,
             retention_ms=int(settings.log.retention_hours * 3600 * 1000),
+            session_timeout_ms=settings.log.session_timeout_ms,
+            verify_end_offsets=settings.log.verify_end_offsets,
+            finish_join_before_leave=settings.log.finish_join_before_leave,
         )
     from playlog.log.embedded import EmbeddedLog
 

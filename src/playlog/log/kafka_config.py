@@ -65,13 +65,15 @@ def group_config(base: Mapping[str, Any], group: str) -> dict[str, Any]:
     return _merge(base, {}, {"group.id": group, "enable.auto.commit": False})
 
 
-def consumer_config(base: Mapping[str, Any], group: str) -> dict[str, Any]:
-    """A group member (``subscribe``)."""
+def consumer_config(
+    base: Mapping[str, Any], group: str, session_timeout_ms: int = 45_000
+) -> dict[str, Any]:
+    """A group member (``subscribe``). ``session_timeout_ms`` is ``log.session_timeout_ms``;
+    ``session.timeout.ms`` in the user's config wins over it, like every default here."""
     defaults = {
-        # Tansu holds a JoinGroup for about half the session timeout: the default 45 s
-        # would delay the first record by ~23 s. 6 s also fails a dead member over fast.
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 1000,
+        "session.timeout.ms": session_timeout_ms,
+        # librdkafka's 3 s, or a sixth of a short session so a rebalance is seen soon.
+        "heartbeat.interval.ms": min(3000, session_timeout_ms // 6),
         # A fetch at the end of the log waits this long; keeps loader latency low.
         "fetch.wait.max.ms": 50,
         # A new group starts at the beginning: "latest" would skip records.

@@ -16,8 +16,11 @@ from playlog.log.kafka_config import check_error, check_partitions, driver_error
 class KafkaSubscription:
     """A consumer-group member. Tracks its assignment; commits only when told to."""
 
-    def __init__(self, config: dict[str, Any], topic: str) -> None:
+    def __init__(
+        self, config: dict[str, Any], topic: str, finish_join_before_leave: bool = False
+    ) -> None:
         self._topic = topic
+        self._finish_join_before_leave = finish_join_before_leave
         self._owned: set[int] = set()
         self._paused = False
         self._joined = False  # the first rebalance completed
@@ -98,11 +101,12 @@ class KafkaSubscription:
         if self.closed:
             return
         self.closed = True
-        # Leaving while our JoinGroup is still pending wedges the group on Tansu (every
-        # later member waits forever for an assignment); finish joining first. The
-        # records this returns are dropped uncommitted: the next owner reads them.
-        deadline = time.monotonic() + self._session_timeout_s
-        with contextlib.suppress(KafkaException):
-            while not self._joined and time.monotonic() < deadline:
-                self._consumer.consume(1, 0.1)
+        if self._finish_join_before_leave:
+            # Leaving while our JoinGroup is still pending wedges the group on Tansu
+            # (every later member waits forever for an assignment); finish joining
+            # first. Records this returns are dropped uncommitted: the next owner reads them.
+            deadline = time.monotonic() + self._session_timeout_s
+            with contextlib.suppress(KafkaException):
+                while not self._joined and time.monotonic() < deadline:
+                    self._consumer.consume(1, 0.1)
         self._consumer.close()  # leaves the group now, so a successor need not wait
