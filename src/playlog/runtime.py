@@ -22,6 +22,7 @@ from prometheus_client import start_http_server
 from playlog.contracts import server_file
 from playlog.errors import ConfigError, PlaylogError
 from playlog.ingest.app import create_app
+from playlog.ingest.protocol import limited_protocol
 from playlog.load.loader import Loader
 from playlog.log.base import Log
 from playlog.monitor.canary import Canary
@@ -108,6 +109,7 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         log_level="warning",
         access_log=False,
         lifespan="off",
+        http=limited_protocol(settings.server.max_header_bytes),
     )
     # Off the main thread uvicorn installs no signal handlers: the supervisor has them.
     server = uvicorn.Server(config)

@@ -27,6 +27,7 @@ from playlog.errors import (
 )
 from playlog.warehouse import redshift_sql as rsql
 from playlog.warehouse import sql
+from playlog.warehouse.base import QueryLimits
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sql import create_table_sql, ledger_ddl
 from playlog.warehouse.types import RedshiftTypes
@@ -327,7 +328,7 @@ def test_ensure_table_creates_then_adds_and_widens_columns() -> None:
 def test_query_runs_one_select_read_only() -> None:
     conn = FakeConnection(answers={"select": [(1, "x"), (2, "y")]})
     wh, _ = warehouse(conn)
-    result = wh.query("select a, b from g.e;", max_rows=1)
+    result = wh.query("select a, b from g.e;", QueryLimits(max_rows=1))
     assert result.rows == [(1, "x")] and result.truncated and result.columns == ["c0", "c1"]
     assert after_ledger_ddl(conn) == ["BEGIN READ ONLY", "select a, b from g.e", "ROLLBACK"]
     for bad in ["delete from g.e", "select 1; drop table g.e", "vacuum"]:
