@@ -20,6 +20,7 @@ import io
 import reprlib
 import struct
 import sys
+from collections.abc import Callable
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any, cast
 
@@ -32,6 +33,10 @@ from playlog.errors import InvalidPayload
 
 class _Mismatch(ValueError):
     pass
+
+
+# fullname -> definition of the named types seen so far
+Named = dict[str, Any] | None
 
 
 def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = None) -> Any:
@@ -51,30 +56,43 @@ def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = 
         if named and schema in named:
             return to_datum(value, named[schema], path, named)
         return _primitive(value, schema, path)
-    kind = schema["type"]
-    logical = schema.get("logicalType")
-    if kind == "record":
-        return _record(value, schema, path, named)
-    if kind == "array":
-        if not isinstance(value, list):
-            raise _Mismatch(f"{path}: expected an array")
-        return [to_datum(v, schema["items"], f"{path}[{i}]", named) for i, v in enumerate(value)]
-    if kind == "map":
-        if not isinstance(value, dict):
-            raise _Mismatch(f"{path}: expected an object (map)")
-        return {
-            _text(k, path): to_datum(v, schema["values"], f"{path}.{k}", named)
-            for k, v in value.items()
-        }
-    if kind == "enum":
-        if value not in schema["symbols"]:
-            raise _Mismatch(f"{path}: {_show(value)} is not one of {schema['symbols']}")
-        return value
-    if kind == "fixed":
-        raw = _base64(value, path)
-        if len(raw) != schema["size"]:
-            raise _Mismatch(f"{path}: fixed needs {schema['size']} bytes, got {len(raw)}")
-        return raw
+    convert = _COMPLEX.get(schema["type"])
+    if convert is not None:
+        return convert(value, schema, path, named)
+    return _logical(value, schema, path)
+
+
+def _array(value: Any, schema: dict[str, Any], path: str, named: Named) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Mismatch(f"{path}: expected an array")
+    return [to_datum(v, schema["items"], f"{path}[{i}]", named) for i, v in enumerate(value)]
+
+
+def _map(value: Any, schema: dict[str, Any], path: str, named: Named) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Mismatch(f"{path}: expected an object (map)")
+    return {
+        _text(k, path): to_datum(v, schema["values"], f"{path}.{k}", named)
+        for k, v in value.items()
+    }
+
+
+def _enum(value: Any, schema: dict[str, Any], path: str, named: Named) -> Any:
+    if value not in schema["symbols"]:
+        raise _Mismatch(f"{path}: {_show(value)} is not one of {schema['symbols']}")
+    return value
+
+
+def _fixed(value: Any, schema: dict[str, Any], path: str, named: Named) -> bytes:
+    raw = _base64(value, path)
+    if len(raw) != schema["size"]:
+        raise _Mismatch(f"{path}: fixed needs {schema['size']} bytes, got {len(raw)}")
+    return raw
+
+
+def _logical(value: Any, schema: dict[str, Any], path: str) -> Any:
+    """A primitive, or a logical type's documented JSON forms of it."""
+    kind, logical = schema["type"], schema.get("logicalType")
     if logical in _EPOCH_RANGE and kind == _EPOCH_RANGE[logical][0]:
         return _epoch(value, logical, path)
     if (
@@ -170,7 +188,12 @@ def _primitive(value: Any, kind: str, path: str) -> Any:
         raise _Mismatch(f"{path}: expected {kind}, got {type(value).__name__} {_show(value)}")
     if kind == "string":
         return _text(cast(str, value), path)
-    number = cast(int, value)
+    return _number(cast(int, value), kind, path)
+
+
+def _number(number: int | float, kind: str, path: str) -> Any:
+    """Refuse numbers the Avro type cannot hold."""
+    value = number
     if kind == "int" and not -(2**31) <= number < 2**31:
         raise _Mismatch(f"{path}: {_show(value)} does not fit an Avro int")
     if kind == "long" and not -(2**63) <= number < 2**63:
@@ -328,3 +351,12 @@ def _json_depth(value: Any, limit: int) -> int:
         deepest = max(deepest, depth)
         pending.extend((child, depth + 1) for child in children)
     return deepest
+
+
+_COMPLEX: dict[str, Callable[[Any, dict[str, Any], str, Named], Any]] = {
+    "record": _record,
+    "array": _array,
+    "map": _map,
+    "enum": _enum,
+    "fixed": _fixed,
+}

@@ -114,22 +114,29 @@ def _kind(avro_type: Any, named: dict[str, Any]) -> tuple[str, int, int]:
             return _kind(definition, named)
         return (_PRIMITIVE.get(avro_type, "json"), 0, 0)
     if isinstance(avro_type, dict):
-        logical = avro_type.get("logicalType")
-        base = avro_type.get("type")
-        if logical == "decimal" and base in ("bytes", "fixed"):
-            precision = int(avro_type.get("precision", 0))
-            if not 1 <= precision <= 38:
-                raise BadRequest("decimal precision must be 1..38")
-            return ("decimal", precision, int(avro_type.get("scale", 0)))
-        if logical in _LOGICAL and base == _LOGICAL[logical][1]:
-            return (_LOGICAL[logical][0], 0, 0)
-        if base == "enum":
-            return ("string", 0, 0)
-        if base == "fixed":
-            return ("bytes", 0, 0)
-        if isinstance(base, str) and base in _PRIMITIVE:
-            return (_PRIMITIVE[base], 0, 0)
+        return _kind_of_definition(avro_type)
     return ("json", 0, 0)
+
+
+def _kind_of_definition(avro_type: dict[str, Any]) -> tuple[str, int, int]:
+    """(kind, precision, scale) of a type written as an object: logical, named or plain."""
+    logical = avro_type.get("logicalType")
+    base = avro_type.get("type")
+    if logical == "decimal" and base in ("bytes", "fixed"):
+        precision = int(avro_type.get("precision", 0))
+        if not 1 <= precision <= 38:
+            raise BadRequest("decimal precision must be 1..38")
+        return ("decimal", precision, int(avro_type.get("scale", 0)))
+    if logical in _LOGICAL and base == _LOGICAL[logical][1]:
+        return (_LOGICAL[logical][0], 0, 0)
+    if base in _NAMED_KINDS:
+        return (_NAMED_KINDS[base], 0, 0)
+    if isinstance(base, str) and base in _PRIMITIVE:
+        return (_PRIMITIVE[base], 0, 0)
+    return ("json", 0, 0)
+
+
+_NAMED_KINDS = {"enum": "string", "fixed": "bytes"}  # records are JSON text
 
 
 _PRIMITIVE = {
