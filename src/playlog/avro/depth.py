@@ -261,3 +261,22 @@ def _skip_scalar(buf: bytes, pos: int, node: _Node) -> int:
     if end > len(buf):
         raise InvalidPayload("truncated Avro data: a value runs past the end")
     return end
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How deep objects and arrays nest in ``value`` (a scalar: 0), without recursing;
+    stops counting past ``limit``. Every JSON level is an Avro level at least
+    (records and maps are objects, arrays are arrays), so deeper JSON is deeper Avro."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending and deepest <= limit:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest

@@ -27,7 +27,7 @@ from typing import Any, cast
 from fastavro import schemaless_writer
 from fastavro.validation import ValidationError, validate
 
-from playlog.avro.depth import DEFAULT_DEPTH, Walker, plan_for
+from playlog.avro.depth import DEFAULT_DEPTH, Walker, json_depth, plan_for
 from playlog.errors import InvalidPayload
 
 
@@ -303,7 +303,7 @@ def encode(data: Any, parsed_schema: Any, where: str, max_depth: int = DEFAULT_D
     field, TooDeep when it nests past ``max_depth`` levels."""
     # The items are in memory already, as JSON: no claimed count to bound.
     walker = Walker(max_depth, empty_items=sys.maxsize)
-    if _json_depth(data, max_depth) > max_depth:  # before any recursion over it
+    if json_depth(data, max_depth) > max_depth:  # before any recursion over it
         raise _at(walker.too_deep(), where)
     try:
         named = parsed_schema.get("__named_schemas") if isinstance(parsed_schema, dict) else None
@@ -332,25 +332,6 @@ def encode(data: Any, parsed_schema: Any, where: str, max_depth: int = DEFAULT_D
 
 def _at(exc: InvalidPayload, where: str) -> InvalidPayload:
     return type(exc)(f"{where}: {exc.message}", **exc.details)
-
-
-def _json_depth(value: Any, limit: int) -> int:
-    """How deep objects and arrays nest in ``value`` (a scalar: 0), without recursing;
-    stops counting past ``limit``. Every JSON level is an Avro level at least
-    (records and maps are objects, arrays are arrays), so deeper JSON is deeper Avro."""
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending and deepest <= limit:
-        node, depth = pending.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        pending.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 _COMPLEX: dict[str, Callable[[Any, dict[str, Any], str, Named], Any]] = {

@@ -11,6 +11,7 @@ import fastavro
 from fastavro.schema import SchemaParseException, fingerprint, to_parsing_canonical_form
 
 from playlog.avro.defaults import check_defaults
+from playlog.avro.depth import json_depth
 from playlog.avro.types import Column, columns_of
 from playlog.errors import BadRequest
 
@@ -90,7 +91,7 @@ def validate_record_schema(schema_json: str) -> dict[str, Any]:
         raise BadRequest(_TOO_DEEP) from exc
     except ValueError as exc:
         raise BadRequest(f"schema is not JSON: {exc}") from exc
-    if _depth(raw) > MAX_SCHEMA_DEPTH:
+    if json_depth(raw, MAX_SCHEMA_DEPTH) > MAX_SCHEMA_DEPTH:
         raise BadRequest(_TOO_DEEP)
     if not isinstance(raw, dict) or raw.get("type") != "record":
         raise BadRequest('an event type\'s schema must be an Avro record ({"type": "record"})')
@@ -98,23 +99,3 @@ def validate_record_schema(schema_json: str) -> dict[str, Any]:
     columns_of(raw)
     check_defaults(raw)
     return raw
-
-
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests (a scalar: 0), without recursing; stops counting
-    past MAX_SCHEMA_DEPTH."""
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_SCHEMA_DEPTH:
-            break
-        pending.extend((child, depth + 1) for child in children)
-    return deepest
