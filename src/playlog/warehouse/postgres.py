@@ -44,6 +44,8 @@ T = TypeVar("T")
 # of one schema or table can otherwise fail on the catalogs' unique indexes.
 _DDL_LOCK = 0x706C61796C6F67  # "playlog"
 _BATCH_ROWS = 65_536
+# Column types an Avro promotion widens, by oid: older files are cast to them first.
+_WIDENED = {23: pa.int32(), 20: pa.int64(), 700: pa.float32(), 701: pa.float64()}
 _CHUNK = 1 << 20  # bytes per COPY write
 
 POSTGRES_ERRORS = ErrorTable(
@@ -207,12 +209,13 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
         if unknown:
             raise WarehouseError(f"table {name} has no columns {unknown}")
         types = [oids[c] for c in columns]
+        widths = {c: _WIDENED[oids[c]] for c in columns if oids[c] in _WIDENED}
         names = ", ".join(quote(c) for c in columns)
         statement = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
         with conn.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(pgcopy.HEADER)
             for task in group.tasks:
-                data = read_batch_file(self._store, task, columns)
+                data = read_batch_file(self._store, task, columns, widths)
                 for batch in data.to_batches(_BATCH_ROWS):
                     try:
                         rows = pgcopy.encode(batch, types, conn)
