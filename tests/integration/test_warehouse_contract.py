@@ -70,6 +70,7 @@ class Backend:
     store: ObjectStore
     game: str
     fake: RecordingConnection | None = None  # Redshift: what it was asked to run
+    dsn: str | None = None  # PostgreSQL: an admin's
 
     def issued(self, prefix: str) -> list[str]:
         assert self.fake is not None
@@ -145,7 +146,7 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
     endpoint = request.getfixturevalue("s3_endpoint")
     s3 = S3Store(f"pl-{uuid.uuid4().hex[:12]}", "", endpoint, "us-east-1", "testing", "testing")
     warehouse = PostgresWarehouse(request.getfixturevalue("postgres_dsn"), s3)
-    return Backend(name, warehouse, s3, game)
+    return Backend(name, warehouse, s3, game, dsn=request.getfixturevalue("postgres_dsn"))
 
 
 @pytest.fixture(params=["duckdb", "postgres", "redshift"])
@@ -594,3 +595,87 @@ def test_concurrent_loads_of_one_task_insert_it_once(pg: Backend) -> None:
     assert len(inserted) == 1, outcomes
     assert len(others) == 1 and (others[0] == [] or isinstance(others[0], WarehouseConflict))
     assert pg.count("login") == n
+
+
+# faults that are not the data's: the load fails as WarehouseUnavailable (the loader
+# pauses and retries it), never as WarehouseError (which dead-letters the task) -------
+
+
+def _unavailable(wh: Warehouse, tasks: list[CopyTask], text: str) -> None:
+    with pytest.raises(WarehouseUnavailable) as info:
+        wh.load(tasks)
+    assert not isinstance(info.value, WarehouseConflict)
+    assert text in str(info.value)
+
+
+def test_a_missing_batch_file_is_an_outage_and_loads_once_restored(backend: Backend) -> None:
+    if backend.fake is not None:
+        pytest.skip("Redshift's COPY reads S3 itself: the fake has no files")
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    good = backend.task("login", {"player": pa.array(["a"])}, 0)
+    lost = backend.task("login", {"player": pa.array(["b", "c"])}, 10)
+    data = backend.store.get(lost.key)
+    backend.store.delete(lost.key)
+    _unavailable(wh, [good, lost], "missing")
+    backend.store.put(lost.key, data)
+    assert sorted(wh.load([good, lost])) == sorted([good.task_id, lost.task_id])
+    assert backend.count("login") == 3
+
+
+def test_a_dropped_table_is_an_outage_until_registration_recreates_it(backend: Backend) -> None:
+    """The loader cannot know a table's types and defaults; registering the schema
+    again (idempotent) re-creates it, and the paused tasks then load."""
+    if backend.fake is not None:
+        pytest.skip("the fake cannot drop tables")
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    task = backend.task("login", {"player": pa.array(["a"])}, 0)
+    if isinstance(wh, DuckDBWarehouse):
+        wh._run(lambda conn: conn.execute(f'DROP TABLE "{backend.game}"."login"'))
+    else:
+        with psycopg.connect(backend_dsn(backend), autocommit=True) as admin:
+            admin.execute(f'DROP TABLE "{backend.game}"."login"')
+    _unavailable(wh, [task], "login")
+    wh.ensure_table(backend.game, "login", V1)
+    assert wh.load([task]) == [task.task_id]
+    assert backend.count("login") == 1
+
+
+def backend_dsn(backend: Backend) -> str:
+    assert backend.dsn is not None
+    return backend.dsn
+
+
+def test_a_revoked_grant_is_an_outage_and_loads_once_granted_again(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    role, game = f"pl_{uuid.uuid4().hex[:10]}", f"g_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        dbname = conninfo_to_dict(postgres_dsn).get("dbname")
+        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {role}')
+        PostgresWarehouse(postgres_dsn).close()  # the ledger exists, owned by the admin
+        admin.execute(f"GRANT USAGE, CREATE ON SCHEMA playlog TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT ON playlog.load_ledger TO {role}")
+        store = LocalStore(tmp_path / "objects")
+        wh = PostgresWarehouse(make_conninfo(postgres_dsn, user=role), store)
+        try:
+            backend = Backend("postgres", wh, store, game)
+            wh.ensure_table(game, "login", V1)
+            first = backend.task("login", {"player": pa.array(["a"])}, 0)
+            assert wh.load([first]) == [first.task_id]
+            admin.execute(f'REVOKE INSERT ON "{game}"."login" FROM {role}')
+            tasks = [backend.task("login", {"player": pa.array(["b", "c"])}, i) for i in (10, 20)]
+            _unavailable(wh, tasks, "permission denied")
+            admin.execute(f'GRANT INSERT ON "{game}"."login" TO {role}')
+            assert sorted(wh.load(tasks)) == sorted(t.task_id for t in tasks)
+            assert wh.load([first, *tasks]) == []
+            assert backend.count("login") == 5
+        finally:
+            wh.close()
+            admin.execute(f'DROP SCHEMA IF EXISTS "{game}" CASCADE')
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

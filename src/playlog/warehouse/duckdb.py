@@ -44,8 +44,12 @@ DUCKDB_ERRORS = ErrorTable(
             ),
             WarehouseUnavailable,
         ),
+        # A dropped schema or table: registration re-creates it; never the data's fault.
+        ((duckdb.CatalogException,), WarehouseUnavailable),
     ],
     otherwise=WarehouseError,
+    # In a user's query a missing table is the query's mistake (400), not an outage.
+    query_mistakes=(duckdb.CatalogException,),
 )
 
 

@@ -45,13 +45,14 @@ def read_batch_file(
     types: Mapping[str, pa.DataType] | None = None,
 ) -> pa.Table:
     """The file's ``columns``, each widened to its type in ``types`` when the file
-    holds an older, narrower one. A missing or unreadable file is a ``WarehouseError``
-    (that task is dead-lettered, the others load); a store outage is
-    ``WarehouseUnavailable`` (the loader pauses and retries)."""
+    holds an older, narrower one. A missing file or a store outage is
+    ``WarehouseUnavailable`` (the loader pauses and retries: a file goes missing by an
+    operator's or a lifecycle rule's doing, never by its data's); an unreadable file
+    is a ``WarehouseError`` (that task is dead-lettered, the others load)."""
     try:
         data = store.get(task.key)
     except ObjectMissing as exc:
-        raise WarehouseError(f"batch file {task.key} is missing: {exc}") from exc
+        raise WarehouseUnavailable(f"batch file {task.key} is missing: {exc}") from exc
     except TransientError as exc:
         raise WarehouseUnavailable(f"object store: {exc}") from exc
     try:

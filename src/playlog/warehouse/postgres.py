@@ -48,6 +48,15 @@ _BATCH_ROWS = 65_536
 _WIDENED = {23: pa.int32(), 20: pa.int64(), 700: pa.float32(), 701: pa.float64()}
 _CHUNK = 1 << 20  # bytes per COPY write
 
+# A revoked grant, a dropped schema, table or column, a full disk.
+NOT_THE_DATA: tuple[type[BaseException], ...] = (
+    pg_errors.InsufficientPrivilege,
+    pg_errors.UndefinedTable,
+    pg_errors.InvalidSchemaName,
+    pg_errors.UndefinedColumn,
+    pg_errors.DiskFull,
+)
+
 POSTGRES_ERRORS = ErrorTable(
     vendor="postgres",
     driver=(psycopg.Error,),
@@ -60,6 +69,8 @@ POSTGRES_ERRORS = ErrorTable(
             ),
             WarehouseConflict,
         ),
+        # Not the data's fault: an operator fixes it, then the paused tasks load.
+        (NOT_THE_DATA, WarehouseUnavailable),
         # Only what the data or the SQL got wrong is terminal (the task is dead-lettered).
         (
             (
@@ -203,11 +214,14 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
                 [table],
             ).fetchall()
         )
+        # Tables and columns are made by registration: if one is missing, an operator
+        # dropped it. Pause (registering the schema again re-creates it), never
+        # dead-letter good data.
         if not oids:
-            raise WarehouseError(f"table {name} does not exist")
+            raise WarehouseUnavailable(f"table {name} does not exist")
         unknown = [c for c in columns if c not in oids]
         if unknown:
-            raise WarehouseError(f"table {name} has no columns {unknown}")
+            raise WarehouseUnavailable(f"table {name} has no columns {unknown}")
         types = [oids[c] for c in columns]
         widths = {c: _WIDENED[oids[c]] for c in columns if oids[c] in _WIDENED}
         names = ", ".join(quote(c) for c in columns)
