@@ -77,6 +77,7 @@ class Backend:
     store: ObjectStore
     game: str
     fake: RecordingConnection | None = None  # Redshift: what it was asked to run
+    dsn: str | None = None  # PostgreSQL: an admin's
 
     def issued(self, prefix: str) -> list[str]:
         assert self.fake is not None
@@ -152,7 +153,7 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
     endpoint = request.getfixturevalue("s3_endpoint")
     s3 = S3Store(f"pl-{uuid.uuid4().hex[:12]}", "", endpoint, "us-east-1", "testing", "testing")
     warehouse = PostgresWarehouse(request.getfixturevalue("postgres_dsn"), s3)
-    return Backend(name, warehouse, s3, game)
+    return Backend(name, warehouse, s3, game, dsn=request.getfixturevalue("postgres_dsn"))
 
 
 @pytest.fixture(params=["duckdb", "postgres", "redshift"])
@@ -263,6 +264,54 @@ def test_promoted_types_widen_the_columns(backend: Backend) -> None:
     # An int file written before the widening still loads into the BIGINT column.
     wh.load([backend.task("score", data, 2)])
     assert backend.rows("score", "level, points") == [(2, 0.5), (2**40, 0.1), (2, 0.5)]
+
+
+ARROW = {"int": pa.int32(), "long": pa.int64(), "float": pa.float32(), "double": pa.float64()}
+AVRO_PROMOTIONS = [
+    ("int", "long"),
+    ("int", "float"),
+    ("int", "double"),
+    ("long", "float"),
+    ("long", "double"),
+    ("float", "double"),
+]
+
+
+# A value of each kind that the promoted type holds only approximately (Avro's long ->
+# float loses precision by design): the cast must not refuse it.
+INEXACT = {"int": 2**24 + 1, "long": 2**60 + 1, "float": 0.1}
+
+
+@pytest.mark.parametrize(("old", "new"), AVRO_PROMOTIONS, ids=lambda k: str(k))
+def test_files_of_both_versions_load_in_one_batch_after_a_promotion(
+    backend: Backend, old: str, new: str
+) -> None:
+    """Files written before a widening (their Parquet type is the old one) and after it,
+    in ONE load: each file is cast to the table's current type before they combine."""
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "score", [col("player", "string"), col("n", old)])
+
+    def file(player: str, kind: str, value: Any, first: int) -> CopyTask:
+        data = {"player": pa.array([player]), "n": pa.array([value], ARROW[kind])}
+        return backend.task("score", data, first)
+
+    before = file("a", old, 7, 0)
+    assert wh.load([before]) == [before.task_id]
+    in_flight = file("b", old, INEXACT[old], 1)
+    if backend.fake is not None:
+        old_sql = SQL_TYPES["postgres"][old]
+        backend.fake.answers = {"SELECT column_name": [("player", "text"), ("n", old_sql)]}
+    wh.ensure_table(backend.game, "score", [col("player", "string"), col("n", new)])
+    after, late = file("c", new, 9, 2), file("d", old, 10, 3)
+    loaded = wh.load([in_flight, after, late])
+    assert sorted(loaded) == sorted([in_flight.task_id, after.task_id, late.task_id])
+    if backend.fake is not None:  # Redshift's COPY reads the files itself
+        assert len(backend.issued("COPY")) == 2
+        return
+    assert dict(backend.columns("score"))["n"] == SQL_TYPES[backend.name][new]
+    inexact = pa.array([INEXACT[old]], ARROW[old]).cast(ARROW[new], safe=False).to_pylist()[0]
+    b = pytest.approx(inexact, rel=1e-6)  # PostgreSQL's text form of a real rounds it
+    assert backend.rows("score", "player, n") == [("a", 7), ("b", b), ("c", 9), ("d", 10)]
 
 
 # loading --------------------------------------------------------------------------------
@@ -595,3 +644,87 @@ def test_concurrent_loads_of_one_task_insert_it_once(pg: Backend) -> None:
     assert len(inserted) == 1, outcomes
     assert len(others) == 1 and (others[0] == [] or isinstance(others[0], WarehouseConflict))
     assert pg.count("login") == n
+
+
+# faults that are not the data's: the load fails as WarehouseUnavailable (the loader
+# pauses and retries it), never as WarehouseError (which dead-letters the task) -------
+
+
+def _unavailable(wh: Warehouse, tasks: list[CopyTask], text: str) -> None:
+    with pytest.raises(WarehouseUnavailable) as info:
+        wh.load(tasks)
+    assert not isinstance(info.value, WarehouseConflict)
+    assert text in str(info.value)
+
+
+def test_a_missing_batch_file_is_an_outage_and_loads_once_restored(backend: Backend) -> None:
+    if backend.fake is not None:
+        pytest.skip("Redshift's COPY reads S3 itself: the fake has no files")
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    good = backend.task("login", {"player": pa.array(["a"])}, 0)
+    lost = backend.task("login", {"player": pa.array(["b", "c"])}, 10)
+    data = backend.store.get(lost.key)
+    backend.store.delete(lost.key)
+    _unavailable(wh, [good, lost], "missing")
+    backend.store.put(lost.key, data)
+    assert sorted(wh.load([good, lost])) == sorted([good.task_id, lost.task_id])
+    assert backend.count("login") == 3
+
+
+def test_a_dropped_table_is_an_outage_until_registration_recreates_it(backend: Backend) -> None:
+    """The loader cannot know a table's types and defaults; registering the schema
+    again (idempotent) re-creates it, and the paused tasks then load."""
+    if backend.fake is not None:
+        pytest.skip("the fake cannot drop tables")
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    task = backend.task("login", {"player": pa.array(["a"])}, 0)
+    if isinstance(wh, DuckDBWarehouse):
+        wh._run(lambda conn: conn.execute(f'DROP TABLE "{backend.game}"."login"'))
+    else:
+        with psycopg.connect(backend_dsn(backend), autocommit=True) as admin:
+            admin.execute(f'DROP TABLE "{backend.game}"."login"')
+    _unavailable(wh, [task], "login")
+    wh.ensure_table(backend.game, "login", V1)
+    assert wh.load([task]) == [task.task_id]
+    assert backend.count("login") == 1
+
+
+def backend_dsn(backend: Backend) -> str:
+    assert backend.dsn is not None
+    return backend.dsn
+
+
+def test_a_revoked_grant_is_an_outage_and_loads_once_granted_again(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    role, game = f"pl_{uuid.uuid4().hex[:10]}", f"g_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        dbname = conninfo_to_dict(postgres_dsn).get("dbname")
+        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {role}')
+        PostgresWarehouse(postgres_dsn).close()  # the ledger exists, owned by the admin
+        admin.execute(f"GRANT USAGE, CREATE ON SCHEMA playlog TO {role}")
+        admin.execute(f"GRANT SELECT, INSERT ON playlog.load_ledger TO {role}")
+        store = LocalStore(tmp_path / "objects")
+        wh = PostgresWarehouse(make_conninfo(postgres_dsn, user=role), store)
+        try:
+            backend = Backend("postgres", wh, store, game)
+            wh.ensure_table(game, "login", V1)
+            first = backend.task("login", {"player": pa.array(["a"])}, 0)
+            assert wh.load([first]) == [first.task_id]
+            admin.execute(f'REVOKE INSERT ON "{game}"."login" FROM {role}')
+            tasks = [backend.task("login", {"player": pa.array(["b", "c"])}, i) for i in (10, 20)]
+            _unavailable(wh, tasks, "permission denied")
+            admin.execute(f'GRANT INSERT ON "{game}"."login" TO {role}')
+            assert sorted(wh.load(tasks)) == sorted(t.task_id for t in tasks)
+            assert wh.load([first, *tasks]) == []
+            assert backend.count("login") == 5
+        finally:
+            wh.close()
+            admin.execute(f'DROP SCHEMA IF EXISTS "{game}" CASCADE')
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

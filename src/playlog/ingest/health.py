@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from playlog.errors import PlaylogError
 from playlog.ingest.http import JSON, ingest
+from playlog.monitor import metrics
 from playlog.monitor.status import render_status
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ async def readyz(request: Request) -> Response:
     ready = checks["log"] == "ok"
     if deps.warehouse_probe is not None:
         checks["warehouse"] = await deps.warehouse_probe.state()
+    if (failure := metrics.loader_failure()) is not None:  # a loader in this process
+        checks["loader"] = f"failing: {failure}"
     return JSON({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 

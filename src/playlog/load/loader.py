@@ -7,10 +7,17 @@
   (and still polled, so the group keeps us), never buffered without bound.
 * No deadlocks: a table always goes to the same worker, and each transaction takes
   its tables in sorted order; a conflict that still happens is retried.
-* Health: on ``WarehouseUnavailable`` the loader pauses consumption and runs a real
-  test query with exponential backoff until it passes, then retries the same batch.
-* A batch failing for a reason in its data is split in halves until the bad task is
-  alone; that task goes to the dead-letter topic with the error, the rest load.
+* Failing: a batch failing with a ``TransientError`` (warehouse down, permission
+  denied, table or batch file missing, disk full, a failed COMMIT) or with an error
+  nobody expected pauses consumption and reports ``failing`` with its reason
+  (``failures``); the worker probes the warehouse with a real test query, then
+  retries the same batch with exponential backoff until it commits.
+* Only a ``WarehouseError`` (the data) splits a batch in halves until the bad task is
+  alone; that task goes to the dead-letter topic with the database's message, the
+  rest load.
+* The log failing (a commit racing a rebalance, a poll during a broker failover) is
+  logged and retried on the next round; the offsets are offered again, never moved
+  backwards.
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ from playlog.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
+from playlog.load.failures import Failures
 from playlog.load.offsets import OffsetTracker
-from playlog.log.base import Log, Record, dead_letter
+from playlog.log.base import Log, Record, Subscription, dead_letter
 from playlog.monitor import metrics
 from playlog.settings import Settings
 from playlog.warehouse.base import Warehouse
@@ -58,6 +66,7 @@ class Loader:
         self._healthy = threading.Event()
         self._healthy.set()
         self._health_lock = threading.Lock()
+        self._failures = Failures()
         self._queues: list[queue.Queue[_Item]] = [
             queue.Queue() for _ in range(self._settings.workers)
         ]
@@ -86,21 +95,13 @@ class Loader:
                     raise RuntimeError("a load worker died (its error is logged above)")
                 in_flight = self._tracker.in_flight()
                 metrics.LOAD_IN_FLIGHT.set(in_flight)
-                full = in_flight >= self._settings.max_in_flight
-                should_pause = full or not self._healthy.is_set()
+                failing = not self._healthy.is_set() or self._failures.active()
+                should_pause = failing or in_flight >= self._settings.max_in_flight
                 if should_pause != paused:
                     (subscription.pause if should_pause else subscription.resume)()
                     paused = should_pause
-                self._set_state(
-                    "failing" if not self._healthy.is_set() else "paused" if paused else "consuming"
-                )
-                room = max(1, self._settings.max_in_flight - in_flight)
-                for record in subscription.poll(min(room, 1000), 0.2):
-                    self._dispatch(record)
-                self._tracker.forget(subscription.assignment())
-                offsets = self._tracker.to_commit()
-                if offsets:
-                    subscription.commit(offsets)
+                self._set_state("failing" if failing else "paused" if paused else "consuming")
+                self._poll_and_commit(subscription, in_flight, stop)
                 if time.monotonic() - last_heartbeat >= self._heartbeat_s:
                     last_heartbeat = time.monotonic()
                     self._heartbeat(in_flight)
@@ -109,20 +110,46 @@ class Loader:
             for worker in workers:
                 worker.join()
             try:
-                offsets = self._tracker.to_commit()
-                if offsets:
-                    subscription.commit(offsets)
+                self._commit(subscription)
             finally:
                 subscription.close()
+                self._failures.reset()
                 self._set_state("stopped")
                 log.info("loader stopped")
 
-    def _dispatch(self, record: Record) -> None:
+    def _poll_and_commit(
+        self, subscription: Subscription, in_flight: int, stop: threading.Event
+    ) -> None:
+        """One round. The log failing (a rebalance under way, a broker failing over) is
+        no reason to stop: the next round polls again and offers the offsets again."""
+        room = max(1, self._settings.max_in_flight - in_flight)
+        try:
+            for record in subscription.poll(min(room, 1000), 0.2):
+                self._dispatch(record, stop)
+        except TransientError as exc:
+            log.warning("copy-topic poll failed, polling again: %s", exc)
+            stop.wait(0.2)
+        self._tracker.forget(subscription.assignment())
+        self._commit(subscription)
+
+    def _commit(self, subscription: Subscription) -> None:
+        offsets = self._tracker.to_commit()
+        if not offsets:
+            return
+        try:
+            subscription.commit(offsets)
+        except TransientError as exc:
+            # Nothing is lost: these tasks are in the warehouse; at worst a restart
+            # redelivers them and the ledger skips them.
+            self._tracker.failed(offsets)
+            log.warning("offset commit failed, retrying after the next poll: %s", exc)
+
+    def _dispatch(self, record: Record, stop: threading.Event) -> None:
         self._tracker.add(record.partition, record.offset)
         try:
             task = CopyTask.from_json(record.value)
         except CorruptRecord as exc:
-            self._dead_letter(record, exc)
+            self._dead_letter(record, exc, stop)
             return
         worker = zlib.crc32(task.table.encode()) % len(self._queues)
         self._queues[worker].put(_Item(record, task))
@@ -163,6 +190,7 @@ class Loader:
 
     def _load(self, batch: Sequence[_Item], stop: threading.Event) -> None:
         """Load ``batch`` until it commits; mark its tasks done only then."""
+        attempt = 0
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -172,23 +200,39 @@ class Loader:
                 log.warning("load conflict, retrying: %s", exc)
                 stop.wait(0.05)
                 continue
-            except TransientError as exc:  # the warehouse, or what a load reads from
-                metrics.LOAD_TRANSACTIONS.labels(outcome="unavailable").inc()
-                self._wait_until_healthy(exc, stop)
-                continue
             except WarehouseError as exc:
                 metrics.LOAD_TRANSACTIONS.labels(outcome="error").inc()
+                self._failures.clear()
                 self._isolate(batch, exc, stop)
                 return
+            except Exception as exc:  # TransientError, or a failure nobody expected
+                metrics.LOAD_TRANSACTIONS.labels(outcome="unavailable").inc()
+                attempt += 1
+                self._retry_later(exc, attempt, stop)
+                continue
             metrics.LOAD_TRANSACTIONS.labels(outcome="committed").inc()
             metrics.LOAD_SECONDS.observe(time.monotonic() - started)
+            self._failures.clear()
             self._record_done(batch, loaded)
             return
+
+    def _retry_later(self, exc: Exception, attempt: int, stop: threading.Event) -> None:
+        """Report ``failing`` with ``exc``, wait until the warehouse answers a real test
+        query, then back off more with each failed attempt of the same batch: a revoked
+        grant or a missing file passes the test query, and must not be hammered."""
+        if isinstance(exc, TransientError):
+            log.error("load failed, will retry (attempt %d): %s", attempt, exc)
+        else:
+            log.exception("load failed unexpectedly, will retry (attempt %d)", attempt)
+        self._failures.fail(exc)
+        self._wait_until_healthy(exc, stop)
+        interval = self._settings.health_interval_s
+        stop.wait(min(interval * (2 ** (attempt - 1) - 1), self._settings.max_backoff_s))
 
     def _isolate(self, batch: Sequence[_Item], exc: WarehouseError, stop: threading.Event) -> None:
         if len(batch) == 1:
             log.error("task %s cannot be loaded: %s", batch[0].task.key, exc)
-            self._dead_letter(batch[0].record, exc)
+            self._dead_letter(batch[0].record, exc, stop)
             return
         half = len(batch) // 2
         self._load(batch[:half], stop)
@@ -206,10 +250,20 @@ class Loader:
                 metrics.LOAD_SKIPPED.inc()
             self._tracker.done(item.record.partition, item.record.offset)
 
-    def _dead_letter(self, record: Record, exc: Exception) -> None:
-        self._log.append(self._dead_topic, [dead_letter(record, exc)])
-        metrics.DEAD_LETTERS.labels(stage="load").inc()
-        self._tracker.done(record.partition, record.offset)
+    def _dead_letter(self, record: Record, exc: Exception, stop: threading.Event) -> None:
+        """Until the dead-letter topic took it: only then is the record done."""
+        delay = self._settings.health_interval_s
+        while not stop.is_set():
+            try:
+                self._log.append(self._dead_topic, [dead_letter(record, exc)])
+            except TransientError as error:
+                log.warning("dead-letter append failed, retrying: %s", error)
+                stop.wait(delay)
+                delay = min(delay * 2, self._settings.max_backoff_s)
+                continue
+            metrics.DEAD_LETTERS.labels(stage="load").inc()
+            self._tracker.done(record.partition, record.offset)
+            return
 
     # health -----------------------------------------------------------------------
 

@@ -42,6 +42,14 @@ class OffsetTracker:
             self._committed.update(out)
             return out
 
+    def failed(self, offsets: dict[int, int]) -> None:
+        """The commit of ``offsets`` (from ``to_commit``) failed: offer them again.
+        Positions only grow, so the retry never moves an offset backwards."""
+        with self._lock:
+            for partition, offset in offsets.items():
+                if partition in self._committed:
+                    self._committed[partition] = min(self._committed[partition], offset - 1)
+
     def forget(self, keep: set[int]) -> None:
         """Drop partitions this member no longer owns (after a rebalance)."""
         with self._lock:

@@ -45,3 +45,23 @@ LOADER_STATES = ("consuming", "paused", "failing", "stopped")
 def set_loader_state(state: str) -> None:
     for name in LOADER_STATES:
         LOADER_STATE.labels(state=name).set(1 if name == state else 0)
+
+
+# Why the loader is failing, for /readyz and the status page (None: it is not).
+LOADER_FAILURE = Gauge(
+    "playlog_loader_failure", "1 while the loader retries after this error", ["error"]
+)
+_loader_failure: str | None = None
+
+
+def set_loader_failure(error: str | None, reason: str | None) -> None:
+    """``error``: the error's code (a label); ``reason``: its message (no label: unbounded)."""
+    global _loader_failure
+    _loader_failure = reason
+    LOADER_FAILURE.clear()
+    if error is not None:
+        LOADER_FAILURE.labels(error=error).set(1)
+
+
+def loader_failure() -> str | None:
+    return _loader_failure

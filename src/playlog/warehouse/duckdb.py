@@ -21,7 +21,7 @@ from playlog.errors import BadRequest, WarehouseConflict, WarehouseError, Wareho
 from playlog.names import quote
 from playlog.storage.base import ObjectStore
 from playlog.warehouse.dberrors import ErrorTable
-from playlog.warehouse.files import read_batch_file
+from playlog.warehouse.files import read_batch_file, widen
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlbase import SqlWarehouse
 from playlog.warehouse.types import DuckDBTypes
@@ -44,8 +44,12 @@ DUCKDB_ERRORS = ErrorTable(
             ),
             WarehouseUnavailable,
         ),
+        # A dropped schema or table: registration re-creates it; never the data's fault.
+        ((duckdb.CatalogException,), WarehouseUnavailable),
     ],
     otherwise=WarehouseError,
+    # In a user's query a missing table is the query's mistake (400), not an outage.
+    query_mistakes=(duckdb.CatalogException,),
 )
 
 
@@ -87,7 +91,9 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
     def copy_group(self, conn: Cursor, group: TaskGroup) -> None:
         assert self._store is not None
         columns = group.columns
-        data = pa.concat_tables([read_batch_file(self._store, t, columns) for t in group.tasks])
+        files = [read_batch_file(self._store, t, columns) for t in group.tasks]
+        widths = self._column_widths(conn, group, files)
+        data = pa.concat_tables([widen(f, widths) for f in files])
         names = ", ".join(quote(c) for c in columns)
         conn.register("_playlog_batch", data)
         conn.execute(f"INSERT INTO {group.table} ({names}) SELECT {names} FROM _playlog_batch")

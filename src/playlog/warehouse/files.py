@@ -1,8 +1,16 @@
-"""Reading a COPY task's batch file, with the errors a loader can act on."""
+"""Reading a COPY task's batch file, with the errors a loader can act on.
+
+    read_batch_file(store, task, columns, {"n": pa.int64()})  # an int file, widened
+
+A file written before an Avro promotion (int -> long, float -> double, ...) keeps its
+old Parquet type; it is cast to the table's current type so that files of both
+versions combine in one load. Nothing is ever narrowed.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,18 +19,68 @@ from playlog.contracts import CopyTask
 from playlog.errors import ObjectMissing, TransientError, WarehouseError, WarehouseUnavailable
 from playlog.storage.base import ObjectStore
 
+# information_schema type names (lower case) of the columns a promotion widens, and
+# the Arrow type a file's column is cast to for them.
+SQL_TO_ARROW: dict[str, pa.DataType] = {
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "real": pa.float32(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "double precision": pa.float64(),
+}
+_RANK = {pa.int32(): 0, pa.int64(): 1, pa.float32(): 2, pa.float64(): 3}
+# Avro's promotions between the Arrow types above: what may be cast, and to what.
+_WIDENS = {
+    pa.int32(): {pa.int64(), pa.float32(), pa.float64()},
+    pa.int64(): {pa.float32(), pa.float64()},
+    pa.float32(): {pa.float64()},
+}
 
-def read_batch_file(store: ObjectStore, task: CopyTask, columns: tuple[str, ...]) -> pa.Table:
-    """The file's ``columns``. A missing or unreadable file is a ``WarehouseError``
-    (that task is dead-lettered, the others load); a store outage is
-    ``WarehouseUnavailable`` (the loader pauses and retries)."""
+
+def read_batch_file(
+    store: ObjectStore,
+    task: CopyTask,
+    columns: tuple[str, ...],
+    types: Mapping[str, pa.DataType] | None = None,
+) -> pa.Table:
+    """The file's ``columns``, each widened to its type in ``types`` when the file
+    holds an older, narrower one. A missing file or a store outage is
+    ``WarehouseUnavailable`` (the loader pauses and retries: a file goes missing by an
+    operator's or a lifecycle rule's doing, never by its data's); an unreadable file
+    is a ``WarehouseError`` (that task is dead-lettered, the others load)."""
     try:
         data = store.get(task.key)
     except ObjectMissing as exc:
-        raise WarehouseError(f"batch file {task.key} is missing: {exc}") from exc
+        raise WarehouseUnavailable(f"batch file {task.key} is missing: {exc}") from exc
     except TransientError as exc:
         raise WarehouseUnavailable(f"object store: {exc}") from exc
     try:
-        return pq.read_table(io.BytesIO(data), columns=list(columns)).select(list(columns))
+        table = pq.read_table(io.BytesIO(data), columns=list(columns)).select(list(columns))
+        return widen(table, types or {})
     except (pa.ArrowException, KeyError, ValueError) as exc:
         raise WarehouseError(f"{task.key}: not a loadable Parquet file: {exc}") from exc
+
+
+def widen(table: pa.Table, types: Mapping[str, pa.DataType]) -> pa.Table:
+    """``table`` with each column whose type an Avro promotion widens to ``types[name]``
+    cast to it; every other column as it is. Unsafe casts on purpose: long -> float
+    rounds, exactly as Avro's resolution of the same promotion does (no overflow:
+    a float's range holds every long)."""
+    for index, field in enumerate(table.schema):
+        target = types.get(field.name)
+        if target is not None and target in _WIDENS.get(field.type, set()):
+            table = table.set_column(
+                index, field.name, table.column(index).cast(target, safe=False)
+            )
+    return table
+
+
+def narrower_than(table: pa.Table, types: Mapping[str, pa.DataType]) -> bool:
+    """Does ``types`` (what we believe the table is) hold a column narrower than the
+    file's? Then the belief is out of date: the table was widened since."""
+    for field in table.schema:
+        target = types.get(field.name)
+        if target in _RANK and field.type in _RANK and _RANK[target] < _RANK[field.type]:
+            return True
+    return False

@@ -44,7 +44,18 @@ T = TypeVar("T")
 # of one schema or table can otherwise fail on the catalogs' unique indexes.
 _DDL_LOCK = 0x706C61796C6F67  # "playlog"
 _BATCH_ROWS = 65_536
+# Column types an Avro promotion widens, by oid: older files are cast to them first.
+_WIDENED = {23: pa.int32(), 20: pa.int64(), 700: pa.float32(), 701: pa.float64()}
 _CHUNK = 1 << 20  # bytes per COPY write
+
+# A revoked grant, a dropped schema, table or column, a full disk.
+NOT_THE_DATA: tuple[type[BaseException], ...] = (
+    pg_errors.InsufficientPrivilege,
+    pg_errors.UndefinedTable,
+    pg_errors.InvalidSchemaName,
+    pg_errors.UndefinedColumn,
+    pg_errors.DiskFull,
+)
 
 POSTGRES_ERRORS = ErrorTable(
     vendor="postgres",
@@ -58,6 +69,8 @@ POSTGRES_ERRORS = ErrorTable(
             ),
             WarehouseConflict,
         ),
+        # Not the data's fault: an operator fixes it, then the paused tasks load.
+        (NOT_THE_DATA, WarehouseUnavailable),
         # Only what the data or the SQL got wrong is terminal (the task is dead-lettered).
         (
             (
@@ -204,18 +217,22 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
                 [table],
             ).fetchall()
         )
+        # Tables and columns are made by registration: if one is missing, an operator
+        # dropped it. Pause (registering the schema again re-creates it), never
+        # dead-letter good data.
         if not oids:
-            raise WarehouseError(f"table {name} does not exist")
+            raise WarehouseUnavailable(f"table {name} does not exist")
         unknown = [c for c in columns if c not in oids]
         if unknown:
-            raise WarehouseError(f"table {name} has no columns {unknown}")
+            raise WarehouseUnavailable(f"table {name} has no columns {unknown}")
         types = [oids[c] for c in columns]
+        widths = {c: _WIDENED[oids[c]] for c in columns if oids[c] in _WIDENED}
         names = ", ".join(quote(c) for c in columns)
         statement = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
         with conn.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(pgcopy.HEADER)
             for task in group.tasks:
-                data = read_batch_file(self._store, task, columns)
+                data = read_batch_file(self._store, task, columns, widths)
                 for batch in data.to_batches(_BATCH_ROWS):
                     try:
                         rows = pgcopy.encode(batch, types, conn)

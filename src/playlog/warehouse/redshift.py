@@ -35,7 +35,7 @@ from playlog.settings import WarehouseSettings
 from playlog.storage.base import ObjectStore
 from playlog.warehouse import redshift_sql as rsql
 from playlog.warehouse.dberrors import ErrorTable
-from playlog.warehouse.postgres import POSTGRES_ERRORS, Conn, PostgresWarehouse
+from playlog.warehouse.postgres import NOT_THE_DATA, POSTGRES_ERRORS, Conn, PostgresWarehouse
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlbase import SqlWarehouse
 from playlog.warehouse.types import RedshiftTypes
@@ -50,11 +50,12 @@ REDSHIFT_ERRORS = ErrorTable(
             (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.UniqueViolation),
             WarehouseConflict,
         ),
-        ((psycopg.OperationalError, psycopg.InterfaceError), WarehouseUnavailable),
+        ((psycopg.OperationalError, psycopg.InterfaceError, *NOT_THE_DATA), WarehouseUnavailable),
     ],
     otherwise=WarehouseError,
     conflict_text=re.compile(r"serializable isolation violation|^\s*1023\b", re.IGNORECASE),
     query_mistakes=POSTGRES_ERRORS.query_mistakes,
+    query_outages=POSTGRES_ERRORS.query_outages,
 )
 
 

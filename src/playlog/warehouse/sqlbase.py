@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+import pyarrow as pa
+
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask
 from playlog.errors import (
@@ -37,6 +39,7 @@ from playlog.storage.base import ObjectStore
 from playlog.warehouse import sql as sqltext
 from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 from playlog.warehouse.dberrors import ErrorTable
+from playlog.warehouse.files import SQL_TO_ARROW, narrower_than
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import TypeMapper
@@ -66,6 +69,9 @@ class SqlWarehouse(Generic[C]):
     def __init__(self, store: ObjectStore | None) -> None:
         self._store = store
         self._ddl_lock = threading.Lock()
+        # {quoted table: {column: Arrow type}} of the columns a promotion can widen;
+        # dropped after an ALTER or a failed load, refreshed when a file is wider.
+        self._widths: dict[str, dict[str, pa.DataType]] = {}
 
     # hooks -----------------------------------------------------------------------
 
@@ -146,6 +152,23 @@ class SqlWarehouse(Generic[C]):
         with suppress(*self.errors.driver):  # the connection may be gone; nothing committed
             self._execute(conn, "ROLLBACK")
 
+    def _column_widths(
+        self, conn: C, group: TaskGroup, files: Sequence[pa.Table]
+    ) -> dict[str, pa.DataType]:
+        """The Arrow types the group's table holds now, for the columns a promotion
+        widens: what files of older versions are cast to before they combine."""
+        known = self._widths.get(group.table)
+        if known is None or any(narrower_than(f, known) for f in files):
+            query = sqltext.columns_sql(self.placeholder)
+            rows = self._select(conn, query, [group.game, group.event_type])
+            known = {
+                str(name): SQL_TO_ARROW[str(kind).lower()]
+                for name, kind in rows
+                if str(kind).lower() in SQL_TO_ARROW
+            }
+            self._widths[group.table] = known
+        return known
+
     def _create_ledger(self, conn: C) -> None:
         with self._ddl_transaction(conn):
             for statement in sqltext.ledger_ddl(self.types):
@@ -174,7 +197,10 @@ class SqlWarehouse(Generic[C]):
                     log.info("table %s.%s: widened column %s", game, event_type, column.name)
 
         with self._ddl_lock:
-            self._run(work)
+            try:
+                self._run(work)
+            finally:
+                self._widths.pop(table, None)
 
     def load(self, tasks: Sequence[CopyTask]) -> list[str]:
         if self._store is None:
@@ -187,6 +213,7 @@ class SqlWarehouse(Generic[C]):
                 with self._transaction(conn):
                     return self._load_in_transaction(conn, unique)
             except Exception as exc:
+                self._widths.clear()  # a table may have changed under us
                 self._after_failed_load(conn, exc)
                 raise
 
