@@ -10,7 +10,10 @@ DuckDB's file access for user queries. The algorithm is ``SqlWarehouse``'s.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +28,8 @@ from playlog.warehouse.files import read_batch_file, widen
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlbase import SqlWarehouse
 from playlog.warehouse.types import DuckDBTypes
+
+log = logging.getLogger("playlog.warehouse")
 
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection
@@ -64,29 +69,54 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
         self, path: Path, store: ObjectStore | None = None, read_only: bool = False
     ) -> None:
         super().__init__(store)
-        # A larger checkpoint threshold: fewer re-compressions of growing tables.
-        config: dict[str, str | bool | int | float | list[str]] = (
-            {} if read_only else {"checkpoint_threshold": "256MB"}
-        )
-        try:
-            if not read_only:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = duckdb.connect(str(path), read_only=read_only, config=config)
-        except duckdb.IOException as exc:
-            raise WarehouseUnavailable(
-                f"cannot open {path}: {exc} (is another playlog process using it?)"
-            ) from exc
+        self._path, self._read_only = path, read_only
+        self._reopen_lock = threading.Lock()
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._open()
         if not read_only:
             self._run(self._create_ledger)
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        # A larger checkpoint threshold: fewer re-compressions of growing tables.
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if self._read_only else {"checkpoint_threshold": "256MB"}
+        )
+        try:
+            db = duckdb.connect(str(self._path), read_only=self._read_only, config=config)
+        except duckdb.IOException as exc:
+            raise WarehouseUnavailable(
+                f"cannot open {self._path}: {exc} (is another playlog process using it?)"
+            ) from exc
         # User queries must not read or write files on the server.
-        self._db.execute("SET enable_external_access = false")
+        db.execute("SET enable_external_access = false")
+        return db
 
     def _borrow(self, work: Callable[[Cursor], T]) -> T:
-        cursor = self._db.cursor()
+        db = self._db
         try:
-            return work(cursor)
-        finally:
-            cursor.close()
+            cursor = db.cursor()
+            try:
+                return work(cursor)
+            finally:
+                with suppress(duckdb.Error):
+                    cursor.close()
+        except Exception as exc:
+            if _invalidated(exc):
+                self._reopen(db)
+            raise
+
+    def _reopen(self, broken: duckdb.DuckDBPyConnection) -> None:
+        """After a fatal error (an IO error during a write, disk full) DuckDB refuses
+        every later statement on that database object: open the file anew, once, so
+        the loader's retry finds a working warehouse when the cause is gone."""
+        with self._reopen_lock:
+            if self._db is not broken:
+                return  # another thread reopened it already
+            log.warning("duckdb: the database was invalidated; reopening %s", self._path)
+            with suppress(duckdb.Error):
+                broken.close()
+            self._db = self._open()
 
     def copy_group(self, conn: Cursor, group: TaskGroup) -> None:
         assert self._store is not None
@@ -115,3 +145,13 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
 
     def close(self) -> None:
         self._db.close()
+
+
+def _invalidated(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) says the DuckDB database object is unusable."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, duckdb.FatalException) or "invalidated" in str(cause):
+            return True
+        cause = cause.__cause__
+    return False
