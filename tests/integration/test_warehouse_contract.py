@@ -42,6 +42,7 @@ from playlog.warehouse.duckdb import DuckDBWarehouse
 from playlog.warehouse.postgres import PostgresWarehouse
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sqlcheck import single_select
+from playlog.warehouse.types import RedshiftTypes
 from tests.unit.fakes import MemoryStore, RecordingConnection
 
 UTC = dt.UTC
@@ -204,7 +205,7 @@ def test_added_column_reads_as_its_default(backend: Backend) -> None:
 
     v2 = [*V1, col("region", "string", default="eu"), col("lives", "long", default=None)]
     if backend.fake is not None:
-        v1_columns = [(c.name, "text") for c in V1]
+        v1_columns = [(c.name, RedshiftTypes().sql_type(c).lower()) for c in V1]
         backend.fake.answers = {"SELECT column_name": v1_columns}
     wh.ensure_table(backend.game, "login", v2)
     if backend.fake is not None:

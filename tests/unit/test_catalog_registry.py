@@ -543,3 +543,25 @@ def test_on_start_every_table_is_brought_up_to_its_latest_version(
     assert sorted(columns(warehouse, "g1", "login")) == sorted(expected)
     Registry(catalog, warehouse).converge()  # idempotent
     assert sorted(columns(warehouse, "g1", "login")) == sorted(expected)
+
+
+def test_a_column_the_warehouse_holds_with_another_type_is_refused(
+    registry: Registry, warehouse: DuckDBWarehouse
+) -> None:
+    """The warehouse's own columns count, not only the catalog's versions: a column
+    left by a crash between DDL and catalog (or made by hand) keeps its type."""
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    warehouse._run(lambda conn: conn.execute('ALTER TABLE g1.login ADD COLUMN "clan" VARCHAR'))
+    before = columns(warehouse, "g1", "login")
+    v2 = record(*LOGIN_V1["fields"], field("Clan", "int", default=0))
+
+    with pytest.raises(IncompatibleSchema) as info:
+        registry.register("g1", "login", json.dumps(v2))
+
+    assert info.value.details == {"field": "Clan", "rule": "column_type_conflict"}
+    assert "VARCHAR" in info.value.message
+    assert columns(warehouse, "g1", "login") == before
+    assert [s.version for s in registry.catalog.schemas("g1")] == [1]
+    # a type the column can hold still registers
+    v2_text = record(*LOGIN_V1["fields"], field("clan", ["null", "string"], default=None))
+    assert registry.register("g1", "login", json.dumps(v2_text))[0].version == 2

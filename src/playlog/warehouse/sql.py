@@ -10,6 +10,7 @@ from itertools import groupby
 
 from playlog.avro.types import PROMOTIONS, Column
 from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
+from playlog.errors import IncompatibleSchema
 from playlog.names import quote, quoted_table
 from playlog.warehouse.types import TypeMapper
 
@@ -48,7 +49,34 @@ def alter_type_sql(table: str, column: Column, types: TypeMapper) -> str:
 
 
 # information_schema type names of the columns an Avro promotion can widen.
-_PROMOTABLE = {"integer": "int", "bigint": "long", "real": "float", "float": "float"}
+# information_schema type names (DuckDB, PostgreSQL, Redshift; lower case, without
+# length or precision) -> the column kind whose values they hold.
+_KIND_OF_SQL = {
+    "boolean": "boolean",
+    "integer": "int",
+    "bigint": "long",
+    "real": "float",
+    "float": "float",
+    "double": "double",
+    "double precision": "double",
+    "varchar": "string",
+    "text": "string",
+    "character varying": "string",
+    "blob": "bytes",
+    "bytea": "bytes",
+    "varbyte": "bytes",
+    "binary varying": "bytes",
+    "date": "date",
+    "time": "time",
+    "time without time zone": "time",
+    "timestamp with time zone": "timestamp",
+    "timestamptz": "timestamp",
+    "timestamp": "local_timestamp",
+    "timestamp without time zone": "local_timestamp",
+    "decimal": "decimal",
+    "numeric": "decimal",
+}
+_NUMBERS = {"int", "long", "float", "double"}
 
 
 def alter_plan(
@@ -56,16 +84,31 @@ def alter_plan(
 ) -> tuple[list[Column], list[Column]]:
     """What brings a table with ``existing`` ``{column: SQL type}`` up to ``columns``:
     (columns to add, columns to widen along an Avro promotion). Nothing is ever
-    dropped or narrowed: a table keeps every column any version had."""
+    dropped or narrowed: a table keeps every column any version had. A column that
+    exists with a type its values cannot follow (left by an earlier version, a crash
+    between DDL and catalog, or a hand-made change) is refused, naming the field."""
     add, widen = [], []
     for column in columns:
         current = existing.get(column.name)
         if current is None:
             add.append(column)
-        elif (kind := _PROMOTABLE.get(current.lower())) and column.kind in PROMOTIONS.get(
-            kind, set()
-        ) - {"bytes"}:
+            continue
+        held = _KIND_OF_SQL.get(current.lower().split("(")[0].strip())
+        kind = "string" if column.kind == "json" else column.kind
+        if held is None or held == kind:
+            continue  # a type we do not know is left as it is
+        if held in _NUMBERS and kind in PROMOTIONS.get(held, set()):
             widen.append(column)
+        elif not (kind in _NUMBERS and held in PROMOTIONS.get(kind, set())):
+            # (narrower numbers are widened when loaded; anything else cannot load)
+            raise IncompatibleSchema(
+                f"field {column.field!r} would store {kind} values in column "
+                f"{column.name!r}, which the warehouse holds as {current}; a column keeps "
+                "its type (it may only widen: int->long/float/double, long->float/double, "
+                "float->double)",
+                field=column.field,
+                rule="column_type_conflict",
+            )
     return add, widen
 
 
