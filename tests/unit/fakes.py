@@ -136,29 +136,30 @@ class FakeWarehouse:
 
     def _run(self, txn: Transaction, tasks: Sequence[CopyTask]) -> list[str]:
         try:
-            if self.is_down:
-                raise WarehouseUnavailable("fake warehouse is down")
-            if txn.number in self._conflicts:
-                raise WarehouseConflict(f"fake conflict on load {txn.number}")
-            if self.delay_s:
-                time.sleep(self.delay_s)
-            if self.hook is not None:
-                self.hook(tasks)
-            for task in tasks:
-                if any(fragment in task.key for fragment in self._poison):
-                    raise WarehouseError(f"fake: cannot load {task.key}")
-            if self.is_down:  # went down during the transaction: nothing committed
-                raise WarehouseUnavailable("fake warehouse went down")
-        except WarehouseConflict:
-            txn.outcome = "conflict"
+            self._before_commit(txn, tasks)
+        except (WarehouseUnavailable, WarehouseError) as exc:
+            txn.outcome = _outcome(exc)
             raise
-        except WarehouseUnavailable:
-            txn.outcome = "unavailable"
-            raise
-        except WarehouseError:
-            txn.outcome = "error"
-            raise
-        with self._lock:  # the commit: ledger and rows together, or nothing
+        return self._commit(txn, tasks)
+
+    def _before_commit(self, txn: Transaction, tasks: Sequence[CopyTask]) -> None:
+        """The injected faults, in the order a real load would meet them."""
+        if self.is_down:
+            raise WarehouseUnavailable("fake warehouse is down")
+        if txn.number in self._conflicts:
+            raise WarehouseConflict(f"fake conflict on load {txn.number}")
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.hook is not None:
+            self.hook(tasks)
+        for task in tasks:
+            if any(fragment in task.key for fragment in self._poison):
+                raise WarehouseError(f"fake: cannot load {task.key}")
+        if self.is_down:  # went down during the transaction: nothing committed
+            raise WarehouseUnavailable("fake warehouse went down")
+
+    def _commit(self, txn: Transaction, tasks: Sequence[CopyTask]) -> list[str]:
+        with self._lock:  # ledger and rows together, or nothing
             loaded, skipped = [], []
             for task in tasks:
                 if task.task_id in self.ledger:
@@ -261,3 +262,9 @@ class MemoryStore:
 
     def uri(self, key: str) -> str:
         return f"s3://bkt/{key}"
+
+
+def _outcome(exc: Exception) -> str:
+    if isinstance(exc, WarehouseConflict):
+        return "conflict"
+    return "unavailable" if isinstance(exc, WarehouseUnavailable) else "error"
