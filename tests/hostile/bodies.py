@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from tests.support.avro import fp, ocf_block, zigzag
 
 GAME = "hostile"
 OCF = "application/avro"
@@ -39,31 +40,8 @@ NULLS = {
 SCHEMAS = {"play": PLAY, "node": NODE, "nulls": NULLS}
 
 
-def fp(schema: dict[str, Any]) -> str:
-    canonical = to_parsing_canonical_form(fastavro.parse_schema(schema))
-    return str(fingerprint(canonical, "CRC-64-AVRO"))
-
-
-def zigzag(n: int) -> bytes:
-    raw, out = (n << 1) ^ (n >> 63), bytearray()
-    while raw > 0x7F:
-        out.append(raw & 0x7F | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
-
-
 def soe(schema: dict[str, Any], datum: bytes) -> bytes:
     return b"\xc3\x01" + bytes.fromhex(fp(schema)) + datum
-
-
-def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "null") -> bytes:
-    meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": codec.encode()}
-    out = b"Obj\x01" + zigzag(len(meta))
-    for key, value in meta.items():
-        out += zigzag(len(key)) + key.encode() + zigzag(len(value)) + value
-    sync = b"0123456789abcdef"
-    return out + zigzag(0) + sync + zigzag(count) + zigzag(len(data)) + data + sync
 
 
 def linked_list(nodes: int) -> bytes:

@@ -9,9 +9,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-import fastavro
 import pyarrow.parquet as pq
 import pytest
+from tests.support.avro import ocf
 
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import OffsetRange
@@ -103,24 +103,33 @@ def match_event(rng: random.Random, v2: bool) -> dict[str, Any]:
     return event
 
 
-def ocf(raw: dict[str, Any], events: list[dict[str, Any]], codec: str) -> bytes:
-    out = io.BytesIO()
-    fastavro.writer(out, fastavro.parse_schema(raw), events, codec=codec, sync_interval=300)
-    return out.getvalue()
-
-
 def records(rng: random.Random) -> list[Record]:
     out = []
     for offset in range(12):
         body = b"".join(
             [
-                ocf(V1, [match_event(rng, False) for _ in range(rng.randrange(1, 40))], "null"),
-                ocf(OTHER, [{"who": "x", "n": offset}] * rng.randrange(1, 5), "deflate"),
-                ocf(V1, [match_event(rng, False) for _ in range(7)], "deflate"),
+                ocf(
+                    V1,
+                    [match_event(rng, False) for _ in range(rng.randrange(1, 40))],
+                    "null",
+                    sync_interval=300,
+                ),
+                ocf(
+                    OTHER,
+                    [{"who": "x", "n": offset}] * rng.randrange(1, 5),
+                    "deflate",
+                    sync_interval=300,
+                ),
+                ocf(V1, [match_event(rng, False) for _ in range(7)], "deflate", sync_interval=300),
             ]
         )
         if offset % 3 == 0:  # the v1 clients and the v2 clients send side by side
-            body += ocf(V2, [match_event(rng, True) for _ in range(rng.randrange(1, 20))], "null")
+            body += ocf(
+                V2,
+                [match_event(rng, True) for _ in range(rng.randrange(1, 20))],
+                "null",
+                sync_interval=300,
+            )
         headers = {"game": "g", "format": "ocf", "received_at_ms": str(1_700_000_000_000 + offset)}
         out.append(Record("events", 3, 100 + offset, b"g", body, headers, 0))
     return out
@@ -200,7 +209,7 @@ def test_a_value_no_column_can_hold_dead_letters_its_record_only(tmp_path: Path)
     rng = random.Random(5)
     good = records(rng)[:3]
     bad_event = {**match_event(rng, False), "ts": 2**62}
-    body = ocf(V1, [match_event(rng, False), bad_event], "null")
+    body = ocf(V1, [match_event(rng, False), bad_event], "null", sync_interval=300)
     headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
     bad = Record("events", 3, 103, b"g", body, headers, 0)
     span = OffsetRange("events", 3, 100, 103)

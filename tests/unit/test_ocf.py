@@ -8,6 +8,7 @@ from typing import Any
 
 import fastavro
 import pytest
+from tests.support.avro import ocf as container
 
 from playlog.avro.ocf import MAGIC, SYNC_SIZE, read_long, walk
 from playlog.errors import InvalidPayload
@@ -23,14 +24,6 @@ PURCHASE = {
     "fields": [{"name": "item", "type": "string"}, {"name": "price", "type": "double"}],
 }
 QUIT = {"type": "record", "name": "Quit", "fields": [{"name": "at", "type": "long"}]}
-
-
-def container(
-    schema: dict[str, Any], records: list[dict[str, Any]], codec: str = "null", **kw: Any
-) -> bytes:
-    out = io.BytesIO()  # always a fresh buffer: fastavro appends to a non-empty one
-    fastavro.writer(out, fastavro.parse_schema(schema), records, codec=codec, **kw)
-    return out.getvalue()
 
 
 def logins(n: int) -> list[dict[str, Any]]:

@@ -29,6 +29,9 @@ with warnings.catch_warnings():  # it prefers the httpx2 package; httpx works
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
+from tests.support.avro import ocf as container
+from tests.support.avro import ocf_block, ocf_of, zigzag
+
 from playlog.avro import single_object
 from playlog.avro.schema import EventSchema
 from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT
@@ -100,12 +103,6 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield Env(Registry(catalog, None))
     finally:
         catalog.close()
-
-
-def container(schema: dict[str, Any], rows: list[dict[str, Any]], codec: str = "null") -> bytes:
-    out = io.BytesIO()  # a fresh buffer: fastavro appends to a non-empty one
-    fastavro.writer(out, fastavro.parse_schema(schema), rows, codec=codec)
-    return out.getvalue()
 
 
 def soe(schema: EventSchema, datum: dict[str, Any]) -> bytes:
@@ -712,15 +709,6 @@ NODE = {
 }
 
 
-def zigzag(n: int) -> bytes:
-    raw, out = (n << 1) ^ (n >> 63), bytearray()
-    while raw > 0x7F:
-        out.append(raw & 0x7F | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
-
-
 def linked_list(nodes: int) -> bytes:
     """The datum of a ``node`` list ``nodes`` long: 2 levels (record, union) per node.
     Built by hand: fastavro's own writer and reader crash at a few thousand."""
@@ -732,24 +720,6 @@ def list_json(nodes: int) -> Any:
     for _ in range(nodes):
         value = {"v": 1, "next": value}
     return value
-
-
-def ocf_of(schema: dict[str, Any], datums: list[bytes], codec: str = "null") -> bytes:
-    """An OCF container with one block of ``datums`` (raw Avro binary)."""
-    data = b"".join(datums)
-    if codec == "deflate":
-        data = zlib.compress(data)[2:-4]  # raw deflate, as the Avro spec says
-    return ocf_block(schema, len(datums), data, codec)
-
-
-def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "null") -> bytes:
-    """An OCF container with one block claiming ``count`` records, holding ``data``."""
-    meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": codec.encode()}
-    header = b"Obj\x01" + zigzag(len(meta))
-    for k, v in meta.items():
-        header += zigzag(len(k)) + k.encode() + zigzag(len(v)) + v
-    sync = b"S" * 16
-    return header + zigzag(0) + sync + zigzag(count) + zigzag(len(data)) + data + sync
 
 
 def deep_bodies(env: Env, nodes: int) -> dict[str, bytes]:

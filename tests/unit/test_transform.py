@@ -18,6 +18,8 @@ import fastavro
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.support.avro import ocf as ocf_container
+from tests.support.avro import zigzag
 
 from playlog.avro import ocf, single_object
 from playlog.avro.schema import EventSchema
@@ -70,12 +72,6 @@ DAY = "2025-11-26"
 
 def utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-
-
-def ocf_container(schema: dict[str, Any], rows: list[dict[str, Any]], codec: str = "null") -> bytes:
-    out = io.BytesIO()  # a fresh buffer each time: fastavro appends to a non-empty one
-    fastavro.writer(out, fastavro.parse_schema(schema), rows, codec=codec)
-    return out.getvalue()
 
 
 def soe(schema: EventSchema, datum: dict[str, Any]) -> bytes:
@@ -310,17 +306,7 @@ def _miscounted_block(body: bytes, count: int) -> bytes:
     """Keep the framing valid but make the block claim ``count`` records."""
     container = ocf.walk(body)[0]
     _, pos = ocf.read_long(body, container.header_end)
-    return body[: container.header_end] + _zigzag(count) + body[pos:]
-
-
-def _zigzag(value: int) -> bytes:
-    out = bytearray()
-    n = (value << 1) ^ (value >> 63)
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return body[: container.header_end] + zigzag(count) + body[pos:]
 
 
 def _bad_values(env: Env) -> dict[str, tuple[bytes, str]]:

@@ -1,0 +1,55 @@
+"""Avro bodies for tests: containers written by fastavro, and hand-made ones (a block
+that lies about its count, a datum fastavro itself could not write)."""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+
+def ocf(
+    schema: dict[str, Any], rows: list[dict[str, Any]], codec: str = "null", **kw: Any
+) -> bytes:
+    """One Object Container File of ``rows``, written by fastavro."""
+    out = io.BytesIO()  # always a fresh buffer: fastavro appends to a non-empty one
+    fastavro.writer(out, fastavro.parse_schema(schema), rows, codec=codec, **kw)
+    return out.getvalue()
+
+
+def fp(schema: dict[str, Any]) -> str:
+    """The schema's hash: CRC-64-AVRO of its Parsing Canonical Form, 16 hex digits."""
+    canonical = to_parsing_canonical_form(fastavro.parse_schema(schema))
+    return str(fingerprint(canonical, "CRC-64-AVRO"))
+
+
+def zigzag(n: int) -> bytes:
+    """Avro's zig-zag varint of ``n``."""
+    raw, out = (n << 1) ^ (n >> 63), bytearray()
+    while raw > 0x7F:
+        out.append(raw & 0x7F | 0x80)
+        raw >>= 7
+    out.append(raw)
+    return bytes(out)
+
+
+def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "null") -> bytes:
+    """A container with one block claiming ``count`` records and holding ``data``."""
+    meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": codec.encode()}
+    out = b"Obj\x01" + zigzag(len(meta))
+    for key, value in meta.items():
+        out += zigzag(len(key)) + key.encode() + zigzag(len(value)) + value
+    sync = b"0123456789abcdef"
+    return out + zigzag(0) + sync + zigzag(count) + zigzag(len(data)) + data + sync
+
+
+def ocf_of(schema: dict[str, Any], datums: list[bytes], codec: str = "null") -> bytes:
+    """A container with one block of ``datums`` (raw Avro binary)."""
+    data = b"".join(datums)
+    if codec == "deflate":
+        data = zlib.compress(data)[2:-4]  # raw deflate, as the Avro spec says
+    return ocf_block(schema, len(datums), data, codec)
