@@ -109,6 +109,8 @@ class Processor:
         """Process what is due; returns the number of events written."""
         planned = self.plan(force)
         if not planned:
+            if time.monotonic() - self._recommitted >= self._settings.recommit_interval_s:
+                self._commit({})  # a quiet group's offsets must not expire (Kafka)
             return 0
         started = time.monotonic()
         done = self._execute(planned)
@@ -209,7 +211,7 @@ class Processor:
                 metrics.HEARTBEAT.labels(stage="process").set_to_current_time()
                 try:
                     if self.run_once() == 0:
-                        self._idle(stop)
+                        stop.wait(min(0.1, self._settings.trigger_interval_s or 0.1))
                 except LeaseLost as exc:
                     log.error("processor: %s; batch dropped, standing by", exc)
                     self._wait_for_lease(stop)
@@ -220,11 +222,6 @@ class Processor:
             self._engine.close()
             self._lease.release()
             log.info("processor stopped")
-
-    def _idle(self, stop: threading.Event) -> None:
-        if time.monotonic() - self._recommitted >= self._settings.recommit_interval_s:
-            self._commit({})
-        stop.wait(min(0.1, self._settings.trigger_interval_s or 0.1))
 
     def _wait_for_lease(self, stop: threading.Event) -> None:
         """Until this driver holds the group's lease (or ``stop``)."""
