@@ -95,6 +95,15 @@ class EmbeddedLog:
                     db.execute("ROLLBACK")
                 raise LogUnavailable(f"embedded log {self._path}: {exc}") from exc
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read: an I/O error (disk full while the WAL grows, a lost volume) is the
+        log being unavailable for now, as for writes."""
+        try:
+            yield self._db()
+        except sqlite3.OperationalError as exc:
+            raise LogUnavailable(f"embedded log {self._path}: {exc}") from exc
+
     # topics -------------------------------------------------------------------
 
     def ensure_topic(self, topic: str, partitions: int) -> None:
@@ -149,20 +158,22 @@ class EmbeddedLog:
     # reading ------------------------------------------------------------------
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        rows = self._db().execute(
-            "SELECT partition, next_offset FROM next_offsets WHERE topic = ?", (topic,)
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT partition, next_offset FROM next_offsets WHERE topic = ?", (topic,)
+            ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def read(
         self, topic: str, partition: int, start: int, end: int, limit: int = -1
     ) -> list[Record]:
-        rows = self._db().execute(
-            "SELECT offset, key, value, headers, ts_ms FROM records "
-            "WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
-            "ORDER BY offset LIMIT ?",
-            (topic, partition, start, end, limit),
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT offset, key, value, headers, ts_ms FROM records "
+                "WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
+                "ORDER BY offset LIMIT ?",
+                (topic, partition, start, end, limit),
+            ).fetchall()
         return [
             Record(topic, partition, o, bytes(k), bytes(v), json.loads(h), ts)
             for o, k, v, h, ts in rows
@@ -177,10 +188,11 @@ class EmbeddedLog:
     # consumer groups ------------------------------------------------------------
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
-        rows = self._db().execute(
-            "SELECT partition, offset FROM group_offsets WHERE grp = ? AND topic = ?",
-            (group, topic),
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT partition, offset FROM group_offsets WHERE grp = ? AND topic = ?",
+                (group, topic),
+            ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:

@@ -21,6 +21,8 @@ import logging
 import threading
 import time
 
+from prometheus_client import Counter
+
 from playlog.contracts import Engine, OffsetRange, RangeResult
 from playlog.errors import ConfigError, TransientError
 from playlog.log.base import Log, Message, dead_letter
@@ -32,6 +34,11 @@ from playlog.settings import Settings
 from playlog.storage.base import ObjectStore
 
 log = logging.getLogger("playlog.process")
+
+# Why the processor paused and retried (disk full, store or log down, lease lost).
+PROCESS_RETRIES = Counter(
+    "playlog_process_retries_total", "processor pauses on a transient error", ["reason"]
+)
 
 # Until measured, assume a record (one HTTP request) carries this many events.
 _INITIAL_EVENTS_PER_RECORD = 500
@@ -213,10 +220,12 @@ class Processor:
                     if self.run_once() == 0:
                         stop.wait(min(0.1, self._settings.trigger_interval_s or 0.1))
                 except LeaseLost as exc:
+                    PROCESS_RETRIES.labels(reason=exc.code).inc()
                     log.error("processor: %s; batch dropped, standing by", exc)
                     self._wait_for_lease(stop)
-                except TransientError as exc:
-                    log.warning("processor: %s; retrying in 1s", exc)
+                except TransientError as exc:  # disk full, store or log down: pause
+                    PROCESS_RETRIES.labels(reason=exc.code).inc()
+                    log.warning("processor paused: %s; retrying in 1s", exc)
                     stop.wait(1.0)
         finally:
             self._engine.close()
