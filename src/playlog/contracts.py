@@ -54,6 +54,9 @@ class OffsetRange:
     partition: int
     first: int
     last: int
+    # The log's incarnation (see ``Log.incarnation``): offsets of a recreated or
+    # rewound log are new records, so they get new file keys and task ids.
+    incarnation: str = ""
 
 
 @dataclass(frozen=True, slots=True)

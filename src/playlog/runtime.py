@@ -64,7 +64,7 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
     settings = services.settings
     if "process" in stages:
         engine = open_engine(settings, services.log, services.registry, services.store)
-        processor = Processor(settings, services.log, services.store, engine)
+        processor = Processor(settings, services.log, services.store, engine, services.catalog)
         supervisor.start("process", processor.run)
         # One process per log trims it: the processor's (a no-op where the broker does).
         supervisor.start("retention", retention(services.log))

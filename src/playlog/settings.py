@@ -72,8 +72,9 @@ class LogSettings(Section):
     partitions: int = Field(4, ge=1, le=MAX_PARTITIONS)
     copy_partitions: int = Field(4, ge=1)
     retention_hours: float = 72.0
-    # embedded: "normal" survives a process crash, "full" also a power cut.
-    sync: Literal["normal", "full"] = "normal"
+    # embedded: "full" (fsync at every commit) survives a power cut; "normal" only a
+    # process crash: a power cut may roll back appends already answered 202.
+    sync: Literal["normal", "full"] = "full"
     # kafka
     bootstrap_servers: str = "127.0.0.1:9092"
     replication_factor: int = 1
@@ -99,6 +100,12 @@ class ProcessSettings(Section):
     # A range whose transform fails this often (not transiently) is dead-lettered
     # whole: one poison record must not stop a partition, nor the process.
     max_range_attempts: int = Field(3, ge=1)
+    # One driver per group holds a lease this long (renewed every third of it); a
+    # driver stopped longer than this is taken over by another.
+    lease_ttl_s: float = Field(30.0, gt=0)
+    # Committed offsets are committed again this often, even on a quiet partition:
+    # Kafka expires a group's offsets after offsets.retention.minutes (7 days).
+    recommit_interval_s: float = Field(3600.0, gt=0)
 
 
 class StorageSettings(Section):

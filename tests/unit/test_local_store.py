@@ -121,3 +121,23 @@ def test_missing_object_is_not_found(store: LocalStore, key: str) -> None:
     assert not store.exists(key)
     with pytest.raises(ObjectMissing):
         store.get(key)
+
+
+def test_put_makes_the_rename_and_new_folders_durable(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After put returns, a power cut keeps the object: its folder entries are fsynced
+    (the rename in its folder, each new folder in its parent), not only its bytes."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    store.put(KEY, b"PAR1")
+    folder = (store.root / KEY).parent
+    assert synced[-1] == str(folder)  # the last fsync: the rename's folder
+    for made in (folder, folder.parent, folder.parent.parent):  # g1/login/dt=.../
+        assert str(made.parent) in synced  # each new folder's entry, in its parent

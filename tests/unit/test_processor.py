@@ -126,7 +126,11 @@ class Env:
     def processor(self, log_: Any = None) -> tuple[Processor, RecordingEngine]:
         log_ = log_ or self.log
         engine = RecordingEngine(InProcessEngine(log_, self.registry, self.store))
-        return Processor(self.settings, log_, self.store, engine), engine
+        return Processor(self.settings, log_, self.store, engine, self.services.catalog), engine
+
+    def span(self, first: int, last: int) -> OffsetRange:
+        """A range of the game's partition, in the log's incarnation."""
+        return OffsetRange(self.topic, self.partition, first, last, self.log.incarnation())
 
     def send(self, *values: tuple[bytes, int]) -> None:
         self.log.append(self.topic, [data_message(v, n) for v, n in values])
@@ -176,7 +180,7 @@ def test_run_once_writes_files_publishes_tasks_by_table_and_commits(env: Env) ->
 
     assert processor.run_once(force=True) == 6
 
-    assert engine.calls == [[OffsetRange(env.topic, env.partition, 0, 1)]]
+    assert engine.calls == [[env.span(0, 1)]]
     published = env.copy_tasks()
     assert sorted((t.table, t.rows) for _, t in published) == [("g1.kill", 1), ("g1.login", 5)]
     copy_partitions = env.settings.log.copy_partitions
@@ -228,22 +232,22 @@ def test_after_a_crash_the_saved_range_is_replayed_exactly(make_env: Any, fail: 
     assert env.committed() == {}
     (attempt,) = crashed_engine.results
     first_tasks = [t for r in attempt for t in r.tasks]
-    assert [s for call in crashed_engine.calls for s in call] == [
-        OffsetRange(env.topic, env.partition, 0, 1)
-    ]
+    assert [s for call in crashed_engine.calls for s in call] == [env.span(0, 1)]
 
-    # Meanwhile more records arrive; then the processor restarts (a new object).
+    # Meanwhile more records arrive; then the processor restarts (a new object). Its
+    # process died: its lease is free at once (what a dead pid on this host means).
     env.send((logins(4, 3), 4), (logins(1, 7), 1))
+    crashed._lease.release()
     restarted, engine = env.processor()
 
     assert restarted.run_once(force=True) == 3
-    assert engine.calls == [[OffsetRange(env.topic, env.partition, 0, 1)]]  # not 0..3
+    assert engine.calls == [[env.span(0, 1)]]  # not 0..3
     replayed = [t for r in engine.results[0] for t in r.tasks]
     assert replayed == first_tasks  # same keys, same task ids, same everything
     assert env.committed() == {env.partition: 2}
 
     assert restarted.run_once(force=True) == 5
-    assert engine.calls[1] == [OffsetRange(env.topic, env.partition, 2, 3)]
+    assert engine.calls[1] == [env.span(2, 3)]
     assert env.committed() == {env.partition: 4}
 
     published = env.copy_tasks()
@@ -306,7 +310,7 @@ def test_a_small_backlog_waits_for_the_trigger_interval(
     assert processor.run_once() == 0
     env.send(hundred, hundred)
     assert processor.run_once() == 1000  # a full batch does not wait for the interval
-    assert engine.calls[-1] == [OffsetRange(env.topic, env.partition, 3, 12)]
+    assert engine.calls[-1] == [env.span(3, 12)]
     assert env.committed() == {env.partition: 13}
 
 
@@ -342,7 +346,7 @@ def test_a_range_that_keeps_failing_is_dead_lettered_and_the_rest_loads(tmp_path
     env.log.append(env.topic, [Message(other, logins(3), data_message(b"", 3).headers)])
     base = InProcessEngine(env.log, env.registry, env.store)
     engine = PoisonedEngine(base, env.partition, 0)
-    processor = Processor(env.settings, env.log, env.store, engine)
+    processor = Processor(env.settings, env.log, env.store, engine, env.services.catalog)
 
     assert processor.run_once(force=True) == 3  # the healthy partition goes on at once
     assert env.committed() == {other_partition: 1}
@@ -369,7 +373,11 @@ def test_a_transient_error_is_never_a_reason_to_dead_letter(tmp_path: Path) -> N
             raise LogUnavailable("broker down")
 
     processor = Processor(
-        env.settings, env.log, env.store, Down(InProcessEngine(env.log, env.registry, env.store))
+        env.settings,
+        env.log,
+        env.store,
+        Down(InProcessEngine(env.log, env.registry, env.store)),
+        env.services.catalog,
     )
     for _ in range(3):
         with pytest.raises(LogUnavailable):

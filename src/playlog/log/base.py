@@ -74,6 +74,10 @@ class Log(Protocol):
 
     def partitions(self, topic: str) -> int: ...
 
+    def incarnation(self) -> str:
+        """An id created with the log ("" for a log that never loses its tail): file
+        keys carry it, so a recreated log's offsets never collide with old ones."""
+
     def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:
         """Append durably; returns ``(partition, offset)`` per message, in order.
 

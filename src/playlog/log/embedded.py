@@ -2,7 +2,8 @@
 
 WAL mode lets one writer and many readers work at once, across threads and local
 processes. An append is one transaction: when ``append`` returns, the records are in
-the WAL (``sync="normal"`` survives a crash of the process, ``"full"`` a power cut).
+the WAL. ``sync="full"`` (the default) survives a power cut; ``"normal"`` only a crash
+of the process (a power cut may roll back appends that were answered 202).
 Next offsets live in their own table so trimming old records never reuses an offset.
 """
 
@@ -12,6 +13,7 @@ import json
 import sqlite3
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS records (
     key BLOB NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL, ts_ms INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_position ON records (topic, partition, offset);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS group_offsets (
     grp TEXT, topic TEXT, partition INTEGER, offset INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, partition)
@@ -45,7 +48,7 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 
 class EmbeddedLog:
-    def __init__(self, path: Path, sync: str = "normal", retention_hours: float = 72.0) -> None:
+    def __init__(self, path: Path, sync: str = "full", retention_hours: float = 72.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._sync = "FULL" if sync == "full" else "NORMAL"
@@ -56,6 +59,16 @@ class EmbeddedLog:
         self._appended = threading.Condition()
         self._partitions: dict[str, int] = {}
         self._db().executescript(_SCHEMA)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('incarnation', ?)", (uuid.uuid4().hex[:8],)
+            )
+        row = self._db().execute("SELECT value FROM meta WHERE name = 'incarnation'").fetchone()
+        self._incarnation = str(row[0])
+
+    def incarnation(self) -> str:
+        """Created with the log's file: a new file (a lost data dir) is a new log."""
+        return self._incarnation
 
     def _db(self) -> sqlite3.Connection:
         """One connection per thread: sqlite3 connections must not be shared."""
@@ -81,6 +94,15 @@ class EmbeddedLog:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise LogUnavailable(f"embedded log {self._path}: {exc}") from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read: an I/O error (disk full while the WAL grows, a lost volume) is the
+        log being unavailable for now, as for writes."""
+        try:
+            yield self._db()
+        except sqlite3.OperationalError as exc:
+            raise LogUnavailable(f"embedded log {self._path}: {exc}") from exc
 
     # topics -------------------------------------------------------------------
 
@@ -136,20 +158,22 @@ class EmbeddedLog:
     # reading ------------------------------------------------------------------
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        rows = self._db().execute(
-            "SELECT partition, next_offset FROM next_offsets WHERE topic = ?", (topic,)
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT partition, next_offset FROM next_offsets WHERE topic = ?", (topic,)
+            ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def read(
         self, topic: str, partition: int, start: int, end: int, limit: int = -1
     ) -> list[Record]:
-        rows = self._db().execute(
-            "SELECT offset, key, value, headers, ts_ms FROM records "
-            "WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
-            "ORDER BY offset LIMIT ?",
-            (topic, partition, start, end, limit),
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT offset, key, value, headers, ts_ms FROM records "
+                "WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
+                "ORDER BY offset LIMIT ?",
+                (topic, partition, start, end, limit),
+            ).fetchall()
         return [
             Record(topic, partition, o, bytes(k), bytes(v), json.loads(h), ts)
             for o, k, v, h, ts in rows
@@ -164,17 +188,19 @@ class EmbeddedLog:
     # consumer groups ------------------------------------------------------------
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
-        rows = self._db().execute(
-            "SELECT partition, offset FROM group_offsets WHERE grp = ? AND topic = ?",
-            (group, topic),
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT partition, offset FROM group_offsets WHERE grp = ? AND topic = ?",
+                (group, topic),
+            ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO group_offsets VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset",
+                "ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset "
+                "WHERE excluded.offset > group_offsets.offset",  # never backwards
                 [(group, topic, p, o) for p, o in offsets.items()],
             )
 

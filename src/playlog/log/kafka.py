@@ -157,6 +157,10 @@ class KafkaLog:
                 raise LogUnavailable(f"topic {topic} created but not visible in metadata")
             time.sleep(0.05)
 
+    def incarnation(self) -> str:
+        """Kafka keeps offsets across broker restarts (replicated): none needed."""
+        return ""
+
     def partitions(self, topic: str) -> int:
         n = self._topic_partitions(topic)
         if n is None:

@@ -6,70 +6,58 @@ offset log does the same). On restart, a plan starting at the committed offset i
 re-run exactly, so it rewrites the same files and COPY tasks (same keys, same task
 ids), and the loader's ledger drops the tasks it already loaded.
 
-    plan (saved) -> engine writes files -> dead letters + COPY tasks appended -> commit
+    lease check -> plan (saved) -> engine writes files -> lease check -> dead letters
+    + COPY tasks appended -> lease check -> commit (never backwards)
+
+One driver per group (``Lease``): a driver that lost its lease (it was stopped past
+the TTL and another took over) stops its batch before publishing or committing, and
+stands by until the lease is free again; so does a driver started while another
+holds it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 
+from prometheus_client import Counter
+
 from playlog.contracts import Engine, OffsetRange, RangeResult
-from playlog.errors import ConfigError, ObjectMissing, TransientError
+from playlog.errors import ConfigError, TransientError
 from playlog.log.base import Log, Message, dead_letter
 from playlog.monitor import metrics
-from playlog.process.lease import Lease
+from playlog.process.lease import Lease, LeaseLost
+from playlog.process.plans import Plan, PlanStore
+from playlog.registry.catalog import Catalog
 from playlog.settings import Settings
 from playlog.storage.base import ObjectStore
 
 log = logging.getLogger("playlog.process")
 
+# Why the processor paused and retried (disk full, store or log down, lease lost).
+PROCESS_RETRIES = Counter(
+    "playlog_process_retries_total", "processor pauses on a transient error", ["reason"]
+)
+
 # Until measured, assume a record (one HTTP request) carries this many events.
 _INITIAL_EVENTS_PER_RECORD = 500
 
 
-class PlanStore:
-    """Each partition's current range, saved before its files are written.
-
-    The driver is the only writer of its group's plans, so after the first read
-    (at start, to find a crashed batch) they are served from memory."""
-
-    def __init__(self, store: ObjectStore, group: str) -> None:
-        self._store = store
-        self._group = group
-        self._known: dict[tuple[str, int], OffsetRange | None] = {}
-
-    def _key(self, topic: str, partition: int) -> str:
-        return f"_plans/{self._group}/{topic}-{partition}.json"
-
-    def load(self, topic: str, partition: int) -> OffsetRange | None:
-        if (topic, partition) not in self._known:
-            try:
-                data = json.loads(self._store.get(self._key(topic, partition)))
-                found = OffsetRange(topic, partition, int(data["first"]), int(data["last"]))
-            except ObjectMissing:
-                found = None
-            self._known[(topic, partition)] = found
-        return self._known[(topic, partition)]
-
-    def save(self, span: OffsetRange) -> None:
-        body = json.dumps({"first": span.first, "last": span.last}).encode()
-        self._store.put(self._key(span.topic, span.partition), body)
-        self._known[(span.topic, span.partition)] = span
-
-
 class Processor:
-    def __init__(self, settings: Settings, log_: Log, store: ObjectStore, engine: Engine) -> None:
+    def __init__(
+        self, settings: Settings, log_: Log, store: ObjectStore, engine: Engine, catalog: Catalog
+    ) -> None:
         self._settings = settings.process
         self._topic = settings.log.data_topic
         self._copy_topic = settings.log.copy_topic
         self._dead_topic = settings.log.dead_letter_topic
         self._log = log_
         self._engine = engine
-        self._plans = PlanStore(store, self._settings.group)
-        self._lease = Lease(store, self._settings.group)
+        self._plans = PlanStore(store, self._settings.group, log_)
+        self._lease = Lease(catalog, self._settings.group, self._settings.lease_ttl_s)
+        self._token: int | None = None  # the lease token the state in memory is from
+        self._recommitted = time.monotonic()
         self._events_per_record = float(_INITIAL_EVENTS_PER_RECORD)
         self._last_run: dict[int, float] = {}
         self._failures: dict[OffsetRange, int] = {}  # unexpected errors per range
@@ -77,6 +65,7 @@ class Processor:
     def plan(self, force: bool = False) -> list[OffsetRange]:
         """The ranges to run now: pending plans first, then new data that is due
         (a full batch waiting, or the trigger interval passed since the last run)."""
+        self._check_lease()
         committed = self._log.committed(self._settings.group, self._topic)
         ends = self._log.end_offsets(self._topic)
         budget = max(1, int(self._settings.max_events_per_batch / self._events_per_record))
@@ -84,11 +73,11 @@ class Processor:
         ranges = []
         lag = 0
         for partition, end in sorted(ends.items()):
-            start = committed.get(partition, 0)
+            pending = self._plans.load(self._topic, partition, end)
+            start = self._start(committed, partition, pending)
             lag += max(0, end - start)
-            pending = self._plans.load(self._topic, partition)
-            if pending is not None and pending.first == start:
-                ranges.append(pending)
+            if pending is not None and pending.span.first == start:
+                ranges.append(pending.span)
                 continue
             if end <= start:
                 continue
@@ -96,16 +85,39 @@ class Processor:
             last = self._last_run.get(partition)
             due = last is None or now - last >= self._settings.trigger_interval_s
             if force or end - start >= budget or due:
-                span = OffsetRange(self._topic, partition, start, min(end, start + budget) - 1)
-                self._plans.save(span)
-                ranges.append(span)
+                incarnation = self._plans.incarnation(self._topic, partition, end)
+                last_offset = min(end, start + budget) - 1
+                span = OffsetRange(self._topic, partition, start, last_offset, incarnation)
+                ranges.append(self._plans.save(span).span)
         metrics.PROCESS_LAG.set(lag)
         return ranges
+
+    def _start(self, committed: dict[int, int], partition: int, pending: Plan | None) -> int:
+        """Where the partition's next range starts: the committed offset; without one
+        (never committed, or expired on Kafka), the saved plan's first offset: a replay
+        of it makes the same keys and task ids, never offset 0 again."""
+        if partition in committed:
+            return committed[partition]
+        if pending is not None and pending.span.first >= 0:
+            return pending.span.first
+        return 0
+
+    def _check_lease(self) -> None:
+        """Renew the lease now (raises ``LeaseLost``); after a (re)acquisition, forget
+        what memory says about plans: the previous holder may have written others."""
+        token = self._lease.check()
+        if token != self._token:
+            self._plans.forget()
+            self._last_run.clear()
+            self._failures.clear()
+            self._token = token
 
     def run_once(self, force: bool = False) -> int:
         """Process what is due; returns the number of events written."""
         planned = self.plan(force)
         if not planned:
+            if time.monotonic() - self._recommitted >= self._settings.recommit_interval_s:
+                self._commit({})  # a quiet group's offsets must not expire (Kafka)
             return 0
         started = time.monotonic()
         done = self._execute(planned)
@@ -115,19 +127,19 @@ class Processor:
         results = [result for _, result in done]
         dead = [m for r in results for m in r.dead_letters]
         if dead:
+            self._check_lease()
             self._log.append(self._dead_topic, dead)
             metrics.DEAD_LETTERS.labels(stage="process").inc(len(dead))
             for message in dead:
                 log.error("dead letter %s: %s", message.headers["source"], message.headers["error"])
         tasks = [t for r in results for t in r.tasks]
+        self._check_lease()  # a driver that lost its lease publishes nothing
         if tasks:
             self._log.append(
                 self._copy_topic, [Message(t.table.encode(), t.to_json()) for t in tasks]
             )
         # Only now is every range's work durable downstream: commit past it.
-        self._log.commit(
-            self._settings.group, self._topic, {s.partition: s.last + 1 for s in ranges}
-        )
+        self._commit({s.partition: s.last + 1 for s in ranges})
         events = sum(r.events for r in results)
         records = sum(s.last - s.first + 1 for s in ranges)
         if events:
@@ -182,20 +194,54 @@ class Processor:
         log.error("range %s: giving up, dead-lettering its %d records", span, len(records))
         return RangeResult([], [dead_letter(record, exc) for record in records], 0)
 
+    def _commit(self, offsets: dict[int, int]) -> None:
+        """Commit ``offsets``, never moving one backwards (the embedded log refuses
+        that too; Kafka does not), and re-commit quiet partitions now and then: Kafka
+        expires offsets not committed for ``offsets.retention.minutes``."""
+        self._check_lease()
+        current = self._log.committed(self._settings.group, self._topic)
+        due = time.monotonic() - self._recommitted >= self._settings.recommit_interval_s
+        forward = {p: o for p, o in offsets.items() if o > current.get(p, -1)}
+        if due:
+            forward = {**current, **forward}
+        if not forward:
+            return
+        self._log.commit(self._settings.group, self._topic, forward)
+        if due:
+            self._recommitted = time.monotonic()
+
     def run(self, stop: threading.Event) -> None:
-        self._lease.acquire()
         log.info("processor started (engine %s)", self._settings.engine)
         try:
+            self._wait_for_lease(stop)
             while not stop.is_set():
                 metrics.HEARTBEAT.labels(stage="process").set_to_current_time()
                 try:
-                    self._lease.renew()
                     if self.run_once() == 0:
                         stop.wait(min(0.1, self._settings.trigger_interval_s or 0.1))
-                except TransientError as exc:
-                    log.warning("processor: %s; retrying in 1s", exc)
+                except LeaseLost as exc:
+                    PROCESS_RETRIES.labels(reason=exc.code).inc()
+                    log.error("processor: %s; batch dropped, standing by", exc)
+                    self._wait_for_lease(stop)
+                except TransientError as exc:  # disk full, store or log down: pause
+                    PROCESS_RETRIES.labels(reason=exc.code).inc()
+                    log.warning("processor paused: %s; retrying in 1s", exc)
                     stop.wait(1.0)
         finally:
             self._engine.close()
             self._lease.release()
             log.info("processor stopped")
+
+    def _wait_for_lease(self, stop: threading.Event) -> None:
+        """Until this driver holds the group's lease (or ``stop``)."""
+        waited = False
+        while not stop.is_set():
+            try:
+                if self._lease.try_acquire():
+                    return
+            except TransientError as exc:
+                log.warning("processor lease: %s", exc)
+            if not waited:
+                log.warning("another processor holds the lease; standing by")
+                waited = True
+            stop.wait(self._settings.lease_ttl_s / 3)

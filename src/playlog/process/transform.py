@@ -256,9 +256,10 @@ def _json_default(value: Any) -> Any:
 
 
 def file_key(span: OffsetRange, game: str, event_type: str, day: str) -> str:
+    incarnation = f"-{span.incarnation}" if span.incarnation else ""
     return (
         f"{game}/{event_type}/dt={day}/"
-        f"{span.topic}-{span.partition}-{span.first}-{span.last}.parquet"
+        f"{span.topic}-{span.partition}-{span.first}-{span.last}{incarnation}.parquet"
     )
 
 

@@ -41,6 +41,13 @@ _TABLES = (
         schema_json TEXT NOT NULL,
         created_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (game, event_type, version))""",
+    # One row per processor group: who drives it, until when, and a fencing token
+    # that grows on every takeover (rows are never deleted, so tokens never repeat).
+    """CREATE TABLE IF NOT EXISTS {p}leases (
+        grp TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL)""",
 )
 
 
@@ -190,6 +197,40 @@ class Catalog:
             params = (game,)
         rows = self._run(sql + " ORDER BY game, event_type, version", params).fetchall()
         return [EventSchema(*row) for row in rows]
+
+    # processor leases: every write is a compare-and-set on the token ------------
+
+    def lease(self, group: str) -> tuple[str, int, float] | None:
+        """``(holder, token, expires_at)`` of ``group``'s lease, or None."""
+        row = self._run(
+            "SELECT holder, token, expires_at FROM {p}leases WHERE grp = %s", (group,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), float(row[2]))
+
+    def take_lease(self, group: str, holder: str, seen: int | None, expires_at: float) -> bool:
+        """Become the holder, if the token is still ``seen`` (None: no lease yet);
+        the token becomes ``seen + 1`` (1)."""
+        if seen is None:
+            cursor = self._run(
+                "INSERT INTO {p}leases VALUES (%s, %s, 1, %s) ON CONFLICT DO NOTHING",
+                (group, holder, expires_at),
+            )
+        else:
+            cursor = self._run(
+                "UPDATE {p}leases SET holder = %s, token = token + 1, expires_at = %s "
+                "WHERE grp = %s AND token = %s",
+                (holder, expires_at, group, seen),
+            )
+        return bool(cursor.rowcount == 1)
+
+    def renew_lease(self, group: str, holder: str, token: int, expires_at: float) -> bool:
+        """Extend (or, with ``expires_at=0``, give up) a lease still held; False when
+        another holder took it over."""
+        cursor = self._run(
+            "UPDATE {p}leases SET expires_at = %s WHERE grp = %s AND holder = %s AND token = %s",
+            (expires_at, group, holder, token),
+        )
+        return bool(cursor.rowcount == 1)
 
     def close(self) -> None:
         with self._lock:

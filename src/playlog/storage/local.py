@@ -23,7 +23,7 @@ class LocalStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(path.parent)
             # Write aside, fsync, then rename: a reader never sees half a file.
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         except OSError as exc:
@@ -34,6 +34,7 @@ class LocalStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
+            _fsync_dir(path.parent)  # the rename itself survives a power cut
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, OSError):
@@ -63,6 +64,26 @@ class LocalStore:
 
     def uri(self, key: str) -> str:
         return self._path(key).as_uri()
+
+
+def _make_dirs(folder: Path) -> None:
+    """``mkdir -p``, each new folder's entry made durable in its parent."""
+    if folder.is_dir():
+        return
+    _make_dirs(folder.parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return  # another writer made it (and fsynced its parent)
+    _fsync_dir(folder.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _unavailable(exc: OSError, what: str) -> StoreUnavailable:
