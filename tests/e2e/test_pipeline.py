@@ -280,7 +280,7 @@ def test_keys_and_bad_input_change_nothing(server: Server) -> None:
     assert "playlog_ingest_events_total" in server.admin.get("/metrics").text
 
 
-STATS = {
+STATS: dict[str, Any] = {
     "type": "record",
     "name": "stats",
     "fields": [
@@ -350,12 +350,10 @@ def test_bad_input_gets_a_clear_4xx_in_the_error_shape_and_changes_nothing(
         assert error["message"].startswith(f"event 1: {field}: "), error
 
     # Single-object events whose timestamp or date Python cannot hold.
-    plain = {
-        **STATS,
-        "fields": [{"name": f["name"], "type": f["type"]} for f in STATS["fields"]],
-    }
-    plain["fields"][1] = {"name": "at", "type": "long"}
-    plain["fields"][2] = {"name": "day", "type": "int"}
+    fields: list[dict[str, Any]] = [{"name": f["name"], "type": f["type"]} for f in STATS["fields"]]
+    plain = {**STATS, "fields": fields}
+    fields[1] = {"name": "at", "type": "long"}
+    fields[2] = {"name": "day", "type": "int"}
     raw_good = {**good, "price": b"\x00\x96"}
     for bad in ({"at": 2**62}, {"day": 2**31 - 1}):
         body = single_objects(stats_fp, plain, [raw_good, {**raw_good, **bad}])

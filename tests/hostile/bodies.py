@@ -37,7 +37,7 @@ NULLS = {
     "name": "nulls",
     "fields": [{"name": "xs", "type": {"type": "array", "items": "null"}}],
 }
-SCHEMAS = {"play": PLAY, "node": NODE, "nulls": NULLS}
+SCHEMAS: dict[str, dict[str, Any]] = {"play": PLAY, "node": NODE, "nulls": NULLS}
 
 
 def soe(schema: dict[str, Any], datum: bytes) -> bytes:

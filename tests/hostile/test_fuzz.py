@@ -24,11 +24,11 @@ from tests.hostile.bodies import (
     SCHEMAS,
     SOE,
     linked_list,
-    ocf_block,
     play_datum,
     soe,
     valid_ocf,
 )
+from tests.support.avro import ocf_block
 
 FUZZ = settings(
     max_examples=300,

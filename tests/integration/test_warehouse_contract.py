@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pyarrow as pa
@@ -149,7 +149,9 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
         return Backend(name, DuckDBWarehouse(tmp_path / "warehouse.duckdb", local), local, game)
     if name == "redshift":
         conn, memory = RecordingConnection(), MemoryStore()
-        redshift = RedshiftWarehouse(lambda: conn, memory, iam_role="arn:aws:iam::1:role/r")
+        redshift = RedshiftWarehouse(
+            lambda: cast(Any, conn), memory, iam_role="arn:aws:iam::1:role/r"
+        )
         return Backend(name, redshift, memory, game, conn)
     endpoint = request.getfixturevalue("s3_endpoint")
     s3 = S3Store(f"pl-{uuid.uuid4().hex[:12]}", "", endpoint, "us-east-1", "testing", "testing")

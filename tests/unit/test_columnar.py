@@ -147,11 +147,14 @@ def test_fast_path_equals_row_by_row_resolution(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = records(random.Random(3))
-    used = []
+    used: list[int] = []
     original = columnar.SchemaGroup.to_arrow
-    monkeypatch.setattr(
-        columnar.SchemaGroup, "to_arrow", lambda self: used.append(1) or original(self)
-    )
+
+    def counted(self: columnar.SchemaGroup) -> Any:
+        used.append(1)
+        return original(self)
+
+    monkeypatch.setattr(columnar.SchemaGroup, "to_arrow", counted)
     fast = run(tmp_path / "fast", batch, fast=True)
     # (v1, null) (v1, deflate) (login, deflate); records with v2 containers (a map
     # field) take the row path, so both paths meet in one file.

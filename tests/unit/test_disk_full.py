@@ -14,7 +14,6 @@ import pytest
 from tests.unit.test_fencing import exactly_once, processor, run_in_thread, wait_for
 from tests.unit.test_processor import Env, logins
 
-import playlog.storage.local as local_module
 from playlog.errors import LogUnavailable
 from playlog.log.embedded import EmbeddedLog
 from playlog.process.processor import PROCESS_RETRIES
@@ -42,7 +41,7 @@ def test_a_full_disk_pauses_the_processor_and_everything_loads_once_after(
     for i in range(5):
         env.send((logins(2, 2 * i), 2))
     disk = Disk()
-    monkeypatch.setattr(local_module.os, "fsync", disk.fsync)
+    monkeypatch.setattr(os, "fsync", disk.fsync)
     before = PROCESS_RETRIES.labels(reason="store_unavailable")._value.get()
     stop = threading.Event()
     thread, errors = run_in_thread(processor(env), stop)

@@ -13,6 +13,7 @@ from playlog.errors import ConfigError
 from playlog.log import embedded
 from playlog.log.base import Message, Record
 from playlog.log.embedded import EmbeddedLog, partition_for
+from playlog.log.embedded_subscription import EmbeddedSubscription
 
 TOPIC = "events"
 
@@ -136,7 +137,7 @@ def fill(log: EmbeddedLog, per_partition: int) -> set[tuple[int, int]]:
     return {(p, o) for p in range(4) for o in range(per_partition)}
 
 
-def drain(sub: embedded.EmbeddedSubscription, max_records: int) -> list[Record]:
+def drain(sub: EmbeddedSubscription, max_records: int) -> list[Record]:
     out: list[Record] = []
     while batch := sub.poll(max_records, 0):
         assert len(batch) <= max_records

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.test_payloads import LOGIN_V1, NODE, linked_list, ocf_block, ocf_of, zigzag
+from tests.support.avro import ocf_block, ocf_of, zigzag
+from tests.unit.test_payloads import LOGIN_V1, NODE, linked_list
 
 from playlog.avro import single_object
 from playlog.avro.limits import Limits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import pytest
@@ -35,7 +35,7 @@ def purchases(n: int) -> list[dict[str, Any]]:
 
 
 def read_back(data: bytes) -> list[dict[str, Any]]:
-    return list(fastavro.reader(io.BytesIO(data)))
+    return [cast(dict[str, Any], row) for row in fastavro.reader(io.BytesIO(data))]
 
 
 def block_count(data: bytes) -> int:

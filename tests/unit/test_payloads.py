@@ -16,7 +16,7 @@ import threading
 import time
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -46,7 +46,6 @@ from playlog.errors import (
     UnsupportedMediaType,
     WarehouseUnavailable,
 )
-from playlog.ingest import auth as auth_module
 from playlog.ingest import events as events_module
 from playlog.ingest import payloads as payloads_module
 from playlog.ingest.app import create_app
@@ -639,7 +638,7 @@ def test_stale_key_used_while_the_catalog_is_down_counts_as_checked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(auth_module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("playlog.ingest.auth.time.monotonic", lambda: now[0])
     catalog = FlakyCatalog()
     auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
     request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
@@ -675,7 +674,7 @@ def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(auth_module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("playlog.ingest.auth.time.monotonic", lambda: now[0])
     catalog = FlakyCatalog()
     auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
     request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
@@ -860,8 +859,8 @@ def test_client_disconnecting_mid_body_is_a_499_logged_at_info(
 
     sent: list[dict[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     headers = [
         (b"authorization", f"Bearer {api.keys[GAME]}".encode()),

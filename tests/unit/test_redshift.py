@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -163,7 +163,7 @@ def task(event_type: str, n: int, columns: tuple[str, ...] = ("a", "_event_id"))
 def warehouse(conn: FakeConnection, **kwargs: Any) -> tuple[RedshiftWarehouse, MemoryStore]:
     store = MemoryStore()
     kwargs.setdefault("iam_role", ROLE)
-    return RedshiftWarehouse(lambda: conn, store, **kwargs), store
+    return RedshiftWarehouse(lambda: cast(Any, conn), store, **kwargs), store
 
 
 def after_ledger_ddl(conn: FakeConnection) -> list[str]:
@@ -295,8 +295,8 @@ def test_only_s3_files_can_be_copied() -> None:
 
 def test_credentials_are_required_to_load() -> None:
     with pytest.raises(ConfigError):
-        RedshiftWarehouse(lambda: FakeConnection(), MemoryStore())
-    RedshiftWarehouse(lambda: FakeConnection(), None)  # query-only: fine
+        RedshiftWarehouse(lambda: cast(Any, FakeConnection()), MemoryStore())
+    RedshiftWarehouse(lambda: cast(Any, FakeConnection()), None)  # query-only: fine
 
 
 # --- DDL and queries ------------------------------------------------------------------
