@@ -1,5 +1,6 @@
 """Fixtures every test folder may use: the real servers of tests/peers.py, started
-once per session and only when a test asks for them."""
+once per session and only when a test asks for them; and the session-end check that
+no process the tests started is still alive (tests/support/processes.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import peers as _peers
+from tests.support import processes
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +31,32 @@ def s3_endpoint(peers: _peers.Peers) -> str:
 @pytest.fixture(scope="session")
 def postgres_dsn(peers: _peers.Peers) -> str:
     return peers.postgres_dsn
+
+
+_LEFT: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process the tests started outlived its fixture (session
+    fixtures are torn down by now); kill it so it does not outlive pytest either."""
+    for spawned, pids in processes.leftovers():
+        _LEFT.append(
+            f"{spawned.name} (session {spawned.pgid}): "
+            + "; ".join(processes.describe(p) for p in pids)
+        )
+        processes.kill_group(spawned.pgid, grace=2)
+    if _LEFT and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _peers.NOTES:
+        terminalreporter.write_sep("-", "test peers")
+        for what, how in sorted(_peers.NOTES.items()):
+            terminalreporter.write_line(f"{what}: {how}")
+    if _LEFT:
+        title = "processes left running by the tests (now killed)"
+        terminalreporter.write_sep("=", title, red=True)
+        for line in _LEFT:
+            terminalreporter.write_line(line, red=True)

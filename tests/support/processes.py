@@ -1,0 +1,168 @@
+"""One registry of every process the tests start, so none outlives the session.
+
+Every server, broker and ``playlog`` stage is started with :func:`spawn`: in a session
+of its own (its pid is the session id and process group id), so that :func:`kill_group`
+reaches its children too: ``playlog up`` starts a Spark JVM, whose Python worker daemon
+moves to a process group of its own (``os.setpgid`` in ``pyspark/daemon.py``) but stays
+in the session. So "the group" here is every process of that session. At the end of
+the test session ``tests/conftest.py`` asks :func:`leftovers` and fails the run if any
+process of a registered session is still alive (and kills it).
+
+Peers started by ``python tests/peers.py start`` are meant to outlive the script that
+started them: they are spawned with ``track=False``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.support.deadline import scaled
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pgid: int
+    name: str
+    argv: tuple[str, ...]
+
+
+_lock = threading.Lock()
+_registry: dict[int, Spawned] = {}
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    track: bool = True,
+    **popen: Any,
+) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen`` in a new session (its pid is its process group id),
+    registered under ``name`` unless ``track`` is false."""
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    proc: subprocess.Popen[bytes] = subprocess.Popen(list(argv), start_new_session=True, **popen)
+    if track:
+        register(proc.pid, name, argv)
+    return proc
+
+
+def register(pgid: int, name: str, argv: Sequence[str] = ()) -> None:
+    with _lock:
+        _registry[pgid] = Spawned(pgid, name, tuple(str(a) for a in argv))
+
+
+def registered() -> list[Spawned]:
+    with _lock:
+        return list(_registry.values())
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of what ``pgid`` started: its session, its process
+    group, and their descendants (PostgreSQL's backends each call ``setsid``)."""
+    parent: dict[int, int] = {}
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) < 4 or fields[0] in ("Z", "X"):
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        if pgid in (int(fields[2]), int(fields[3])):
+            found.add(pid)
+    for pid in parent:
+        chain, seen = pid, 0
+        while chain in parent and chain not in found and seen < 64:
+            chain, seen = parent[chain], seen + 1
+        if chain in found:
+            found.add(pid)
+    return sorted(found)
+
+
+def _reap(pgid: int) -> None:
+    """Collect our zombie children of the group (the leader is our child)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        while True:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+            if pid == 0:
+                return
+
+
+def _signal_all(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+    for pid in group_members(pgid):  # those that moved to a process group of their own
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def kill_group(pgid: int, *, grace: float = 5.0, sig: int = signal.SIGTERM) -> bool:
+    """Send ``sig`` (SIGTERM) to the session's processes, wait up to ``grace`` (scaled)
+    seconds, then SIGKILL what is left. True if none is left. Safe on a session that
+    is gone."""
+    _reap(pgid)
+    if not group_members(pgid):
+        return True
+    _signal_all(pgid, sig)
+    limit = time.monotonic() + scaled(grace)
+    while time.monotonic() < limit:
+        _reap(pgid)
+        if not group_members(pgid):
+            return True
+        time.sleep(0.05)
+    limit = time.monotonic() + scaled(10)
+    while time.monotonic() < limit:
+        _signal_all(pgid, signal.SIGKILL)  # again: a child may have forked meanwhile
+        _reap(pgid)
+        if not group_members(pgid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def release(pgid: int, *, grace: float = 5.0, sig: int = signal.SIGTERM) -> bool:
+    """Kill the group (if anything of it is left) and forget it."""
+    empty = kill_group(pgid, grace=grace, sig=sig)
+    if empty:
+        with _lock:
+            _registry.pop(pgid, None)
+    return empty
+
+
+def leftovers(wait: float = 10.0) -> list[tuple[Spawned, list[int]]]:
+    """Registered groups with live processes, after giving exiting ones ``wait``
+    (scaled) seconds to finish (a JVM whose driver died exits on its own shortly)."""
+    limit = time.monotonic() + scaled(wait)
+    while True:
+        alive = []
+        for spawned in registered():
+            _reap(spawned.pgid)
+            members = group_members(spawned.pgid)
+            if members:
+                alive.append((spawned, members))
+        if not alive or time.monotonic() >= limit:
+            return alive
+        time.sleep(0.1)
+
+
+def describe(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} {cmdline[:160].strip()}"
