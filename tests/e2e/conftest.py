@@ -18,6 +18,7 @@ from playlog.cli.demo import free_port
 from tests.cluster import SPARK_ENV, fresh_database, write_config
 from tests.support import processes
 from tests.support.deadline import Deadline, scaled, wait_until
+from tests.support.spark import SharedSpark
 
 ADMIN_KEY = "pl_admin_e2e_secret"
 
@@ -104,8 +105,12 @@ class Server(Stage):
         env: dict[str, str] | None = None,
         config: Path | None = None,
         command: str = "up",
+        spark: SharedSpark | None = None,
     ) -> None:
-        super().__init__(data_dir, command, config, env)
+        super().__init__(
+            data_dir, command, config, {**(env or {}), **(spark.env() if spark else {})}
+        )
+        self.spark = spark
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = httpx.Client(
@@ -118,6 +123,8 @@ class Server(Stage):
     def start(self) -> None:
         """Spawn and wait until healthy; if it does not get there, kill what it started
         (the JVM included) before raising."""
+        if self.spark is not None:
+            self.spark.reset()  # the context of a `playlog up` killed before this start
         self.spawn()
         process = self.process
         assert process is not None
@@ -215,6 +222,17 @@ class Server(Stage):
         return count()
 
 
+@pytest.fixture(scope="module")
+def spark_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSpark]:
+    """One Spark driver JVM for the module's cluster `playlog up`s (tests/support/spark.py)."""
+    log = tmp_path_factory.mktemp("spark") / "driver.log"
+    spark = SharedSpark(SPARK_ENV, log)
+    try:
+        yield spark
+    finally:
+        spark.close()
+
+
 @pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """`playlog up` on the embedded default, and on the cluster configuration (Kafka,
@@ -226,7 +244,9 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
             peers = request.getfixturevalue("peers")
             dsn = cleanup.enter_context(fresh_database(peers.postgres_dsn))
             config = write_config(tmp_path / "cluster.toml", peers, dsn)
-            server = Server(tmp_path / "data", config=config, env=SPARK_ENV)
+            spark = request.getfixturevalue("spark_driver")
+            server = Server(tmp_path / "data", config=config, env=SPARK_ENV, spark=spark)
+            cleanup.callback(spark.reset)
         cleanup.callback(server.kill)  # every path: the JVM and workers too
         server.start()
         yield server
