@@ -4,12 +4,30 @@ no process the tests started is still alive (tests/support/processes.py)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
 from tests import peers as _peers
 from tests.support import processes
+
+processes.mark_this_run()
+
+
+def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (a CI timeout, `kill`) tears the fixtures down as Ctrl-C does, so their
+    # servers and `playlog up`s are stopped; processes of an earlier run whose pytest
+    # was killed harder (-9) are swept here.
+    signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+    swept = processes.sweep_orphans()
+    if swept:
+        print(f"tests/conftest.py: killed {len(swept)} processes of an earlier killed test run")
 
 
 @pytest.fixture(scope="session")

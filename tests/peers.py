@@ -155,6 +155,7 @@ class _Run:
     database: str = ""
     peers: dict[str, str] = field(default_factory=dict)
     extra_dirs: list[str] = field(default_factory=list)  # outside run_dir; removed at stop
+    token: str = ""  # the test run's mark its processes inherit (tests/support/processes.py)
     notes: dict[str, str] = field(default_factory=dict)  # what was used, for the report
 
     def save(self, path: Path) -> None:
@@ -267,14 +268,16 @@ def _spawn(
     return proc, log
 
 
-def _terminate(pids: dict[str, int], argv0: dict[str, str], timeout: float = 8.0) -> None:
+def _terminate(
+    pids: dict[str, int], argv0: dict[str, str], token: str = "", timeout: float = 8.0
+) -> None:
     """SIGTERM every process group, wait, then SIGKILL what is left."""
     for name, pid in pids.items():
         if _alive(pid) and not _is_ours(pid, argv0.get(name, "")):
             continue  # the pid was reused: not ours to kill
         # PostgreSQL: SIGINT is the fast shutdown (SIGTERM waits for every client).
         sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
-        processes.release(pid, grace=timeout, sig=sig)
+        processes.release(pid, grace=timeout, sig=sig, token=token or None)
 
 
 # --------------------------------------------------------------------------- Kafka (Tansu)
@@ -594,7 +597,7 @@ def _sweep_stale() -> None:
         except (OSError, ValueError, TypeError):
             continue
         if run.owner_pid and not _alive(run.owner_pid):
-            _terminate(run.pids, run.argv0, timeout=3)
+            _terminate(run.pids, run.argv0, run.token, timeout=3)
             _pg_drop_db(run.pg_admin_dsn, run.database)
             _remove_dirs(run)
 
@@ -607,6 +610,7 @@ def start(owner_pid: int) -> tuple[Peers, _Run]:
     run_dir = STATE_DIR / f"run-{os.getpid()}-{int(time.time() * 1000)}"
     run_dir.mkdir()
     run = _Run(run_dir=str(run_dir), owner_pid=owner_pid)
+    run.token = os.environ.get(processes.ENV_TOKEN, "")  # none when started by the script
     given = _given()
     for key, env in (("kafka_bootstrap", ENV_KAFKA), ("s3_endpoint", ENV_S3)):
         if key in given:
@@ -637,7 +641,7 @@ def start(owner_pid: int) -> tuple[Peers, _Run]:
 
 def stop(run: _Run, keep_logs: Path | None = None) -> None:
     _pg_drop_db(run.pg_admin_dsn, run.database)  # before a private server stops
-    _terminate(run.pids, run.argv0)
+    _terminate(run.pids, run.argv0, run.token)
     if keep_logs is not None and run.run_dir:
         shutil.rmtree(keep_logs, ignore_errors=True)
         with contextlib.suppress(OSError):

@@ -46,18 +46,53 @@ _registry: dict[int, Spawned] = {}
 
 ENV_TOKEN = "TESTS_PLAYLOG_RUN"  # not PLAYLOG_*: the CLI tests drop those
 TOKEN = f"{os.getpid()}-{secrets.token_hex(6)}"
-os.environ[ENV_TOKEN] = TOKEN  # inherited by everything this run starts
-_MARK = f"{ENV_TOKEN}={TOKEN}".encode()
 
 
-def ours(pid: int) -> bool:
-    """Was ``pid`` started from this test run (it carries our token)?"""
+def mark_this_run() -> None:
+    """Called by tests/conftest.py: everything this test run starts inherits TOKEN.
+    (Not by `python tests/peers.py start`: its servers are meant to outlive it.)"""
+    os.environ[ENV_TOKEN] = TOKEN
+
+
+def _token_of(pid: int) -> str | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{ENV_TOKEN}=".encode()
+    return next((e[len(prefix) :].decode() for e in environ if e.startswith(prefix)), None)
+
+
+def ours(pid: int, token: str | None = TOKEN) -> bool:
+    """Was ``pid`` started from the test run of ``token`` (this one by default)?
+    ``token=None``: no check (processes of a run that set none)."""
     if pid == os.getpid():
         return False
-    try:
-        return _MARK in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    return token is None or _token_of(pid) == token
+
+
+def sweep_orphans() -> list[int]:
+    """SIGKILL processes of earlier test runs whose pytest is gone (killed with -9,
+    OOM...: it could not clean up). The pids killed."""
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        token = _token_of(int(entry.name))
+        if not token or token == TOKEN:
+            continue
+        owner = int(token.split("-")[0])
+        try:
+            os.kill(owner, 0)
+            continue  # its run is still going (or the pid was reused: leave it)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(entry.name), signal.SIGKILL)
+            killed.append(int(entry.name))
+    return killed
 
 
 def spawn(
@@ -86,7 +121,7 @@ def registered() -> list[Spawned]:
         return list(_registry.values())
 
 
-def group_members(pgid: int) -> list[int]:
+def group_members(pgid: int, token: str | None = TOKEN) -> list[int]:
     """Live (not zombie) processes of what ``pgid`` started: its session, its process
     group, and their descendants (PostgreSQL's backends each call ``setsid``)."""
     parent: dict[int, int] = {}
@@ -104,13 +139,13 @@ def group_members(pgid: int) -> list[int]:
             continue
         pid = int(entry.name)
         parent[pid] = int(fields[1])
-        if pgid in (int(fields[2]), int(fields[3])) and ours(pid):
+        if pgid in (int(fields[2]), int(fields[3])) and ours(pid, token):
             found.add(pid)
     for pid in parent:
         chain, seen = pid, 0
         while chain in parent and chain not in found and seen < 64:
             chain, seen = parent[chain], seen + 1
-        if chain in found and ours(pid):
+        if chain in found and ours(pid, token):
             found.add(pid)
     return sorted(found)
 
@@ -138,41 +173,47 @@ def _reap(pgid: int) -> None:
                 return
 
 
-def _signal_all(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-    for pid in group_members(pgid):  # those that moved to a process group of their own
+def _signal_all(pgid: int, sig: int, token: str | None) -> None:
+    members = group_members(pgid, token)
+    if pgid in members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+    for pid in members:  # those that moved to a process group of their own
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
 
 
-def kill_group(pgid: int, *, grace: float = 5.0, sig: int = signal.SIGTERM) -> bool:
+def kill_group(
+    pgid: int, *, grace: float = 5.0, sig: int = signal.SIGTERM, token: str | None = TOKEN
+) -> bool:
     """Send ``sig`` (SIGTERM) to the session's processes, wait up to ``grace`` (scaled)
     seconds, then SIGKILL what is left. True if none is left. Safe on a session that
-    is gone."""
+    is gone. Only processes of the run of ``token`` are touched (None: any)."""
     _reap(pgid)
-    if not group_members(pgid):
+    if not group_members(pgid, token):
         return True
-    _signal_all(pgid, sig)
+    _signal_all(pgid, sig, token)
     limit = time.monotonic() + scaled(grace)
     while time.monotonic() < limit:
         _reap(pgid)
-        if not group_members(pgid):
+        if not group_members(pgid, token):
             return True
         time.sleep(0.05)
     limit = time.monotonic() + scaled(10)
     while time.monotonic() < limit:
-        _signal_all(pgid, signal.SIGKILL)  # again: a child may have forked meanwhile
+        _signal_all(pgid, signal.SIGKILL, token)  # again: a child may have forked
         _reap(pgid)
-        if not group_members(pgid):
+        if not group_members(pgid, token):
             return True
         time.sleep(0.05)
     return False
 
 
-def release(pgid: int, *, grace: float = 5.0, sig: int = signal.SIGTERM) -> bool:
+def release(
+    pgid: int, *, grace: float = 5.0, sig: int = signal.SIGTERM, token: str | None = TOKEN
+) -> bool:
     """Kill the group (if anything of it is left) and forget it."""
-    empty = kill_group(pgid, grace=grace, sig=sig)
+    empty = kill_group(pgid, grace=grace, sig=sig, token=token)
     if empty:
         with _lock:
             _registry.pop(pgid, None)
