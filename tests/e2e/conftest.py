@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,17 @@ import pytest
 
 from playlog.cli.demo import free_port
 from tests.cluster import SPARK_ENV, fresh_database, write_config
+from tests.support import processes
+from tests.support.deadline import Deadline, scaled, wait_until
+from tests.support.spark import SharedSpark
 
 ADMIN_KEY = "pl_admin_e2e_secret"
+
+# Seconds before PLAYLOG_TEST_SLOWDOWN. `playlog up` on the cluster setup starts a
+# Spark JVM: ~5 s on a quiet 2-core machine, over 60 s on a busy one.
+START_S = 180
+STOP_S = 90
+ROWS_S = 90
 
 
 class Stage:
@@ -36,6 +44,7 @@ class Stage:
         self.config = config
         self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
+        self.sessions: list[int] = []  # of every spawn(), for kill()
         self.log_path = data_dir.parent / f"{data_dir.name}-{command}.log"
 
     def args(self) -> list[str]:
@@ -51,20 +60,40 @@ class Stage:
         ]
 
     def spawn(self) -> None:
+        # A session of its own, registered: kill() reaches the Spark JVM and its Python
+        # workers too, and the session-end check sees anything left behind.
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.args(), stdout=log, stderr=subprocess.STDOUT, env=self.env
+            self.process = processes.spawn(
+                f"playlog {self.command}",
+                self.args(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
             )
+        self.sessions.append(self.process.pid)
 
     def log_tail(self) -> str:
         return self.log_path.read_text()[-4000:]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the process itself (as `kill` would), wait for it to exit."""
         assert self.process is not None
         self.process.send_signal(sig)
-        code = self.process.wait(timeout=90)
+        code = self.process.wait(timeout=scaled(STOP_S))
         self.process = None
         return code
+
+    def kill(self) -> None:
+        """Kill everything every spawn() of this stage started, children included."""
+        if self.process is not None:
+            with contextlib.suppress(OSError):
+                self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=scaled(30))
+            self.process = None
+        for session in self.sessions:
+            processes.release(session, grace=2)
+        self.sessions.clear()
 
 
 class Server(Stage):
@@ -76,8 +105,12 @@ class Server(Stage):
         env: dict[str, str] | None = None,
         config: Path | None = None,
         command: str = "up",
+        spark: SharedSpark | None = None,
     ) -> None:
-        super().__init__(data_dir, command, config, env)
+        super().__init__(
+            data_dir, command, config, {**(env or {}), **(spark.env() if spark else {})}
+        )
+        self.spark = spark
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = httpx.Client(
@@ -88,18 +121,35 @@ class Server(Stage):
         return [*super().args(), "--port", str(self.port)]
 
     def start(self) -> None:
+        """Spawn and wait until healthy; if it does not get there, kill what it started
+        (the JVM included) before raising."""
+        if self.spark is not None:
+            self.spark.reset()  # the context of a `playlog up` killed before this start
         self.spawn()
-        assert self.process is not None
-        deadline = time.monotonic() + 60
-        while True:
+        process = self.process
+        assert process is not None
+
+        def healthy() -> bool:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"playlog up did not start:\n{self.log_tail()}")
-            time.sleep(0.05)
+                return False
+
+        def exited() -> str | None:
+            code = process.poll()
+            return None if code is None else f"exited with code {code}"
+
+        try:
+            wait_until(
+                healthy,
+                START_S,
+                f"playlog {self.command} did not start",
+                abort=exited,
+                details=self.log_tail,
+            )
+        except BaseException:
+            self.kill()
+            raise
 
     def game(self, name: str) -> str:
         response = self.admin.post("/v1/games", json={"game": name})
@@ -138,19 +188,49 @@ class Server(Stage):
     def count(self, table: str) -> int:
         return int(self.query(f"select count(*) from {table}")[0][0])
 
-    def wait_for_rows(self, table: str, expected: int, timeout_s: float = 60) -> int:
-        """Wait until `table` has `expected` rows; returns the final count (which may
-        exceed `expected`: the caller asserts exactly)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+    def metric(self, name: str) -> float | None:
+        """A gauge of this server's /metrics (None if it has none: another stage's)."""
+        for line in self.admin.get("/metrics").text.splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        return None
+
+    def drained(self) -> bool:
+        """Nothing in flight: every record processed and every COPY task done (when
+        this server runs those stages; true otherwise)."""
+        lag = self.metric("playlog_process_lag_records")
+        in_flight = self.metric("playlog_load_in_flight_tasks")
+        return not lag and not in_flight
+
+    def wait_for_rows(self, table: str, expected: int, timeout_s: float = ROWS_S) -> int:
+        """Wait (``timeout_s`` scaled by PLAYLOG_TEST_SLOWDOWN) until `table` has
+        `expected` rows and the pipeline has nothing in flight; returns the final count
+        (which may exceed `expected`: the caller asserts exactly)."""
+
+        def count() -> int:
             try:
-                found = self.count(table)
-            except AssertionError:
-                found = 0
-            if found >= expected or time.monotonic() > deadline:
-                time.sleep(0.5)  # anything extra (a duplicate) would show up now
                 return self.count(table)
-            time.sleep(0.1)
+            except AssertionError:  # the table does not exist yet
+                return 0
+
+        limit = Deadline(timeout_s)
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: count() >= expected, timeout_s, f"{expected} rows in {table}")
+        # Anything extra (a duplicate) is loaded by the time nothing is in flight.
+        with contextlib.suppress(AssertionError):
+            wait_until(self.drained, max(limit.remaining(), 5.0), "pipeline drained")
+        return count()
+
+
+@pytest.fixture(scope="module")
+def spark_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSpark]:
+    """One Spark driver JVM for the module's cluster `playlog up`s (tests/support/spark.py)."""
+    log = tmp_path_factory.mktemp("spark") / "driver.log"
+    spark = SharedSpark(SPARK_ENV, log)
+    try:
+        yield spark
+    finally:
+        spark.close()
 
 
 @pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
@@ -164,10 +244,9 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
             peers = request.getfixturevalue("peers")
             dsn = cleanup.enter_context(fresh_database(peers.postgres_dsn))
             config = write_config(tmp_path / "cluster.toml", peers, dsn)
-            server = Server(tmp_path / "data", config=config, env=SPARK_ENV)
+            spark = request.getfixturevalue("spark_driver")
+            server = Server(tmp_path / "data", config=config, env=SPARK_ENV, spark=spark)
+            cleanup.callback(spark.reset)
+        cleanup.callback(server.kill)  # every path: the JVM and workers too
         server.start()
-        try:
-            yield server
-        finally:
-            if server.process is not None:
-                server.stop(signal.SIGKILL)
+        yield server

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ADMIN_KEY, Server
+from tests.support.deadline import scaled
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +44,7 @@ def playlog(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=scaled(60),
     )
 
 
@@ -55,7 +56,7 @@ def ok(*args: str, stdin: str | None = None) -> str:
 
 
 def wait_for_rows(server: Server, table: str, expected: int) -> None:
-    assert server.wait_for_rows(table, expected, timeout_s=30) == expected  # exactly once
+    assert server.wait_for_rows(table, expected) == expected  # exactly once
 
 
 def create_game_and_schema(server: Server, tmp_path: Path) -> tuple[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.conftest import Server
 from tests.e2e.test_pipeline import KILL, kill, ocf
+from tests.support.deadline import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +29,11 @@ class Sender(threading.Thread):
         self.uncertain: set[int] = set()
         self.refused = 0
         self.stop = threading.Event()
+
+    def wait_accepted(self, batches: int, seconds: float = 120) -> None:
+        """Wait until ``batches`` more batches than now were accepted."""
+        target = len(self.accepted) + batches * BATCH
+        wait_until(lambda: len(self.accepted) >= target, seconds, f"{batches} more batches")
 
     def run(self) -> None:
         first = 0
@@ -52,11 +58,13 @@ def test_sigkill_loses_and_doubles_nothing(server: Server) -> None:
     assert server.register("g1", "kill", KILL).status_code == 201
     sender = Sender(server, key)
     sender.start()
-    for pause in (1.5, 0.7, 1.1, 0.4):
-        time.sleep(pause)
+    # Kill after a varying amount of accepted traffic (not time: a busy machine would
+    # otherwise send too little to mean anything).
+    for batches in (6, 3, 4, 2):
+        sender.wait_accepted(batches)
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL
         server.start()
-    time.sleep(1.0)
+    sender.wait_accepted(4)
     sender.stop.set()
     sender.join()
     assert len(sender.accepted) > 10 * BATCH, "the test sent too little to mean anything"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 from pathlib import Path
 
 from tests.cluster import SPARK_ENV, fresh_database, write_config
@@ -14,6 +13,7 @@ from tests.e2e.conftest import Server, Stage
 from tests.e2e.test_crash import BATCH, Sender
 from tests.e2e.test_pipeline import KILL
 from tests.peers import Peers
+from tests.support.deadline import wait_until
 
 
 def unique_game() -> str:
@@ -41,17 +41,32 @@ def run_stages_killed_midstream(tmp_path: Path, config: Path) -> None:
         assert ingest.register(game, "kill", KILL).status_code == 201
         sender = Sender(ingest, key, game)
         sender.start()
-        for victim, pause in ((process, 8.0), (load, 2.0), (process, 5.0), (load, 1.0)):
-            time.sleep(pause)
+        table = f"{game}.kill"
+
+        def loaded() -> int:
+            try:
+                return ingest.count(table)
+            except AssertionError:  # no table yet
+                return 0
+
+        # Kill each stage once it has shown progress since the last kill (rows grew),
+        # so every kill hits a working pipeline however slowly Spark starts.
+        for victim in (process, load, process, load):
+            before = loaded()
+            wait_until(
+                lambda before=before: loaded() > before,  # type: ignore[misc]
+                180,
+                "rows loaded since the last kill",
+                details=lambda: f"process log:\n{process.log_tail()}\nload log:\n{load.log_tail()}",
+            )
             assert victim.stop(signal.SIGKILL) == -signal.SIGKILL
             victim.spawn()
-        time.sleep(2.0)
+        sender.wait_accepted(8)
         sender.stop.set()
         sender.join()
         assert not sender.uncertain, "ingest was not killed: every answer is known"
         assert len(sender.accepted) > 10 * BATCH
 
-        table = f"{game}.kill"
         assert ingest.wait_for_rows(table, len(sender.accepted), timeout_s=180) == len(
             sender.accepted
         ), f"process log:\n{process.log_tail()}\nload log:\n{load.log_tail()}"

@@ -12,6 +12,7 @@ import pytest
 from playlog.errors import LogUnavailable
 from playlog.log.base import Message, Record, Subscription
 from playlog.log.kafka import KafkaLog
+from tests.support.deadline import Deadline
 
 
 @pytest.fixture
@@ -41,8 +42,8 @@ def _msgs(n: int, start: int = 0, keys: int = 5) -> list[Message]:
 
 def _poll_until(sub: Subscription, count: int, timeout_s: float = 30.0) -> list[Record]:
     got: list[Record] = []
-    deadline = time.monotonic() + timeout_s
-    while len(got) < count and time.monotonic() < deadline:
+    deadline = Deadline(timeout_s)  # scaled by PLAYLOG_TEST_SLOWDOWN
+    while len(got) < count and not deadline.expired():
         got += sub.poll(100, 0.5)
     return got
 
@@ -159,8 +160,8 @@ def test_subscription_pause_resume_commit(log: KafkaLog) -> None:
     sub = log.subscribe(group, topic)
     try:
         sub.pause()
-        deadline = time.monotonic() + 30
-        while not sub.assignment() and time.monotonic() < deadline:
+        deadline = Deadline(30)
+        while not sub.assignment() and not deadline.expired():
             assert sub.poll(100, 0.2) == []
         assert sub.assignment() == {0, 1}
         assert sub.poll(100, 1.0) == []
