@@ -26,7 +26,7 @@ def fresh_database(session_dsn: str) -> Iterator[str]:
     with psycopg.connect(session_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_conninfo(**{**conninfo_to_dict(session_dsn), "dbname": name})
+        yield make_conninfo("", **{**conninfo_to_dict(session_dsn), "dbname": name})
     finally:
         with psycopg.connect(session_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

