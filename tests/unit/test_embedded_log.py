@@ -334,3 +334,37 @@ def test_offsets_are_never_reused_after_trimming(path: Path, clock: Clock) -> No
         assert offsets_left(reopened, 0) == [3, 4]
     finally:
         reopened.close()
+
+
+def test_trim_in_chunks_never_makes_appends_wait(path: Path) -> None:
+    # 200k expired records: one long DELETE under the write lock made appends wait for
+    # all of it (22 s for 400k). In chunks, an append waits one chunk at most.
+    log = EmbeddedLog(path, retention_hours=1.0)
+    log.ensure_topic(TOPIC, 2)
+    old_ms = int((time.time() - 2 * HOUR) * 1000)
+    db = log._db()
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO records VALUES (?, ?, ?, x'6b', x'76', '{}', ?)",
+        ((TOPIC, p, o, old_ms) for p in (0, 1) for o in range(100_000)),
+    )
+    db.execute("UPDATE next_offsets SET next_offset = 100000 WHERE topic = ?", (TOPIC,))
+    db.execute("COMMIT")
+    log.commit("g", TOPIC, {0: 100_000, 1: 60_000})  # partition 1: 40k not yet consumed
+
+    waits: list[float] = []
+    result: list[int] = []
+    trimmer = threading.Thread(target=lambda: result.append(log.trim_expired()))
+    trimmer.start()
+    while trimmer.is_alive():
+        started = time.monotonic()
+        log.append(TOPIC, [msg(key_on(0, 2), "young")])
+        waits.append(time.monotonic() - started)
+    trimmer.join()
+
+    assert result == [160_000]
+    assert max(waits) < 0.5, f"an append waited {max(waits):.3f} s for retention"
+    assert len(waits) > 1  # appends really ran while retention did
+    assert offsets_left(log, 1)[:1] == [60_000] and len(offsets_left(log, 1)) == 40_000
+    assert [r.offset for r in log.read(TOPIC, 0, 0, 2**62, limit=1)] == [100_000]
+    log.close()
