@@ -28,6 +28,9 @@
           │    ├── ResultTooLarge         413: a query's result is over the byte limit
           │    └── TooManyQueries         429: every query slot is taken
           ├── WarehouseError              a load failed for a reason in the data or SQL
+          ├── RecordsExpired              a group's committed offset is below the log start:
+          │                               retention deleted records it never read (an alert,
+          │                               never a skip; an operator decides)
           └── CorruptRecord               a log record cannot be decoded (dead-letter it)
 
 Whether to retry is a property of the type: callers test
@@ -176,6 +179,18 @@ class WarehouseError(TerminalError):
     code = "warehouse_error"
 
 
+class RecordsExpired(TerminalError):
+    """Records a consumer group had not read yet are gone (retention deleted them).
+
+    Raised by a subscription for one partition, which it then stops consuming: skipping
+    ahead would lose data without a word. ``details`` name the group, topic, partition,
+    committed offset and what the log said; an operator replays the missing range from
+    its source, then moves the group's offset on.
+    """
+
+    code = "records_expired"
+
+
 class CorruptRecord(TerminalError):
     code = "corrupt_record"
 
@@ -203,6 +218,7 @@ __all__ = [
     "PayloadTooLarge",
     "PlaylogError",
     "QueryTimeout",
+    "RecordsExpired",
     "ReservedName",
     "ResultTooLarge",
     "StoreUnavailable",

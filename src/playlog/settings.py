@@ -72,6 +72,9 @@ class LogSettings(Section):
     partitions: int = Field(4, ge=1, le=MAX_PARTITIONS)
     copy_partitions: int = Field(4, ge=1)
     retention_hours: float = 72.0
+    # The copy topic's retention (Kafka); None: 7x retention_hours. COPY tasks must
+    # outlive a loader or warehouse outage: a gap stops loading (RecordsExpired).
+    copy_retention_hours: float = Field(7 * 72.0, gt=0)
     # embedded: "normal" survives a process crash, "full" also a power cut.
     sync: Literal["normal", "full"] = "normal"
     # kafka
@@ -88,6 +91,15 @@ class LogSettings(Section):
     # (leaving mid-join wedges the group on Tansu):
     finish_join_before_leave: bool = False
     kafka: dict[str, str] = Field(default_factory=dict)  # passed through (SASL/TLS, ...)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _copy_retention_follows(cls, values: Any) -> Any:
+        """copy_retention_hours unset: 7x retention_hours (whatever that was set to)."""
+        if isinstance(values, dict) and values.get("copy_retention_hours") is None:
+            hours = float(values.get("retention_hours", 72.0))
+            return {**values, "copy_retention_hours": 7 * hours}
+        return values
 
 
 class ProcessSettings(Section):
