@@ -21,7 +21,8 @@
           │    ├── Forbidden              403: key valid but not for this game/operation
           │    ├── NotFound               404: no such game, key or schema (HTTP only)
           │    ├── Conflict               409: already exists
-          │    │    └── IncompatibleSchema  409: breaks compatibility (names field + rule)
+          │    │    ├── IncompatibleSchema  409: breaks compatibility (names field + rule)
+          │    │    └── KeyInProgress     409: a request with this Idempotency-Key runs now
           │    ├── PayloadTooLarge        413
           │    ├── UnsupportedMediaType   415
           │    ├── QueryTimeout           408: a query ran past its time limit
@@ -128,6 +129,12 @@ class IncompatibleSchema(Conflict):
     code = "incompatible_schema"
 
 
+class KeyInProgress(Conflict):
+    """Another request with the same ``Idempotency-Key`` has not been answered yet."""
+
+    code = "idempotency_key_in_progress"
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
@@ -212,6 +219,7 @@ __all__ = [
     "IncompatibleSchema",
     "InvalidDefault",
     "InvalidPayload",
+    "KeyInProgress",
     "LogUnavailable",
     "NotFound",
     "ObjectMissing",

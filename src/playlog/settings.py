@@ -48,6 +48,8 @@ class ServerSettings(Section):
     max_inflated_bytes: int | None = Field(None, ge=1)
     # Request line plus headers; larger -> 431 (ingest/protocol.py).
     max_header_bytes: int = Field(64 * 1024, ge=1024)
+    # How long the answer to an Idempotency-Key is kept (ingest/idempotency.py).
+    idempotency_window_s: float = Field(24 * 3600.0, gt=0)
 
     @property
     def inflated_limit(self) -> int:
