@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from playlog.errors import RecordsExpired, TerminalError
+from playlog.errors import LogUnavailable, RecordsExpired, TerminalError
 from playlog.log import kafka_subscription
 from playlog.log.kafka_config import consumer_config
 from playlog.log.kafka_subscription import KafkaSubscription
@@ -155,3 +155,18 @@ def test_copy_topic_retention_is_seven_times_the_data_topics_by_default() -> Non
     log = Settings.read(log={"retention_hours": 10}).log
     assert log.copy_retention_hours == 70
     assert Settings.read(log={"copy_retention_hours": 500}).log.copy_retention_hours == 500
+
+
+def test_a_reset_error_without_a_committed_offset_is_no_gap(
+    consumers: list[FakeConsumer],
+) -> None:
+    # The assignment skipped _on_assign (its committed lookup failed): partition 1 has
+    # no committed offset, so librdkafka's reset error is no retention gap.
+    sub = subscribe()
+    sub.poll(10, 0)
+    no_offset = KafkaError(KafkaError._AUTO_OFFSET_RESET, "no previously committed offset")
+    sub._committed.pop(1)
+    consumers[0].queued = [FakeMessage(1, -1001, no_offset)]
+    with pytest.raises(LogUnavailable):
+        sub.poll(10, 0)
+    assert sub.expired() == {}

@@ -15,7 +15,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from playlog.errors import RecordsExpired
+from playlog.errors import LogUnavailable, PlaylogError, RecordsExpired
 from playlog.log.base import Record
 from playlog.log.kafka_config import (
     TIMEOUT_S,
@@ -36,7 +36,7 @@ class KafkaSubscription:
         self._group = str(config.get("group.id", ""))
         self._committed: dict[int, int] = {}  # at assignment; -1: never committed
         self._expired: dict[int, RecordsExpired] = {}
-        self._unreported: list[RecordsExpired] = []
+        self._unreported: list[PlaylogError] = []  # raised by the next poll
         self._finish_join_before_leave = finish_join_before_leave
         self._owned: set[int] = set()
         self._paused = False
@@ -79,9 +79,20 @@ class KafkaSubscription:
             self._owned.discard(tp.partition)
             self._expired.pop(tp.partition, None)
 
+    def _offset_reset(self, partition: int, err: KafkaError) -> None:
+        if self._committed.get(partition, -1) < 0:
+            # Not a gap: the group never committed here, and the assignment did not go
+            # through _on_assign (its committed-offset lookup failed). A new member
+            # (the loader restarted) assigns it from the beginning.
+            self._unreported.append(
+                LogUnavailable(f"{self._topic}[{partition}] has no start offset: {err.str()}")
+            )
+            return
+        self._gap(partition, err)
+
     def _gap(self, partition: int, err: KafkaError) -> RecordsExpired:
         """Stop consuming ``partition``: its committed offset is gone from the log."""
-        committed = self._committed.get(partition, -1)
+        committed = self._committed[partition]
         error = RecordsExpired(
             f"{self._group} on {self._topic}[{partition}]: committed offset {committed} "
             f"is no longer in the log ({err.str()}); the records retention deleted were "
@@ -114,7 +125,7 @@ class KafkaSubscription:
                     if err is None:
                         records.append(to_record(msg))
                     elif err.code() == KafkaError._AUTO_OFFSET_RESET and not err.fatal():
-                        self._gap(msg.partition() or 0, err)
+                        self._offset_reset(msg.partition() or 0, err)
                     elif err.code() != KafkaError._PARTITION_EOF:
                         check_error(err)  # fatal ones raise; the client retries the rest
                 if left <= 0 or self._unreported:
