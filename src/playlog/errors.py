@@ -21,13 +21,17 @@
           │    ├── Forbidden              403: key valid but not for this game/operation
           │    ├── NotFound               404: no such game, key or schema (HTTP only)
           │    ├── Conflict               409: already exists
-          │    │    └── IncompatibleSchema  409: breaks compatibility (names field + rule)
+          │    │    ├── IncompatibleSchema  409: breaks compatibility (names field + rule)
+          │    │    └── KeyInProgress     409: a request with this Idempotency-Key runs now
           │    ├── PayloadTooLarge        413
           │    ├── UnsupportedMediaType   415
           │    ├── QueryTimeout           408: a query ran past its time limit
           │    ├── ResultTooLarge         413: a query's result is over the byte limit
           │    └── TooManyQueries         429: every query slot is taken
           ├── WarehouseError              a load failed for a reason in the data or SQL
+          ├── RecordsExpired              a group's committed offset is below the log start:
+          │                               retention deleted records it never read (an alert,
+          │                               never a skip; an operator decides)
           └── CorruptRecord               a log record cannot be decoded (dead-letter it)
 
 Whether to retry is a property of the type: callers test
@@ -125,6 +129,12 @@ class IncompatibleSchema(Conflict):
     code = "incompatible_schema"
 
 
+class KeyInProgress(Conflict):
+    """Another request with the same ``Idempotency-Key`` has not been answered yet."""
+
+    code = "idempotency_key_in_progress"
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
@@ -176,6 +186,18 @@ class WarehouseError(TerminalError):
     code = "warehouse_error"
 
 
+class RecordsExpired(TerminalError):
+    """Records a consumer group had not read yet are gone (retention deleted them).
+
+    Raised by a subscription for one partition, which it then stops consuming: skipping
+    ahead would lose data without a word. ``details`` name the group, topic, partition,
+    committed offset and what the log said; an operator replays the missing range from
+    its source, then moves the group's offset on.
+    """
+
+    code = "records_expired"
+
+
 class CorruptRecord(TerminalError):
     code = "corrupt_record"
 
@@ -197,12 +219,14 @@ __all__ = [
     "IncompatibleSchema",
     "InvalidDefault",
     "InvalidPayload",
+    "KeyInProgress",
     "LogUnavailable",
     "NotFound",
     "ObjectMissing",
     "PayloadTooLarge",
     "PlaylogError",
     "QueryTimeout",
+    "RecordsExpired",
     "ReservedName",
     "ResultTooLarge",
     "StoreUnavailable",

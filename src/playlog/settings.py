@@ -48,6 +48,8 @@ class ServerSettings(Section):
     max_inflated_bytes: int | None = Field(None, ge=1)
     # Request line plus headers; larger -> 431 (ingest/protocol.py).
     max_header_bytes: int = Field(64 * 1024, ge=1024)
+    # How long the answer to an Idempotency-Key is kept (ingest/idempotency.py).
+    idempotency_window_s: float = Field(24 * 3600.0, gt=0)
 
     @property
     def inflated_limit(self) -> int:
@@ -72,6 +74,9 @@ class LogSettings(Section):
     partitions: int = Field(4, ge=1, le=MAX_PARTITIONS)
     copy_partitions: int = Field(4, ge=1)
     retention_hours: float = 72.0
+    # The copy topic's retention (Kafka): 7x retention_hours by default. COPY tasks must
+    # outlive a loader or warehouse outage: a gap stops loading (RecordsExpired).
+    copy_retention_hours: float = Field(7 * 72.0, gt=0)
     # embedded: "full" (fsync at every commit) survives a power cut; "normal" only a
     # process crash: a power cut may roll back appends already answered 202.
     sync: Literal["normal", "full"] = "full"
@@ -89,6 +94,15 @@ class LogSettings(Section):
     # (leaving mid-join wedges the group on Tansu):
     finish_join_before_leave: bool = False
     kafka: dict[str, str] = Field(default_factory=dict)  # passed through (SASL/TLS, ...)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _copy_retention_follows(cls, values: Any) -> Any:
+        """copy_retention_hours unset: 7x retention_hours (whatever that was set to)."""
+        if isinstance(values, dict) and values.get("copy_retention_hours") is None:
+            hours = float(values.get("retention_hours", 72.0))
+            return {**values, "copy_retention_hours": 7 * hours}
+        return values
 
 
 class ProcessSettings(Section):

@@ -198,3 +198,49 @@ def test_closing_while_joining_leaves_the_group_usable(log: KafkaLog) -> None:
         assert len(_poll_until(successor, 3, timeout_s=20)) == 3
     finally:
         successor.close()
+
+
+def test_a_group_reads_uncommitted_partitions_from_the_start_never_skipping(
+    log: KafkaLog,
+) -> None:
+    # auto.offset.reset=error (a gap is an error): a partition the group never
+    # committed is no gap, it starts at the earliest record.
+    topic = _topic(log, 2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    positions = log.append(topic, _msgs(20))
+    on_0 = sorted(o for p, o in positions if p == 0)
+    log.commit(group, topic, {0: on_0[2]})  # partition 1: never committed
+    sub = log.subscribe(group, topic)
+    try:
+        expected = {(p, o) for p, o in positions if p == 1 or o >= on_0[2]}
+        got = _poll_until(sub, len(expected))
+        assert {(r.partition, r.offset) for r in got} == expected
+        assert sub.expired() == {}
+    finally:
+        sub.close()
+
+
+def test_the_copy_topic_keeps_its_tasks_seven_times_longer(kafka_bootstrap: str) -> None:
+    from confluent_kafka import ConfigResource
+    from confluent_kafka.admin import AdminClient
+
+    from playlog.log.factory import ensure_topics, open_log
+    from playlog.settings import Settings
+
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings.read(
+        log={"kind": "kafka", "bootstrap_servers": kafka_bootstrap, "retention_hours": 2,
+             "data_topic": f"d-{suffix}", "copy_topic": f"c-{suffix}",
+             "dead_letter_topic": f"x-{suffix}"}
+    )  # fmt: skip
+    kafka_log = open_log(settings)
+    try:
+        ensure_topics(settings, kafka_log)
+    finally:
+        kafka_log.close()
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    hour_ms = 3600 * 1000
+    for topic, hours in ((f"d-{suffix}", 2), (f"c-{suffix}", 14)):
+        resource = ConfigResource("topic", topic)
+        config = admin.describe_configs([resource])[resource].result(10)
+        assert config["retention.ms"].value == str(hours * hour_ms)

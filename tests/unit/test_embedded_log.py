@@ -335,3 +335,66 @@ def test_offsets_are_never_reused_after_trimming(path: Path, clock: Clock) -> No
         assert offsets_left(reopened, 0) == [3, 4]
     finally:
         reopened.close()
+
+
+def test_trim_in_chunks_never_makes_appends_wait(path: Path) -> None:
+    # 200k expired records: one long DELETE under the write lock made appends wait for
+    # all of it (22 s for 400k). In chunks, an append waits one chunk at most.
+    log = EmbeddedLog(path, retention_hours=1.0)
+    log.ensure_topic(TOPIC, 2)
+    old_ms = int((time.time() - 2 * HOUR) * 1000)
+    db = log._db()
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO records VALUES (?, ?, ?, x'6b', x'76', '{}', ?)",
+        ((TOPIC, p, o, old_ms) for p in (0, 1) for o in range(100_000)),
+    )
+    db.execute("UPDATE next_offsets SET next_offset = 100000 WHERE topic = ?", (TOPIC,))
+    db.execute("COMMIT")
+    log.commit("g", TOPIC, {0: 100_000, 1: 60_000})  # partition 1: 40k not yet consumed
+
+    waits: list[float] = []
+    result: list[int] = []
+    trimmer = threading.Thread(target=lambda: result.append(log.trim_expired()))
+    trimmer.start()
+    while trimmer.is_alive():
+        started = time.monotonic()
+        log.append(TOPIC, [msg(key_on(0, 2), "young")])
+        waits.append(time.monotonic() - started)
+    trimmer.join()
+
+    assert result == [160_000]
+    assert max(waits) < 0.5, f"an append waited {max(waits):.3f} s for retention"
+    assert len(waits) > 1  # appends really ran while retention did
+    assert offsets_left(log, 1)[:1] == [60_000] and len(offsets_left(log, 1)) == 40_000
+    assert [r.offset for r in log.read(TOPIC, 0, 0, 2**62, limit=1)] == [100_000]
+    log.close()
+
+
+def test_a_committed_offset_below_the_log_start_is_an_error_never_a_skip(
+    path: Path,
+) -> None:
+    from playlog.errors import RecordsExpired
+
+    log = EmbeddedLog(path)
+    log.ensure_topic(TOPIC, 2)
+    log.append(TOPIC, [msg(key_on(p, 2), "v") for p in (0, 1) for _ in range(10)])
+    log.commit("g", TOPIC, {0: 3, 1: 3})
+    # Records the group never read are gone (a restored file, a deleted group row...):
+    log._db().execute("DELETE FROM records WHERE partition = 0 AND offset < 6")
+
+    sub = log.subscribe("g", TOPIC)
+    with pytest.raises(RecordsExpired) as raised:
+        sub.poll(100, 0)
+    assert raised.value.details == {"group": "g", "topic": TOPIC, "partition": 0, "committed": 3}
+    assert "log starts at 6" in raised.value.message
+    assert positions(drain(sub, 100)) == [(1, o) for o in range(3, 10)]  # the rest goes on
+    assert sub.expired() == {0: raised.value}
+
+    # Everything gone is a gap too; a group that never committed starts at the start.
+    log._db().execute("DELETE FROM records WHERE partition = 1")
+    log.commit("g2", TOPIC, {1: 2})
+    with pytest.raises(RecordsExpired, match="log starts at 10"):
+        log.subscribe("g2", TOPIC).poll(10, 0)
+    assert positions(drain(log.subscribe("new", TOPIC), 100)) == [(0, o) for o in range(6, 10)]
+    log.close()

@@ -171,9 +171,9 @@ class CountingLog(EmbeddedLog):
         super().__init__(path)
         self.trims = 0
 
-    def trim_expired(self) -> int:
+    def trim_expired(self, chunk: int = 10_000) -> int:
         self.trims += 1
-        return super().trim_expired()
+        return super().trim_expired(chunk)
 
 
 def test_retention_trims_the_log_until_stopped(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from playlog.ingest import payloads
-from playlog.ingest.http import JSON, ingest, read_body
+from playlog.ingest.http import JSON, Ingest, ingest, read_body
+from playlog.ingest.idempotency import Answer, Claim, IdempotencyKeys, check_key
 from playlog.log.base import Message
 from playlog.monitor import metrics
 from playlog.registry.registry import Registry
@@ -57,11 +58,47 @@ async def post_events(request: Request) -> Response:
         "request_id": request_id,
         "count": str(batch.count),
     }
-    started = time.monotonic()
     message = Message(game.encode(), batch.value, headers)
-    await run_in_threadpool(services.log.append, services.settings.log.data_topic, [message])
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is None:
+        await _append(deps, message)
+        return _answer(Answer(202, {"accepted": batch.count}, request_id))
+    keys = IdempotencyKeys(services.catalog, services.settings.server.idempotency_window_s)
+    claimed = await run_in_threadpool(keys.begin, game, check_key(idempotency_key))
+    if isinstance(claimed, Answer):  # a retry: answered as the first time, nothing appended
+        metrics.REQUESTS.labels(status="replayed").inc()
+        return _answer(claimed, replayed=True)
+    return await _append_once(deps, keys, claimed, message, batch.count, request_id)
+
+
+async def _append(deps: Ingest, message: Message) -> None:
+    started = time.monotonic()
+    await run_in_threadpool(
+        deps.services.log.append, deps.services.settings.log.data_topic, [message]
+    )
     metrics.APPEND_SECONDS.observe(time.monotonic() - started)
-    metrics.EVENTS_ACCEPTED.labels(game=game).inc(batch.count)
-    metrics.BYTES_ACCEPTED.inc(len(batch.value))
-    metrics.REQUESTS.labels(status="202").inc()
-    return JSON({"accepted": batch.count}, status_code=202, headers={"X-Request-Id": request_id})
+    metrics.EVENTS_ACCEPTED.labels(game=message.headers["game"]).inc(int(message.headers["count"]))
+    metrics.BYTES_ACCEPTED.inc(len(message.value))
+
+
+async def _append_once(
+    deps: Ingest, keys: IdempotencyKeys, claim: Claim, message: Message, count: int, request_id: str
+) -> Response:
+    """Append under ``claim``: a failure releases it (the client's retry goes through)."""
+    try:
+        await _append(deps, message)
+    except BaseException:
+        await run_in_threadpool(keys.release, claim)
+        raise
+    answer = Answer(202, {"accepted": count}, request_id)
+    await run_in_threadpool(keys.finish, claim, answer)
+    return _answer(answer)
+
+
+def _answer(answer: Answer, replayed: bool = False) -> Response:
+    headers = {"X-Request-Id": answer.request_id}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        metrics.REQUESTS.labels(status=str(answer.status)).inc()
+    return JSON(answer.body, status_code=answer.status, headers=headers)

@@ -40,7 +40,15 @@ class Record:
 
 
 def dead_letter(record: Record, exc: BaseException) -> Message:
-    """``record`` for the dead-letter topic: as it was, plus why and where from."""
+    """``record`` for the dead-letter topic: as it was, plus why and where from.
+
+    The ``source`` header (``topic/partition/offset``) is the dead letter's id: it
+    depends on the record's position only, never on the error. A stage that crashes
+    after appending its dead letters and before appending its tasks or committing
+    appends them again on replay, with the same ``source``: readers of the dead-letter
+    topic keep the first record of each ``source`` (e.g. as the key of
+    ``playlog.failed_events``) and drop the rest.
+    """
     headers = {
         **record.headers,
         "error": f"{type(exc).__name__}: {exc}",

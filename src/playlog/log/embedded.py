@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from time import sleep
 
 from playlog.errors import ConfigError, LogUnavailable
 from playlog.log.base import Message, Record
@@ -39,6 +40,23 @@ CREATE TABLE IF NOT EXISTS group_offsets (
     grp TEXT, topic TEXT, partition INTEGER, offset INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, partition)
 );
+"""
+
+
+TRIM_CHUNK = 10_000  # records per retention transaction: ~10-50 ms of write lock
+
+# One chunk of retention on one partition: the oldest expired records below the lowest
+# committed offset of the groups that committed on the topic (0 for a partition such a
+# group never committed). No group: nothing is deleted (MIN of nothing is NULL).
+_TRIM_CHUNK_SQL = """
+DELETE FROM records WHERE rowid IN (
+    SELECT rowid FROM records
+    WHERE topic = :topic AND partition = :partition AND ts_ms < :cutoff AND offset < (
+        SELECT MIN(COALESCE(g.offset, 0))
+        FROM (SELECT DISTINCT grp FROM group_offsets WHERE topic = :topic) AS groups
+        LEFT JOIN group_offsets g
+          ON g.grp = groups.grp AND g.topic = :topic AND g.partition = :partition)
+    ORDER BY offset LIMIT :chunk)
 """
 
 
@@ -207,24 +225,29 @@ class EmbeddedLog:
     def subscribe(self, group: str, topic: str) -> EmbeddedSubscription:
         return EmbeddedSubscription(self, group, topic)
 
-    def trim_expired(self) -> int:
+    def trim_expired(self, chunk: int = TRIM_CHUNK) -> int:
         """Delete records older than the retention that every group has consumed.
 
         A group that committed some partitions of the topic but not this one reads it
         from offset 0 (see EmbeddedSubscription), so it counts as having consumed none.
+        At most ``chunk`` records per transaction, the write lock released in between,
+        so that appends never wait for more than one chunk.
         """
         cutoff = int(time.time() * 1000) - self._retention_ms
-        with self._transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM records WHERE ts_ms < ? AND offset < ("
-                " SELECT MIN(COALESCE(g.offset, 0))"
-                " FROM (SELECT DISTINCT grp FROM group_offsets"
-                "       WHERE topic = records.topic) AS groups"
-                " LEFT JOIN group_offsets g ON g.grp = groups.grp"
-                "  AND g.topic = records.topic AND g.partition = records.partition)",
-                (cutoff,),
-            )
-            return cursor.rowcount
+        positions = self._db().execute("SELECT topic, partition FROM next_offsets").fetchall()
+        deleted = 0
+        for topic, partition in positions:
+            while True:
+                with self._transaction() as db:
+                    count = db.execute(
+                        _TRIM_CHUNK_SQL,
+                        {"topic": topic, "partition": partition, "cutoff": cutoff, "chunk": chunk},
+                    ).rowcount
+                deleted += count
+                if count < chunk:
+                    break
+                sleep(0.001)  # let a waiting append have the lock (Lock is not fair)
+        return deleted
 
     def close(self) -> None:
         for db in self._connections:

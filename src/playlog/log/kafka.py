@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -43,6 +44,7 @@ from playlog.log.kafka_subscription import KafkaSubscription
 
 log = logging.getLogger(__name__)
 
+EMPTY_RETENTION: Mapping[str, int] = MappingProxyType({})
 READ_TIMEOUT_S = 30.0  # a planned range that does not arrive within this is an outage
 _READ_CHUNK = 10_000
 
@@ -88,6 +90,7 @@ class KafkaLog:
         client_id: str = "playlog",
         *,
         session_timeout_ms: int = 45_000,
+        topic_retention_ms: Mapping[str, int] = EMPTY_RETENTION,
         verify_end_offsets: bool = False,
         finish_join_before_leave: bool = False,
     ) -> None:
@@ -99,6 +102,7 @@ class KafkaLog:
         }
         self._replication_factor = replication_factor
         self._retention_ms = retention_ms
+        self._topic_retention_ms = dict(topic_retention_ms)  # per topic, over retention_ms
         self._session_timeout_ms = session_timeout_ms
         self._verify_end_offsets = verify_end_offsets
         self._finish_join_before_leave = finish_join_before_leave
@@ -139,7 +143,8 @@ class KafkaLog:
         return len(found.partitions)
 
     def ensure_topic(self, topic: str, partitions: int) -> None:
-        config = {} if self._retention_ms is None else {"retention.ms": str(self._retention_ms)}
+        retention_ms = self._topic_retention_ms.get(topic, self._retention_ms)
+        config = {} if retention_ms is None else {"retention.ms": str(retention_ms)}
         new = NewTopic(topic, partitions, self._replication_factor, config=config)
         with driver_errors(f"create topic {topic}"):
             futures = self._admin_client().create_topics(

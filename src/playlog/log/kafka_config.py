@@ -76,10 +76,16 @@ def consumer_config(
         "heartbeat.interval.ms": min(3000, session_timeout_ms // 6),
         # A fetch at the end of the log waits this long; keeps loader latency low.
         "fetch.wait.max.ms": 50,
-        # A new group starts at the beginning: "latest" would skip records.
-        "auto.offset.reset": "earliest",
     }
-    forced = {"group.id": group, "enable.auto.commit": False, "enable.partition.eof": False}
+    # auto.offset.reset=error: a committed offset retention deleted is reported
+    # (RecordsExpired), never skipped; a partition never committed starts at the
+    # beginning (KafkaSubscription assigns it so), which is not a gap.
+    forced = {
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+        "auto.offset.reset": "error",
+    }
     return _merge(base, defaults, forced)
 
 

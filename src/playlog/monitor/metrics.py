@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING, Protocol
+
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from playlog.log.base import Record
+
+
+class LagSource(Protocol):
+    """What ``observe_lag`` needs of a ``Log``."""
+
+    def committed(self, group: str, topic: str) -> dict[int, int]: ...
+
+    def end_offsets(self, topic: str) -> dict[int, int]: ...
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[Record]: ...
+
 
 # ingest
 REQUESTS = Counter("playlog_ingest_requests_total", "HTTP event batches", ["status"])
@@ -65,3 +82,33 @@ def set_loader_failure(error: str | None, reason: str | None) -> None:
 
 def loader_failure() -> str | None:
     return _loader_failure
+
+
+# log: how far each group is behind, against the topic's retention. Alert when the age
+# of the oldest unconsumed record nears the retention: past it, records are deleted
+# unread (the copy topic's consumer then stops with RecordsExpired, never skips).
+LOG_LAG = Gauge(
+    "playlog_log_lag_records", "records not yet committed by a group",
+    ["topic", "partition", "group"],
+)  # fmt: skip
+LOG_OLDEST_UNCONSUMED_AGE = Gauge(
+    "playlog_log_oldest_unconsumed_age_seconds",
+    "age of the oldest record a group has not committed (0: none)",
+    ["topic", "partition", "group"],
+)
+LOG_RETENTION = Gauge("playlog_log_retention_seconds", "a topic's retention", ["topic"])
+
+
+def observe_lag(log: LagSource, group: str, topic: str, retention_s: float) -> None:
+    """Set the lag gauges of ``group`` on ``topic`` (one ``read`` of one record per
+    lagging partition). A partition never committed lags from offset 0."""
+    LOG_RETENTION.labels(topic=topic).set(retention_s)
+    committed = log.committed(group, topic)
+    now_ms = time.time() * 1000
+    for partition, end in log.end_offsets(topic).items():
+        start = committed.get(partition, 0)
+        labels = {"topic": topic, "partition": str(partition), "group": group}
+        LOG_LAG.labels(**labels).set(max(0, end - start))
+        oldest = log.read(topic, partition, start, start + 1) if end > start else []
+        age_s = (now_ms - oldest[0].timestamp_ms) / 1000 if oldest else 0.0
+        LOG_OLDEST_UNCONSUMED_AGE.labels(**labels).set(max(0.0, age_s))

@@ -48,6 +48,16 @@ _TABLES = (
         holder TEXT NOT NULL,
         token BIGINT NOT NULL,
         expires_at DOUBLE PRECISION NOT NULL)""",
+    # Idempotency-Key of POST /v1/games/{game}/events: claimed (answer NULL) before the
+    # append, answered after it; shared by every ingest node. See ingest/idempotency.py.
+    """CREATE TABLE IF NOT EXISTS {p}idempotency_keys (
+        game TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        claim TEXT NOT NULL,
+        answer TEXT,
+        claimed_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (game, idem_key))""",
 )
 
 
@@ -231,6 +241,58 @@ class Catalog:
             (expires_at, group, holder, token),
         )
         return bool(cursor.rowcount == 1)
+
+    # idempotency keys -------------------------------------------------------------
+
+    def claim_key(self, game: str, key: str, claim: str, now: float, expires_at: float) -> bool:
+        """Insert-first: True when this ``claim`` now holds (game, key)."""
+        cursor = self._run(
+            "INSERT INTO {p}idempotency_keys VALUES (%s, %s, %s, NULL, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (game, key, claim, now, expires_at),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def key_state(self, game: str, key: str) -> tuple[str, str | None, float, float] | None:
+        """(claim, answer or None while in progress, claimed_at, expires_at), or None."""
+        row = self._run(
+            "SELECT claim, answer, claimed_at, expires_at FROM {p}idempotency_keys "
+            "WHERE game = %s AND idem_key = %s",
+            (game, key),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], float(row[2]), float(row[3]))
+
+    def take_over_key(
+        self, game: str, key: str, old: str, claim: str, now: float, expires_at: float
+    ) -> bool:
+        """Replace claim ``old`` (a crashed node's, or an expired answer) by ``claim``."""
+        cursor = self._run(
+            "UPDATE {p}idempotency_keys "
+            "SET claim = %s, answer = NULL, claimed_at = %s, expires_at = %s "
+            "WHERE game = %s AND idem_key = %s AND claim = %s",
+            (claim, now, expires_at, game, key, old),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def answer_key(self, game: str, key: str, claim: str, answer: str, expires_at: float) -> None:
+        self._run(
+            "UPDATE {p}idempotency_keys SET answer = %s, expires_at = %s "
+            "WHERE game = %s AND idem_key = %s AND claim = %s",
+            (answer, expires_at, game, key, claim),
+        )
+
+    def release_key(self, game: str, key: str, claim: str) -> None:
+        """Drop an unanswered claim (its append failed): the client's retry may go on."""
+        self._run(
+            "DELETE FROM {p}idempotency_keys "
+            "WHERE game = %s AND idem_key = %s AND claim = %s AND answer IS NULL",
+            (game, key, claim),
+        )
+
+    def purge_keys(self, now: float) -> int:
+        """Delete keys past their window; how many."""
+        cursor = self._run("DELETE FROM {p}idempotency_keys WHERE expires_at < %s", (now,))
+        return int(cursor.rowcount)
 
     def close(self) -> None:
         with self._lock:
