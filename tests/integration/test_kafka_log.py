@@ -221,10 +221,8 @@ def test_a_group_reads_uncommitted_partitions_from_the_start_never_skipping(
 
 
 def test_the_copy_topic_keeps_its_tasks_seven_times_longer(kafka_bootstrap: str) -> None:
-    from confluent_kafka.admin import (
-        AdminClient,
-        ConfigResource,  # type: ignore[attr-defined]
-    )
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin._config import ConfigResource
 
     from playlog.log.factory import ensure_topics, open_log
     from playlog.settings import Settings
