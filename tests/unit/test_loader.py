@@ -24,7 +24,7 @@ from fakes import FakeWarehouse
 from prometheus_client import REGISTRY
 
 from playlog.contracts import CopyTask, task_id_for
-from playlog.errors import CorruptRecord, LogUnavailable, WarehouseUnavailable
+from playlog.errors import CorruptRecord, LogUnavailable, RecordsExpired, WarehouseUnavailable
 from playlog.load.loader import Loader
 from playlog.log.base import Message
 from playlog.log.embedded import EmbeddedLog, partition_for
@@ -672,3 +672,48 @@ def test_the_workers_stop_when_the_loop_fails(rigs: Callable[..., Rig]) -> None:
     assert [type(e) for e in rig.errors] == [RuntimeError]
     rig.errors.clear()
     rig.log.commit = commit  # type: ignore[method-assign]
+
+
+class GapSubscription(FlakySubscription):
+    """A real subscription whose first poll reports that retention deleted records of
+    partition ``gap`` the group had not read (``RecordsExpired``), as Kafka's and the
+    embedded log's subscriptions do: once, then that partition yields nothing."""
+
+    def __init__(self, inner: Any, gap: int) -> None:
+        super().__init__(inner, 0, 0)
+        self.gap, self.reported = gap, False
+
+    def poll(self, max_records: int, timeout_s: float) -> Any:
+        if not self.reported:
+            self.reported = True
+            raise RecordsExpired(
+                f"partition {self.gap}: records the group had not read were deleted",
+                partition=self.gap,
+            )
+        return [r for r in self.inner.poll(max_records, timeout_s) if r.partition != self.gap]
+
+
+def test_a_retention_gap_stops_one_partition_and_reports_failing_the_rest_loads(
+    rigs: Callable[..., Rig],
+) -> None:
+    """A gap is an alert, never a skip: the loader keeps running, loads every other
+    partition, and says `failing` with the reason until an operator acts."""
+    rig = rigs()
+    subscribe = rig.log.subscribe
+    gap_partition = 0
+
+    def subscribe_with_gap(group: str, topic: str) -> GapSubscription:
+        return GapSubscription(subscribe(group, topic), gap_partition)
+
+    rig.log.subscribe = subscribe_with_gap  # type: ignore[assignment,method-assign]
+    tasks = make_tasks(spread_tables(4, 2), 3)
+    positions = rig.append(tasks)
+    others = [t for t, (p, _) in zip(tasks, positions, strict=True) if p != gap_partition]
+    assert others and len(others) < len(tasks)
+    loader = rig.start()
+    rig.wait_loaded(others)
+    wait_until(lambda: loader.state == "failing", "failing for the gap")
+    assert "records the group had not read" in (metrics.loader_failure() or "")
+    rig.stop()
+    assert rig.errors == []  # the loader did not die
+    rig.assert_exactly_once(others)

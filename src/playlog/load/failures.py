@@ -3,6 +3,8 @@
     failures.fail(exc)   # in a worker: its batch failed with a transient error
     failures.clear()     # in that worker: its batch committed
     failures.active()    # the loader pauses consumption and reports "failing"
+    failures.gap(exc)    # a copy-topic partition lost records to retention (RecordsExpired):
+                         # that partition stays stopped, the rest loads, "failing" until a restart
 
 The newest reason goes to the metrics (``playlog_loader_failure{error}``) and to
 ``/readyz`` (``metrics.loader_failure()``): an operator sees *why* (a revoked grant, a
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from playlog.errors import PlaylogError
+from playlog.errors import PlaylogError, RecordsExpired
 from playlog.monitor import metrics
 
 
@@ -21,6 +23,7 @@ class Failures:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_worker: dict[str, BaseException] = {}
+        self._gaps: dict[object, RecordsExpired] = {}  # by partition
 
     def fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -34,19 +37,33 @@ class Failures:
                 self._publish()
 
     def active(self) -> bool:
+        """Whether a worker retries a batch (consumption pauses meanwhile)."""
         with self._lock:
             return bool(self._by_worker)
+
+    def gap(self, exc: RecordsExpired) -> None:
+        with self._lock:
+            self._gaps[exc.details.get("partition")] = exc
+            self._publish()
+
+    def failing(self) -> bool:
+        """Whether anything keeps the loader from loading everything: a retrying
+        worker, or a partition stopped by a retention gap."""
+        with self._lock:
+            return bool(self._by_worker or self._gaps)
 
     def reset(self) -> None:
         with self._lock:
             self._by_worker.clear()
+            self._gaps.clear()
             self._publish()
 
     def _publish(self) -> None:
-        if not self._by_worker:
+        reasons: list[BaseException] = [*self._gaps.values(), *self._by_worker.values()]
+        if not reasons:
             metrics.set_loader_failure(None, None)
             return
-        newest = list(self._by_worker.values())[-1]
+        newest = reasons[-1]
         if isinstance(newest, PlaylogError):
             metrics.set_loader_failure(newest.code, newest.message)
         else:

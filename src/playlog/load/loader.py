@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from playlog.contracts import CopyTask
 from playlog.errors import (
     CorruptRecord,
+    RecordsExpired,
     TransientError,
     WarehouseConflict,
     WarehouseError,
@@ -95,11 +96,12 @@ class Loader:
                     raise RuntimeError("a load worker died (its error is logged above)")
                 in_flight = self._tracker.in_flight()
                 metrics.LOAD_IN_FLIGHT.set(in_flight)
-                failing = not self._healthy.is_set() or self._failures.active()
-                should_pause = failing or in_flight >= self._settings.max_in_flight
+                retrying = not self._healthy.is_set() or self._failures.active()
+                should_pause = retrying or in_flight >= self._settings.max_in_flight
                 if should_pause != paused:
                     (subscription.pause if should_pause else subscription.resume)()
                     paused = should_pause
+                failing = retrying or self._failures.failing()
                 self._set_state("failing" if failing else "paused" if paused else "consuming")
                 self._poll_and_commit(subscription, in_flight, stop)
                 if time.monotonic() - last_heartbeat >= self._heartbeat_s:
@@ -129,6 +131,11 @@ class Loader:
         except TransientError as exc:
             log.warning("copy-topic poll failed, polling again: %s", exc)
             stop.wait(0.2)
+        except RecordsExpired as exc:
+            # Never skip: that partition stays stopped (the subscription keeps it
+            # paused), every other one loads on, and the loader says why it fails.
+            log.error("copy topic: %s; that partition is stopped until an operator acts", exc)
+            self._failures.gap(exc)
         self._tracker.forget(subscription.assignment())
         self._commit(subscription)
 
