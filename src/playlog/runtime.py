@@ -25,6 +25,7 @@ from playlog.ingest.app import create_app
 from playlog.ingest.protocol import limited_protocol
 from playlog.load.loader import Loader
 from playlog.log.base import Log
+from playlog.monitor import metrics
 from playlog.monitor.canary import Canary
 from playlog.process.processor import Processor
 from playlog.settings import Settings
@@ -71,6 +72,8 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
     if "load" in stages:
         assert services.warehouse is not None
         supervisor.start("load", Loader(settings, services.log, services.warehouse).run)
+    if "process" in stages or "load" in stages:
+        supervisor.start("lag", lag_observer(services, stages))
     if "ingest" in stages:
         canary = "process" in stages and "load" in stages
         _start_ingest(supervisor, services, with_canary=canary)
@@ -92,6 +95,30 @@ def retention(log_: Log, every_s: float = RETENTION_EVERY_S) -> Stage:
                 log.info("log retention: deleted %d records", deleted)
 
     return trim
+
+
+def lag_observer(services: Services, stages: tuple[str, ...]) -> Stage:
+    """A stage that sets the lag gauges of this process's consumer groups every
+    heartbeat: the processor's on the data topic, the loader's on the copy topic,
+    each against its topic's retention (an alert fires before records go unread)."""
+    settings = services.settings
+    hour = 3600.0
+    watched = [
+        (settings.process.group, settings.log.data_topic, settings.log.retention_hours * hour)
+    ] * ("process" in stages)
+    watched += [
+        (settings.load.group, settings.log.copy_topic, settings.log.copy_retention_hours * hour)
+    ] * ("load" in stages)
+
+    def observe(stop: threading.Event) -> None:
+        while not stop.wait(settings.monitor.heartbeat_interval_s):
+            for group, topic, retention_s in watched:
+                try:
+                    metrics.observe_lag(services.log, group, topic, retention_s)
+                except PlaylogError as exc:
+                    log.debug("lag of %s on %s unknown now: %s", group, topic, exc)
+
+    return observe
 
 
 def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bool) -> None:
