@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +48,18 @@ def admin_key_of(data_dir: Path) -> str | None:
 
 
 class Client:
-    def __init__(self, url: str, key: str | None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        key: str | None,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout_s)
+        self._http = httpx.Client(
+            base_url=url, headers=headers, timeout=timeout_s, transport=transport
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -86,15 +96,37 @@ class Client:
         return result
 
     def send(
-        self, game: str, body: bytes, content_type: str, key: str | None = None
+        self,
+        game: str,
+        body: bytes,
+        content_type: str,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        attempts: int = 3,
     ) -> dict[str, Any]:
-        headers = {"Content-Type": content_type}
+        """Send one batch. It carries an ``Idempotency-Key`` (a new one unless given),
+        so the retries of a lost answer or a 503 (``attempts`` in all, backing off)
+        append it once."""
+        headers = {
+            "Content-Type": content_type,
+            "Idempotency-Key": idempotency_key or uuid.uuid4().hex,
+        }
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/games/{game}/events", content=body, headers=headers
-        )
-        return result
+        for attempt in range(1, attempts + 1):
+            try:
+                result: dict[str, Any] = self.request(
+                    "POST", f"/v1/games/{game}/events", content=body, headers=headers
+                )
+                return result
+            except ApiError as exc:
+                if exc.status != 503 or attempt == attempts:
+                    raise
+            except PlaylogError:  # no answer: the batch may or may not be in the log
+                if attempt == attempts:
+                    raise
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")
 
     def query(self, sql: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/v1/query", json={"sql": sql})
