@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_KEY, Server
 from tests.support.deadline import scaled
+from tests.support.server import ADMIN_KEY, Server
 
 pytestmark = pytest.mark.e2e
 

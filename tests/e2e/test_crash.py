@@ -3,54 +3,14 @@
 from __future__ import annotations
 
 import signal
-import threading
-import time
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import Server
-from tests.e2e.test_pipeline import KILL, kill, ocf
-from tests.support.deadline import wait_until
+from tests.support.avro import ocf
+from tests.support.events import BATCH, KILL, Sender, kill
+from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
-
-BATCH = 250
-
-
-class Sender(threading.Thread):
-    """Sends batches of unique `seq`s until stopped, remembering what was answered 202
-    (accepted) and what got no answer (maybe accepted: the crash hit mid-request)."""
-
-    def __init__(self, server: Server, key: str, game: str = "g1") -> None:
-        super().__init__(daemon=True)
-        self.server, self.key, self.game = server, key, game
-        self.accepted: set[int] = set()
-        self.uncertain: set[int] = set()
-        self.refused = 0
-        self.stop = threading.Event()
-
-    def wait_accepted(self, batches: int, seconds: float = 120) -> None:
-        """Wait until ``batches`` more batches than now were accepted."""
-        target = len(self.accepted) + batches * BATCH
-        wait_until(lambda: len(self.accepted) >= target, seconds, f"{batches} more batches")
-
-    def run(self) -> None:
-        first = 0
-        while not self.stop.is_set():
-            seqs = range(first, first + BATCH)
-            first += BATCH
-            body = ocf(KILL, [kill(s) for s in seqs])
-            try:
-                status = self.server.send(self.game, self.key, body, "application/avro").status_code
-            except httpx.HTTPError:
-                self.uncertain.update(seqs)
-                time.sleep(0.05)
-                continue
-            if status == 202:
-                self.accepted.update(seqs)
-            else:
-                self.refused += 1  # 503: not accepted, and not in the log either
 
 
 def test_sigkill_loses_and_doubles_nothing(server: Server) -> None:

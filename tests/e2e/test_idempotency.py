@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import Server
+from tests.support.server import Server
 
 PING = {"type": "record", "name": "ping", "fields": [{"name": "seq", "type": "long"}]}
 

@@ -12,81 +12,11 @@ from typing import Any
 import fastavro
 import pytest
 
-from tests.e2e.conftest import Server
+from tests.support.avro import ocf
+from tests.support.events import KILL, MAKERS, SCHEMAS, TS, kill
+from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
-
-TS = {"type": "long", "logicalType": "timestamp-millis"}
-LOGIN = {
-    "type": "record",
-    "name": "login",
-    "fields": [
-        {"name": "seq", "type": "long"},
-        {"name": "player", "type": "string"},
-        {
-            "name": "platform",
-            "type": {"type": "enum", "name": "platform", "symbols": ["pc", "console", "mobile"]},
-        },
-        {"name": "ts", "type": TS},
-    ],
-}
-KILL = {
-    "type": "record",
-    "name": "kill",
-    "fields": [
-        {"name": "seq", "type": "long"},
-        {"name": "distance", "type": "double"},
-        {"name": "headshot", "type": "boolean"},
-        {"name": "weapon", "type": ["null", "string"], "default": None},
-    ],
-}
-PURCHASE = {
-    "type": "record",
-    "name": "purchase",
-    "fields": [
-        {"name": "seq", "type": "long"},
-        {"name": "price_cents", "type": "int"},
-        {"name": "receipt", "type": "bytes"},
-        {"name": "tags", "type": {"type": "array", "items": "string"}},
-    ],
-}
-SCHEMAS = {"login": LOGIN, "kill": KILL, "purchase": PURCHASE}
-
-
-def login(seq: int) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "player": f"p{seq % 97}",
-        "platform": ["pc", "console", "mobile"][seq % 3],
-        "ts": 1_700_000_000_000 + seq,
-    }
-
-
-def kill(seq: int) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "distance": seq / 4,
-        "headshot": seq % 5 == 0,
-        "weapon": None if seq % 7 == 0 else f"w{seq % 4}",
-    }
-
-
-def purchase(seq: int) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "price_cents": seq % 1000,
-        "receipt": seq.to_bytes(4, "big"),
-        "tags": [f"t{seq % 3}"] * (seq % 3),
-    }
-
-
-MAKERS = {"login": login, "kill": kill, "purchase": purchase}
-
-
-def ocf(schema: dict[str, Any], events: list[dict[str, Any]], codec: str = "null") -> bytes:
-    out = io.BytesIO()
-    fastavro.writer(out, fastavro.parse_schema(schema), events, codec=codec, sync_interval=2000)
-    return out.getvalue()
 
 
 def single_objects(fingerprint: str, schema: dict[str, Any], events: list[dict[str, Any]]) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 
 import fastavro
 
-from tests.support.avro import fp, ocf_block, zigzag
+from tests.support.avro import NODE, fp, linked_list, ocf_block, zigzag
 
 GAME = "hostile"
 OCF = "application/avro"
@@ -27,11 +27,6 @@ PLAY = {
     "name": "play",
     "fields": [{"name": "seq", "type": "long"}, {"name": "player", "type": "string"}],
 }
-NODE = {
-    "type": "record",
-    "name": "node",
-    "fields": [{"name": "v", "type": "int"}, {"name": "next", "type": ["null", "node"]}],
-}
 NULLS = {
     "type": "record",
     "name": "nulls",
@@ -42,10 +37,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {"play": PLAY, "node": NODE, "nulls": NULLS
 
 def soe(schema: dict[str, Any], datum: bytes) -> bytes:
     return b"\xc3\x01" + bytes.fromhex(fp(schema)) + datum
-
-
-def linked_list(nodes: int) -> bytes:
-    return (zigzag(1) + zigzag(1)) * (nodes - 1) + zigzag(1) + zigzag(0)
 
 
 def play_datum(seq: int) -> bytes:

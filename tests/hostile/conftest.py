@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server
 from tests.hostile.bodies import GAME, OCF, SCHEMAS, valid_ocf
+from tests.support.server import Server
 
 
 @dataclass

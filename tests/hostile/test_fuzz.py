@@ -19,16 +19,14 @@ from playlog.registry.registry import Registry
 from tests.hostile.bodies import (
     GAME,
     JSON,
-    NODE,
     OCF,
     SCHEMAS,
     SOE,
-    linked_list,
     play_datum,
     soe,
     valid_ocf,
 )
-from tests.support.avro import ocf_block
+from tests.support.avro import NODE, linked_list, ocf_block
 
 FUZZ = settings(
     max_examples=300,

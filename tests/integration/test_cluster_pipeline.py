@@ -9,11 +9,10 @@ import signal
 from pathlib import Path
 
 from tests.cluster import SPARK_ENV, fresh_database, write_config
-from tests.e2e.conftest import Server, Stage
-from tests.e2e.test_crash import BATCH, Sender
-from tests.e2e.test_pipeline import KILL
 from tests.peers import Peers
 from tests.support.deadline import wait_until
+from tests.support.events import BATCH, KILL, Sender
+from tests.support.server import Server, Stage
 
 
 def unique_game() -> str:

@@ -43,7 +43,7 @@ from playlog.warehouse.postgres import PostgresWarehouse
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import RedshiftTypes
-from tests.unit.fakes import MemoryStore, RecordingConnection
+from tests.support.fakes import MemoryStore, RecordingConnection
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -10,12 +10,11 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.cluster import SPARK_ENV, fresh_database, write_config
-from tests.e2e.conftest import Server
-from tests.e2e.test_crash import Sender
-from tests.e2e.test_pipeline import KILL
 from tests.peers import Peers
 from tests.proxy import TcpProxy
 from tests.support.deadline import wait_until
+from tests.support.events import KILL, Sender
+from tests.support.server import Server
 
 
 def loader_state(server: Server) -> str:

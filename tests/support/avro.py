@@ -53,3 +53,17 @@ def ocf_of(schema: dict[str, Any], datums: list[bytes], codec: str = "null") -> 
     if codec == "deflate":
         data = zlib.compress(data)[2:-4]  # raw deflate, as the Avro spec says
     return ocf_block(schema, len(datums), data, codec)
+
+
+# A recursive type: data of it nests as deep as the writer likes.
+NODE: dict[str, Any] = {
+    "type": "record",
+    "name": "node",
+    "fields": [{"name": "v", "type": "int"}, {"name": "next", "type": ["null", "node"]}],
+}
+
+
+def linked_list(nodes: int) -> bytes:
+    """The datum of a ``NODE`` list ``nodes`` long: 2 levels (record, union) per node.
+    Built by hand: fastavro's own writer and reader crash at a few thousand."""
+    return (zigzag(1) + zigzag(1)) * (nodes - 1) + zigzag(1) + zigzag(0)

@@ -11,8 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.unit.test_fencing import exactly_once, processor, run_in_thread, wait_for
-from tests.unit.test_processor import Env, logins
+from tests.support.processing import Env, exactly_once, logins, processor, run_in_thread, wait_for
 
 from playlog.errors import LogUnavailable
 from playlog.log.embedded import EmbeddedLog

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.clock import Clock
 
 from playlog.errors import ConfigError
 from playlog.log import embedded
@@ -231,16 +232,6 @@ def test_data_is_visible_from_a_second_instance_on_the_same_file(path: Path, syn
 
 
 # --- trimming ------------------------------------------------------------------------
-
-
-class Clock:
-    """Stands in for the ``time`` module inside playlog.log.embedded."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
 
 
 HOUR = 3600.0

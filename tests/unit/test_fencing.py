@@ -5,15 +5,12 @@ never moves an offset backwards."""
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
-from tests.unit.test_processor import Env, logins
+from tests.support.processing import Env, exactly_once, logins, processor, run_in_thread, wait_for
 
 from playlog.contracts import OffsetRange, RangeResult
 from playlog.engine.inprocess import InProcessEngine
@@ -29,50 +26,6 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield made
     finally:
         made.services.close()
-
-
-def loaded_event_ids(env: Env) -> list[int]:
-    """What the loader's ledger would load: each distinct task once."""
-    tasks = {t.task_id: t for _, t in env.copy_tasks()}
-    ids: list[int] = []
-    for task in tasks.values():
-        table = pq.read_table(io.BytesIO(env.store.get(task.key)))
-        ids.extend(table["_event_id"].to_pylist())
-    return ids
-
-
-def exactly_once(env: Env, events: int) -> None:
-    ids = loaded_event_ids(env)
-    assert len(ids) == events
-    assert len(set(ids)) == events
-
-
-def processor(env: Env, engine: Any = None) -> Processor:
-    engine = engine or InProcessEngine(env.log, env.registry, env.store)
-    return Processor(env.settings, env.log, env.store, engine, env.services.catalog)
-
-
-def wait_for(condition: Any, what: str) -> None:
-    done = threading.Event()
-    for _ in range(int(WAIT_S / 0.05)):
-        if condition():
-            return
-        done.wait(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def run_in_thread(proc: Processor, stop: threading.Event) -> tuple[threading.Thread, list[Any]]:
-    errors: list[Any] = []
-
-    def target() -> None:
-        try:
-            proc.run(stop)
-        except BaseException as exc:  # the refused one: remembered, not lost
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, errors
 
 
 def test_two_drivers_started_together_load_every_event_once(env: Env) -> None:

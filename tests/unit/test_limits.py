@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.avro import ocf_block, ocf_of, zigzag
-from tests.unit.test_payloads import LOGIN_V1, NODE, linked_list
+from tests.support.avro import NODE, linked_list, ocf_block, ocf_of, zigzag
 
 from playlog.avro import single_object
 from playlog.avro.limits import Limits
@@ -20,6 +19,11 @@ from playlog.process.transform import transform_range
 from playlog.settings import Settings
 from playlog.wiring import Services
 
+LOGIN_V1 = {
+    "type": "record",
+    "name": "login",
+    "fields": [{"name": "player", "type": "string"}, {"name": "level", "type": "int"}],
+}
 GAME = "g1"
 SPAN = OffsetRange("playlog.events", 0, 0, 2)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeWarehouse
 from prometheus_client import REGISTRY
+from tests.support.fakes import FakeWarehouse
 
 from playlog.contracts import CopyTask, task_id_for
 from playlog.errors import CorruptRecord, LogUnavailable, RecordsExpired, WarehouseUnavailable

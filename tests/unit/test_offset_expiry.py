@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.test_processor import Clock, Env, logins
+from tests.support.clock import Clock
+from tests.support.processing import Env, logins
 
 import playlog.process.processor as processor_module
 from playlog.log.base import Log

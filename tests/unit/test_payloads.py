@@ -29,8 +29,8 @@ with warnings.catch_warnings():  # it prefers the httpx2 package; httpx works
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
+from tests.support.avro import NODE, linked_list, ocf_block, ocf_of, zigzag
 from tests.support.avro import ocf as container
-from tests.support.avro import ocf_block, ocf_of, zigzag
 
 from playlog.avro import single_object
 from playlog.avro.schema import EventSchema
@@ -700,18 +700,6 @@ def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
 
 
 # --- hostile input: nesting depth, inflated size, linear gzip (issue 8) -------------
-
-NODE = {
-    "type": "record",
-    "name": "node",
-    "fields": [{"name": "v", "type": "int"}, {"name": "next", "type": ["null", "node"]}],
-}
-
-
-def linked_list(nodes: int) -> bytes:
-    """The datum of a ``node`` list ``nodes`` long: 2 levels (record, union) per node.
-    Built by hand: fastavro's own writer and reader crash at a few thousand."""
-    return (zigzag(1) + zigzag(1)) * (nodes - 1) + zigzag(1) + zigzag(0)
 
 
 def list_json(nodes: int) -> Any:

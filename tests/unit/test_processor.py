@@ -3,153 +3,31 @@ local store, catalog and DuckDB: plans, budget, publish, commit, crash replay.""
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import itertools
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import fastavro
 import pytest
+from tests.support.clock import Clock
+from tests.support.processing import (
+    GAME,
+    KILL,
+    Env,
+    FlakyLog,
+    RecordingEngine,
+    container,
+    data_message,
+    logins,
+)
 
 import playlog.process.processor as processor_module
-from playlog.contracts import FORMAT_OCF, CopyTask, OffsetRange, RangeResult
+from playlog.contracts import OffsetRange, RangeResult
 from playlog.engine.inprocess import InProcessEngine
 from playlog.errors import LogUnavailable
-from playlog.log.base import Log, Message, Record
+from playlog.log.base import Message
 from playlog.log.embedded import partition_for
 from playlog.process.processor import Processor
-from playlog.settings import Settings
-from playlog.wiring import Services
-
-GAME = "g1"
-LOGIN = {
-    "type": "record",
-    "name": "login",
-    "fields": [
-        {"name": "player", "type": "string"},
-        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-    ],
-}
-KILL = {"type": "record", "name": "kill", "fields": [{"name": "distance", "type": "double"}]}
-T0 = 1_764_151_200_000
-
-
-def container(schema: dict[str, Any], rows: list[dict[str, Any]]) -> bytes:
-    out = io.BytesIO()
-    fastavro.writer(out, fastavro.parse_schema(schema), rows)
-    return out.getvalue()
-
-
-def logins(n: int, start: int = 0) -> bytes:
-    ts = dt.datetime.fromtimestamp(T0 / 1000, dt.UTC)
-    return container(LOGIN, [{"player": f"p{start + i}", "ts": ts} for i in range(n)])
-
-
-def data_message(value: bytes, count: int) -> Message:
-    headers = {
-        "game": GAME,
-        "format": FORMAT_OCF,
-        "received_at_ms": str(T0),
-        "request_id": "r",
-        "count": str(count),
-    }
-    return Message(GAME.encode(), value, headers)
-
-
-class RecordingEngine:
-    """The in-process engine, remembering every range it ran and what it produced."""
-
-    def __init__(self, inner: InProcessEngine) -> None:
-        self.inner = inner
-        self.calls: list[list[OffsetRange]] = []
-        self.results: list[list[RangeResult]] = []
-
-    def execute(self, ranges: Sequence[OffsetRange]) -> list[RangeResult]:
-        self.calls.append(list(ranges))
-        results = self.inner.execute(ranges)
-        self.results.append(results)
-        return results
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class FlakyLog:
-    """The real log, but the first ``commit`` (or append to ``topic``) raises."""
-
-    def __init__(self, inner: Log, fail: str, copy_topic: str) -> None:
-        self.inner = inner
-        self.fail = fail
-        self.copy_topic = copy_topic
-        self.failures = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def _maybe_fail(self, what: str) -> None:
-        if self.fail == what and self.failures == 0:
-            self.failures += 1
-            raise LogUnavailable(f"injected: {what} failed")
-
-    def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:
-        if topic == self.copy_topic:
-            self._maybe_fail("copy append")
-        return self.inner.append(topic, messages)
-
-    def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
-        self._maybe_fail("commit")
-        self.inner.commit(group, topic, offsets)
-
-
-class Env:
-    def __init__(self, tmp_path: Path, **process: Any) -> None:
-        settings = Settings.read(
-            data_dir=tmp_path,
-            log={"partitions": 2, "copy_partitions": 4},
-            process={"trigger_interval_s": 0, **process},
-        )
-        self.settings = settings
-        self.services = Services.open(settings)
-        self.log = self.services.log
-        self.store = self.services.store
-        self.registry = self.services.registry
-        self.services.catalog.add_game(GAME)
-        self.registry.register(GAME, "login", json.dumps(LOGIN))
-        self.registry.register(GAME, "kill", json.dumps(KILL))
-        self.topic = settings.log.data_topic
-        self.partition = partition_for(GAME.encode(), settings.log.partitions)
-        self.group = settings.process.group
-
-    def processor(self, log_: Any = None) -> tuple[Processor, RecordingEngine]:
-        log_ = log_ or self.log
-        engine = RecordingEngine(InProcessEngine(log_, self.registry, self.store))
-        return Processor(self.settings, log_, self.store, engine, self.services.catalog), engine
-
-    def span(self, first: int, last: int) -> OffsetRange:
-        """A range of the game's partition, in the log's incarnation."""
-        return OffsetRange(self.topic, self.partition, first, last, self.log.incarnation())
-
-    def send(self, *values: tuple[bytes, int]) -> None:
-        self.log.append(self.topic, [data_message(v, n) for v, n in values])
-
-    def committed(self) -> dict[int, int]:
-        return self.log.committed(self.group, self.topic)
-
-    def records(self, topic: str) -> list[Record]:
-        ends = self.log.end_offsets(topic)
-        return [r for p, end in sorted(ends.items()) for r in self.log.read(topic, p, 0, end)]
-
-    def copy_tasks(self) -> list[tuple[Record, CopyTask]]:
-        return [
-            (r, CopyTask.from_json(r.value)) for r in self.records(self.settings.log.copy_topic)
-        ]
-
-    def parquet_files(self) -> list[str]:
-        root = Path(self.settings.storage_root)
-        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.parquet"))
 
 
 @pytest.fixture
@@ -272,14 +150,6 @@ def test_dead_letters_go_to_the_dead_letter_topic(env: Env) -> None:
     (task,) = [t for _, t in env.copy_tasks()]
     assert (task.table, task.rows) == ("g1.login", 3)
     assert env.committed() == {env.partition: 3}  # past the dead letter too
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 def test_a_small_backlog_waits_for_the_trigger_interval(

@@ -14,7 +14,7 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.redshift.models import redshift_backends
 from psycopg import errors as pg_errors
-from tests.unit.fakes import MemoryStore, RecordingConnection
+from tests.support.fakes import MemoryStore, RecordingConnection
 
 from playlog.avro.types import Column
 from playlog.contracts import CopyTask

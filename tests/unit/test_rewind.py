@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.unit.test_processor import Env, data_message, logins
+from tests.support.processing import Env, data_message, logins
 
 from playlog.contracts import CopyTask
 from playlog.engine.inprocess import InProcessEngine

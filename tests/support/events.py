@@ -1,0 +1,118 @@
+"""The event types the end-to-end tests send, and a sender that keeps sending under
+faults, remembering what was accepted (202) and what got no answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from tests.support.avro import ocf
+from tests.support.deadline import wait_until
+from tests.support.server import Server
+
+TS = {"type": "long", "logicalType": "timestamp-millis"}
+LOGIN = {
+    "type": "record",
+    "name": "login",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "player", "type": "string"},
+        {
+            "name": "platform",
+            "type": {"type": "enum", "name": "platform", "symbols": ["pc", "console", "mobile"]},
+        },
+        {"name": "ts", "type": TS},
+    ],
+}
+KILL = {
+    "type": "record",
+    "name": "kill",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "distance", "type": "double"},
+        {"name": "headshot", "type": "boolean"},
+        {"name": "weapon", "type": ["null", "string"], "default": None},
+    ],
+}
+PURCHASE = {
+    "type": "record",
+    "name": "purchase",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "price_cents", "type": "int"},
+        {"name": "receipt", "type": "bytes"},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+    ],
+}
+SCHEMAS = {"login": LOGIN, "kill": KILL, "purchase": PURCHASE}
+
+
+def login(seq: int) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "player": f"p{seq % 97}",
+        "platform": ["pc", "console", "mobile"][seq % 3],
+        "ts": 1_700_000_000_000 + seq,
+    }
+
+
+def kill(seq: int) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "distance": seq / 4,
+        "headshot": seq % 5 == 0,
+        "weapon": None if seq % 7 == 0 else f"w{seq % 4}",
+    }
+
+
+def purchase(seq: int) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "price_cents": seq % 1000,
+        "receipt": seq.to_bytes(4, "big"),
+        "tags": [f"t{seq % 3}"] * (seq % 3),
+    }
+
+
+MAKERS = {"login": login, "kill": kill, "purchase": purchase}
+
+
+BATCH = 250
+
+
+class Sender(threading.Thread):
+    """Sends batches of unique `seq`s until stopped, remembering what was answered 202
+    (accepted) and what got no answer (maybe accepted: the crash hit mid-request)."""
+
+    def __init__(self, server: Server, key: str, game: str = "g1") -> None:
+        super().__init__(daemon=True)
+        self.server, self.key, self.game = server, key, game
+        self.accepted: set[int] = set()
+        self.uncertain: set[int] = set()
+        self.refused = 0
+        self.stop = threading.Event()
+
+    def wait_accepted(self, batches: int, seconds: float = 120) -> None:
+        """Wait until ``batches`` more batches than now were accepted."""
+        target = len(self.accepted) + batches * BATCH
+        wait_until(lambda: len(self.accepted) >= target, seconds, f"{batches} more batches")
+
+    def run(self) -> None:
+        first = 0
+        while not self.stop.is_set():
+            seqs = range(first, first + BATCH)
+            first += BATCH
+            body = ocf(KILL, [kill(s) for s in seqs])
+            try:
+                status = self.server.send(self.game, self.key, body, "application/avro").status_code
+            except httpx.HTTPError:
+                self.uncertain.update(seqs)
+                time.sleep(0.05)
+                continue
+            if status == 202:
+                self.accepted.update(seqs)
+            else:
+                self.refused += 1  # 503: not accepted, and not in the log either
