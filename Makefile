@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean chaos
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ demo: $(VENV)/.base
 
 test: $(VENV)/.all
 	$(BIN)/python -m pytest -q
+
+# The chaos suite's long form: ROUNDS random faults per setup (make test runs 5).
+# A failure prints its seed; PLAYLOG_CHAOS_SEED=<seed> replays the same faults.
+ROUNDS ?= 50
+chaos: $(VENV)/.all
+	PLAYLOG_CHAOS_ROUNDS=$(ROUNDS) $(BIN)/python -m pytest -q -s tests/chaos
 
 lint: $(VENV)/.all
 	$(BIN)/ruff check src tests benchmarks

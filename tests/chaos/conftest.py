@@ -32,9 +32,9 @@ class Rig:
 
 def proxied_dsn(dsn: str, cleanup: contextlib.ExitStack) -> tuple[str, TcpProxy]:
     params = conninfo_to_dict(dsn)
-    proxy = TcpProxy(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432)))
+    proxy = TcpProxy(str(params.get("host", "127.0.0.1")), int(str(params.get("port", 5432))))
     cleanup.callback(proxy.close)
-    return make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)}), proxy
+    return make_conninfo(dsn, host="127.0.0.1", port=str(proxy.port)), proxy
 
 
 def proxied_url(url: str, cleanup: contextlib.ExitStack) -> tuple[str, TcpProxy]:
