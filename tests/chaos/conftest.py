@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -18,14 +21,34 @@ from tests.cluster import SPARK_ENV, fresh_database, write_config
 from tests.e2e.conftest import Server
 from tests.proxy import TcpProxy
 
+# Starting the cluster setup (Spark) on 2 busy cores took over a minute once.
+START_S = 240.0 * float(os.environ.get("PLAYLOG_TEST_SLOWDOWN", "1"))
 # Short enough that a SIGSTOP of a few seconds outlives the processor's lease.
 LEASE_TTL_S = 3.0
+
+
+class ChaosServer(Server):
+    """`Server` with a start deadline for a machine shared with other test runs."""
+
+    def start(self) -> None:
+        self.spawn()
+        assert self.process is not None
+        deadline = time.monotonic() + START_S
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"playlog up did not start:\n{self.log_tail()}")
+            time.sleep(0.1)
 
 
 @dataclass
 class Rig:
     setup: str  # "embedded" or "cluster"
-    server: Server
+    server: ChaosServer
     warehouse: TcpProxy | None = None
     store: TcpProxy | None = None
 
@@ -49,7 +72,7 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     env = {"PLAYLOG_PROCESS__LEASE_TTL_S": str(LEASE_TTL_S)}
     with contextlib.ExitStack() as cleanup:
         if request.param == "embedded":
-            rig = Rig("embedded", Server(tmp_path / "data", env=env))
+            rig = Rig("embedded", ChaosServer(tmp_path / "data", env=env))
         else:
             peers = request.getfixturevalue("peers")
             dsn, warehouse = proxied_dsn(
@@ -59,7 +82,7 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
             config = write_config(
                 tmp_path / "cluster.toml", dataclasses.replace(peers, s3_endpoint=s3), dsn
             )
-            server = Server(tmp_path / "data", config=config, env={**SPARK_ENV, **env})
+            server = ChaosServer(tmp_path / "data", config=config, env={**SPARK_ENV, **env})
             rig = Rig("cluster", server, warehouse, store)
         rig.server.start()
         try:
