@@ -9,7 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +18,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.cluster import SPARK_ENV, fresh_database, write_config
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, Stage
 from tests.proxy import TcpProxy
 
 # Starting the cluster setup (Spark) on 2 busy cores took over a minute once.
@@ -47,10 +47,18 @@ class ChaosServer(Server):
 
 @dataclass
 class Rig:
-    setup: str  # "embedded" or "cluster"
-    server: ChaosServer
+    setup: str  # "embedded", "cluster" (`playlog up`) or "stages" (one process per stage)
+    server: ChaosServer  # `playlog up`, or `playlog ingest` on "stages"
+    others: list[Stage] = field(default_factory=list)  # `playlog process`, `playlog load`
     warehouse: TcpProxy | None = None
     store: TcpProxy | None = None
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [self.server, *self.others]
+
+    def stage(self, command: str) -> Stage:
+        return next((s for s in self.others if s.command == command), self.server)
 
 
 def proxied_dsn(dsn: str, cleanup: contextlib.ExitStack) -> tuple[str, TcpProxy]:
@@ -67,29 +75,53 @@ def proxied_url(url: str, cleanup: contextlib.ExitStack) -> tuple[str, TcpProxy]
     return f"{parts.scheme}://127.0.0.1:{proxy.port}", proxy
 
 
-@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
+def cluster_rig(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    cleanup: contextlib.ExitStack,
+    env: dict[str, str],
+) -> Rig:
+    peers = request.getfixturevalue("peers")
+    database = cleanup.enter_context(fresh_database(peers.postgres_dsn))
+    dsn, warehouse = proxied_dsn(database, cleanup)
+    s3, store = proxied_url(peers.s3_endpoint, cleanup)
+    proxied_peers = dataclasses.replace(peers, s3_endpoint=s3)
+    config = write_config(tmp_path / "cluster.toml", proxied_peers, dsn)
+    env = {**SPARK_ENV, **env}
+    if request.param == "cluster":
+        return Rig("cluster", ChaosServer(tmp_path / "data", env, config), [], warehouse, store)
+    # Stages share nothing but the log, the store and the catalog: a data dir each.
+    server = ChaosServer(tmp_path / "ingest", env, config, command="ingest")
+    others = [Stage(tmp_path / name, name, config, env) for name in ("process", "load")]
+    return Rig("stages", server, others, warehouse, store)
+
+
+def kill_all(rig: Rig) -> None:
+    for stage in rig.stages:
+        if stage.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                stage.process.send_signal(signal.SIGCONT)  # a failure may leave it stopped
+            stage.stop(signal.SIGKILL)
+
+
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("cluster", marks=pytest.mark.integration),
+        pytest.param("stages", marks=pytest.mark.integration),
+    ]
+)
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     env = {"PLAYLOG_PROCESS__LEASE_TTL_S": str(LEASE_TTL_S)}
     with contextlib.ExitStack() as cleanup:
         if request.param == "embedded":
             rig = Rig("embedded", ChaosServer(tmp_path / "data", env=env))
         else:
-            peers = request.getfixturevalue("peers")
-            dsn, warehouse = proxied_dsn(
-                cleanup.enter_context(fresh_database(peers.postgres_dsn)), cleanup
-            )
-            s3, store = proxied_url(peers.s3_endpoint, cleanup)
-            config = write_config(
-                tmp_path / "cluster.toml", dataclasses.replace(peers, s3_endpoint=s3), dsn
-            )
-            server = ChaosServer(tmp_path / "data", config=config, env={**SPARK_ENV, **env})
-            rig = Rig("cluster", server, warehouse, store)
-        rig.server.start()
+            rig = cluster_rig(request, tmp_path, cleanup, env)
         try:
+            for stage in rig.others:
+                stage.spawn()
+            rig.server.start()
             yield rig
         finally:
-            process = rig.server.process
-            if process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGCONT)  # a failure may leave it stopped
-                rig.server.stop(signal.SIGKILL)
+            kill_all(rig)

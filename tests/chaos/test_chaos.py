@@ -133,6 +133,16 @@ def sigkill_up(rig: Rig, rng: random.Random) -> str:
     return "SIGKILL playlog up, restart"
 
 
+def sigkill_stage(rig: Rig, rng: random.Random) -> str:
+    stage = rng.choice(rig.stages)
+    assert stage.stop(signal.SIGKILL) == -signal.SIGKILL
+    if stage is rig.server:
+        rig.server.start()
+    else:
+        stage.spawn()
+    return f"SIGKILL playlog {stage.command}, restart"
+
+
 def sigterm_up(rig: Rig, rng: random.Random) -> str:
     assert rig.server.stop(signal.SIGTERM) == 0, rig.server.log_tail()
     rig.server.start()
@@ -140,7 +150,8 @@ def sigterm_up(rig: Rig, rng: random.Random) -> str:
 
 
 def sigstop_past_lease(rig: Rig, rng: random.Random) -> str:
-    process = rig.server.process
+    stage = rig.stage("process")
+    process = stage.process
     assert process is not None
     stopped_s = round(LEASE_TTL_S * 1.5 + rng.uniform(0, 2), 1)
     process.send_signal(signal.SIGSTOP)
@@ -148,7 +159,7 @@ def sigstop_past_lease(rig: Rig, rng: random.Random) -> str:
         time.sleep(stopped_s)  # the fault's length: longer than the processor's lease
     finally:
         process.send_signal(signal.SIGCONT)
-    return f"SIGSTOP playlog up for {stopped_s} s (lease TTL {LEASE_TTL_S} s), SIGCONT"
+    return f"SIGSTOP playlog {stage.command} for {stopped_s} s (lease TTL {LEASE_TTL_S} s), SIGCONT"
 
 
 def cut_warehouse(rig: Rig, rng: random.Random) -> str:
@@ -175,6 +186,7 @@ Fault = Callable[[Rig, random.Random], str]
 FAULTS: dict[str, list[Fault]] = {
     "embedded": [sigkill_up, sigstop_past_lease, sigterm_up],
     "cluster": [sigkill_up, sigstop_past_lease, cut_warehouse, cut_store],
+    "stages": [sigkill_stage, sigstop_past_lease, cut_warehouse, cut_store],
 }
 
 
@@ -214,12 +226,14 @@ def wait_until_loaded(server: Server, sender: Sender) -> None:
 
 
 def check_alive(chaos: Chaos) -> None:
-    server = chaos.rig.server
-    assert server.process is not None and server.process.poll() is None, (
-        f"playlog up exited on its own{chaos.why()}\n{server.log_tail()}"
-    )
-    failures = [line for line in server.log_path.read_text().splitlines() if FAILED.search(line)]
-    assert not failures, f"a stage failed{chaos.why()}\n" + "\n".join(failures[:10])
+    for stage in chaos.rig.stages:
+        name = f"playlog {stage.command}"
+        assert stage.process is not None and stage.process.poll() is None, (
+            f"{name} exited on its own{chaos.why()}\n{stage.log_tail()}"
+        )
+        lines = stage.log_path.read_text(errors="replace").splitlines()
+        failures = [line for line in lines if FAILED.search(line)]
+        assert not failures, f"a stage of {name} failed{chaos.why()}\n" + "\n".join(failures[:10])
 
 
 def check_exactly_once(chaos: Chaos, sender: Sender, settle_s: float) -> None:
