@@ -40,8 +40,9 @@ GAME = "g1"
 BATCH = 100
 ROUNDS = int(os.environ.get("PLAYLOG_CHAOS_ROUNDS", "5"))
 CATCH_UP_S = 240.0  # generous: a 2-core machine shared with other test runs
-# What a process that stopped on its own writes (supervisor.py, runtime.py).
-FAILED = re.compile(r"stage \S+ failed|stopped after stage")
+# What a process that stopped on its own writes (supervisor.py, runtime.py); not
+# Spark's "Task 0 in stage 3.0 failed" (its stages are not playlog's).
+FAILED = re.compile(r"logger=playlog\S* .*(stage \S+ failed|stopped after stage)")
 
 Body = Callable[[range], bytes]
 
