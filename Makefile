@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-hidden-peers lint bench install clean
+.PHONY: demo test test-hidden-peers lint bench install clean chaos
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test-hidden-peers: $(VENV)/.all
 	    -u PLAYLOG_TEST_KAFKA_BOOTSTRAP -u PLAYLOG_TEST_S3_ENDPOINT \
 	    PLAYLOG_TEST_IGNORE_SYSTEM_PEERS=1 \
 	    $(BIN)/python -m pytest -q --durations=10 $(HIDDEN_PEERS_TESTS)
+
+# The chaos suite's long form: ROUNDS random faults per setup (make test runs 5).
+# A failure prints its seed; PLAYLOG_CHAOS_SEED=<seed> replays the same faults.
+ROUNDS ?= 50
+chaos: $(VENV)/.all
+	PLAYLOG_CHAOS_ROUNDS=$(ROUNDS) $(BIN)/python -m pytest -q -s tests/chaos
 
 lint: $(VENV)/.all
 	$(BIN)/ruff check src tests benchmarks

@@ -5,48 +5,25 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-import io
 import json
 from typing import Any
 
-import fastavro
 import pytest
 
 from tests.support.avro import ocf
-from tests.support.events import KILL, MAKERS, SCHEMAS, TS, kill
+from tests.support.events import (
+    KILL,
+    MAKERS,
+    SCHEMAS,
+    TS,
+    as_json,
+    kill,
+    setup_game,
+    single_objects,
+)
 from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
-
-
-def single_objects(fingerprint: str, schema: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
-    parsed = fastavro.parse_schema(schema)
-    body = b""
-    for event in events:
-        out = io.BytesIO()
-        fastavro.schemaless_writer(out, parsed, event)
-        body += b"\xc3\x01" + bytes.fromhex(fingerprint) + out.getvalue()
-    return body
-
-
-def as_json(event_type: str, event: dict[str, Any]) -> dict[str, Any]:
-    data = dict(event)
-    if "receipt" in data:
-        data["receipt"] = base64.b64encode(data["receipt"]).decode()
-    return {"event_type": event_type, "data": data}
-
-
-def setup_game(server: Server, game: str = "g1") -> tuple[str, dict[str, str]]:
-    key = server.game(game)
-    fingerprints = {}
-    for event_type, schema in SCHEMAS.items():
-        response = server.register(game, event_type, schema)
-        assert response.status_code == 201, response.text
-        body = response.json()
-        assert body["version"] == 1 and body["table"] == f"{game}.{event_type}"
-        assert len(body["fingerprint"]) == 16
-        fingerprints[event_type] = body["fingerprint"]
-    return key, fingerprints
 
 
 def test_every_format_lands_exactly_once_with_its_values(server: Server) -> None:

@@ -3,10 +3,13 @@ faults, remembering what was accepted (202) and what got no answer."""
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 import time
 from typing import Any
 
+import fastavro
 import httpx
 
 from tests.support.avro import ocf
@@ -116,3 +119,33 @@ class Sender(threading.Thread):
                 self.accepted.update(seqs)
             else:
                 self.refused += 1  # 503: not accepted, and not in the log either
+
+
+def single_objects(fingerprint: str, schema: dict[str, Any], events: list[dict[str, Any]]) -> bytes:
+    parsed = fastavro.parse_schema(schema)
+    body = b""
+    for event in events:
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, parsed, event)
+        body += b"\xc3\x01" + bytes.fromhex(fingerprint) + out.getvalue()
+    return body
+
+
+def as_json(event_type: str, event: dict[str, Any]) -> dict[str, Any]:
+    data = dict(event)
+    if "receipt" in data:
+        data["receipt"] = base64.b64encode(data["receipt"]).decode()
+    return {"event_type": event_type, "data": data}
+
+
+def setup_game(server: Server, game: str = "g1") -> tuple[str, dict[str, str]]:
+    key = server.game(game)
+    fingerprints = {}
+    for event_type, schema in SCHEMAS.items():
+        response = server.register(game, event_type, schema)
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["version"] == 1 and body["table"] == f"{game}.{event_type}"
+        assert len(body["fingerprint"]) == 16
+        fingerprints[event_type] = body["fingerprint"]
+    return key, fingerprints
