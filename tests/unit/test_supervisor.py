@@ -171,7 +171,7 @@ class CountingLog(EmbeddedLog):
         super().__init__(path)
         self.trims = 0
 
-    def trim_expired(self, chunk: int = 10_000) -> int:
+    def trim_expired(self, chunk: int = 1_000) -> int:
         self.trims += 1
         return super().trim_expired(chunk)
 

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS group_offsets (
 """
 
 
-TRIM_CHUNK = 10_000  # records per retention transaction: ~10-50 ms of write lock
+TRIM_CHUNK = 1_000  # records per retention transaction: a few ms of write lock
 
 # One chunk of retention on one partition: the oldest expired records below the lowest
 # committed offset of the groups that committed on the topic (0 for a partition such a
