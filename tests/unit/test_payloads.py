@@ -51,6 +51,7 @@ from playlog.ingest import payloads as payloads_module
 from playlog.ingest.app import create_app
 from playlog.ingest.auth import KEY_TTL_S, Auth
 from playlog.ingest.payloads import decompress, parse
+from playlog.monitor import metrics
 from playlog.registry.catalog import Catalog
 from playlog.registry.registry import Registry
 from playlog.settings import Settings
@@ -877,3 +878,15 @@ def test_ocf_header_with_the_registered_hash_but_another_unit_is_refused(env: En
     assert error.status == 422
     assert "other logical types" in error.message
     assert env.parse(OCF, container(LOGIN_V2, rows)).count == 1
+
+
+def test_readiness_names_why_the_loader_of_this_process_fails(api: Api) -> None:
+    """Still ready (ingestion goes on while loads fail), but the reason is visible."""
+    metrics.set_loader_failure("warehouse_unavailable", "postgres: permission denied")
+    try:
+        answer = api.get("/readyz")
+        assert answer.status_code == 200
+        assert answer.json()["checks"]["loader"] == "failing: postgres: permission denied"
+    finally:
+        metrics.set_loader_failure(None, None)
+    assert "loader" not in api.get("/readyz").json()["checks"]
