@@ -717,3 +717,25 @@ def test_a_retention_gap_stops_one_partition_and_reports_failing_the_rest_loads(
     rig.stop()
     assert rig.errors == []  # the loader did not die
     rig.assert_exactly_once(others)
+
+
+def test_an_idle_loader_notices_the_warehouse_going_down_and_coming_back(
+    rigs: Callable[..., Rig],
+) -> None:
+    """Nothing to load (the processor may wait on the same database's catalog): the
+    loader still checks the warehouse every heartbeat, says failing while it is down,
+    and loads what arrives once it is back."""
+    fake = FakeWarehouse()
+    rig = rigs(fake)
+    loader = rig.start()
+    wait_until(lambda: loader.state == "consuming", "consuming")
+    fake.set_down(True)
+    wait_until(lambda: loader.state == "failing", "failing while idle and down")
+    tasks = make_tasks(spread_tables(2, 2), 2)
+    rig.append(tasks)
+    fake.set_down(False)
+    rig.wait_loaded(tasks)
+    wait_until(lambda: loader.state == "consuming", "consuming again")
+    rig.stop()
+    assert rig.errors == []
+    rig.assert_exactly_once(tasks)

@@ -67,6 +67,7 @@ class Loader:
         self._healthy = threading.Event()
         self._healthy.set()
         self._health_lock = threading.Lock()
+        self._idle_check = threading.Event()  # an idle probe is running
         self._failures = Failures()
         self._queues: list[queue.Queue[_Item]] = [
             queue.Queue() for _ in range(self._settings.workers)
@@ -107,6 +108,8 @@ class Loader:
                 if time.monotonic() - last_heartbeat >= self._heartbeat_s:
                     last_heartbeat = time.monotonic()
                     self._heartbeat(in_flight)
+                    if in_flight == 0:
+                        self._check_while_idle(stop)
         finally:
             halt.set()
             for worker in workers:
@@ -273,6 +276,24 @@ class Loader:
             return
 
     # health -----------------------------------------------------------------------
+
+    def _check_while_idle(self, stop: threading.Event) -> None:
+        """With nothing in flight no load can fail, yet the warehouse may be down (and
+        the processor waiting on the same database): probe it now and then, off this
+        loop, so the loader reports failing (and pauses) before work arrives."""
+        if not self._healthy.is_set() or self._idle_check.is_set():
+            return
+        self._idle_check.set()
+
+        def probe() -> None:
+            try:
+                self._warehouse.check()
+            except WarehouseUnavailable as exc:
+                self._wait_until_healthy(exc, stop)
+            finally:
+                self._idle_check.clear()
+
+        threading.Thread(target=probe, name="load-health", daemon=True).start()
 
     def _wait_until_healthy(self, cause: Exception, stop: threading.Event) -> None:
         """One worker probes with backoff; the others wait for it.
