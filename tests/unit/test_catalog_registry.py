@@ -565,3 +565,16 @@ def test_a_column_the_warehouse_holds_with_another_type_is_refused(
     # a type the column can hold still registers
     v2_text = record(*LOGIN_V1["fields"], field("clan", ["null", "string"], default=None))
     assert registry.register("g1", "login", json.dumps(v2_text))[0].version == 2
+
+
+def test_a_table_that_no_longer_fits_its_schema_does_not_stop_a_start(
+    registry: Registry, warehouse: DuckDBWarehouse, catalog: Catalog
+) -> None:
+    """Converging on start meets a column changed by hand: logged, and the start goes on."""
+    registry.register("g1", "login", json.dumps(LOGIN_V1))
+    warehouse._run(lambda conn: conn.execute("ALTER TABLE g1.login DROP COLUMN score"))
+    warehouse._run(lambda conn: conn.execute('ALTER TABLE g1.login ADD COLUMN "score" BLOB'))
+
+    Registry(catalog, warehouse).converge()  # no exception
+
+    assert ("score", "BLOB") in columns(warehouse, "g1", "login")

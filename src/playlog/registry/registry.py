@@ -24,6 +24,7 @@ from playlog.errors import (
     IncompatibleSchema,
     InvalidPayload,
     NotFound,
+    PlaylogError,
     TransientError,
     UnknownSchema,
 )
@@ -98,6 +99,8 @@ class Registry:
             except TransientError as exc:
                 log.warning("cannot check table %s.%s now: %s", game, event_type, exc)
                 return
+            except PlaylogError as exc:  # e.g. a column changed by hand: say so, start
+                log.error("table %s.%s does not fit its schema: %s", game, event_type, exc)
 
     def reload(self, force: bool = False) -> None:
         if force or time.monotonic() - self._loaded_at >= self._reload_interval_s:
