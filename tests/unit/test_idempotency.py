@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # it prefers the httpx2 package; httpx works
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from playlog.errors import LogUnavailable
+from playlog.errors import CatalogUnavailable, LogUnavailable
 from playlog.ingest.app import create_app
 from playlog.registry.catalog import Catalog
 from playlog.registry.registry import Registry
@@ -170,3 +170,19 @@ def test_a_malformed_key_is_a_bad_request(api: Api, key: str) -> None:
     answer = api.post(key=key)
     assert answer.status_code == 400
     assert api.log.appended == []
+
+
+def test_the_key_store_down_never_stops_ingestion(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog's database (often the warehouse's) down: batches are still accepted,
+    without the key's protection, instead of a 503 for every client that sends keys."""
+    api.post(key=None)  # auth cached while the catalog answers
+
+    def down(*args: Any) -> bool:
+        raise CatalogUnavailable("catalog unavailable: connection refused")
+
+    monkeypatch.setattr(api.catalog, "claim_key", down)
+    answer = api.post(key="during-outage")
+    assert answer.status_code == 202 and answer.json() == {"accepted": 3}
+    assert len(api.log.appended) == 2

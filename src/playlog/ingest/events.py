@@ -5,6 +5,7 @@ so that the event loop keeps answering other requests (``/healthz`` among them).
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from playlog.errors import CatalogUnavailable
 from playlog.ingest import payloads
 from playlog.ingest.http import JSON, Ingest, ingest, read_body
 from playlog.ingest.idempotency import Answer, Claim, IdempotencyKeys, check_key
@@ -19,6 +21,8 @@ from playlog.log.base import Message
 from playlog.monitor import metrics
 from playlog.registry.registry import Registry
 from playlog.settings import ServerSettings
+
+log = logging.getLogger("playlog.ingest")
 
 
 def check_batch(
@@ -64,7 +68,15 @@ async def post_events(request: Request) -> Response:
         await _append(deps, message)
         return _answer(Answer(202, {"accepted": batch.count}, request_id))
     keys = IdempotencyKeys(services.catalog, services.settings.server.idempotency_window_s)
-    claimed = await run_in_threadpool(keys.begin, game, check_key(idempotency_key))
+    try:
+        claimed = await run_in_threadpool(keys.begin, game, check_key(idempotency_key))
+    except CatalogUnavailable as exc:
+        # Ingestion outlives the catalog's database (often the warehouse's): accept
+        # without the key's protection rather than refuse; only a retry of this very
+        # batch during the outage could then be stored twice.
+        log.warning("idempotency keys unavailable, accepting without: %s", exc)
+        await _append(deps, message)
+        return _answer(Answer(202, {"accepted": batch.count}, request_id))
     if isinstance(claimed, Answer):  # a retry: answered as the first time, nothing appended
         metrics.REQUESTS.labels(status="replayed").inc()
         return _answer(claimed, replayed=True)
