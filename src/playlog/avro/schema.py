@@ -32,6 +32,7 @@ class EventSchema:
     version: int
     fingerprint: str  # 16 hex digits, bytes as in single-object encoding
     schema_json: str  # as registered
+    schema_id: int = 0  # the catalog's integer id (the Confluent API's); 0 until stored
 
     @property
     def raw(self) -> dict[str, Any]:

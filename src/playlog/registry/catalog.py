@@ -22,6 +22,7 @@ from typing import Any
 from playlog.avro.schema import EventSchema
 from playlog.errors import CatalogUnavailable, Conflict
 from playlog.names import check_game
+from playlog.registry.migrate import migrate
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS {p}games (
@@ -40,6 +41,7 @@ _TABLES = (
         fingerprint TEXT NOT NULL,
         schema_json TEXT NOT NULL,
         created_at DOUBLE PRECISION NOT NULL,
+        schema_id INTEGER,
         PRIMARY KEY (game, event_type, version))""",
     # One row per processor group: who drives it, until when, and a fencing token
     # that grows on every takeover (rows are never deleted, so tokens never repeat).
@@ -84,6 +86,9 @@ class Catalog:
                 return db
 
             self._prefix, self._placeholder = "playlog.", "%s"
+            # BEGIN then LOCK: the lock lasts until COMMIT (see registry/migrate.py)
+            lock = "LOCK TABLE {p}schemas IN SHARE ROW EXCLUSIVE MODE"
+            self._exclusive: tuple[str, ...] = ("BEGIN", lock)
             self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
             self._integrity_error: type[Exception] = psycopg.IntegrityError
         else:
@@ -97,6 +102,7 @@ class Catalog:
                 return db
 
             self._prefix, self._placeholder = "", "?"
+            self._exclusive = ("BEGIN IMMEDIATE",)  # takes the database's write lock
             self._driver_errors = (sqlite3.OperationalError,)
             self._integrity_error = sqlite3.IntegrityError
         self._connect = connect
@@ -108,12 +114,20 @@ class Catalog:
         db = self._connect()
         for statement in _TABLES:
             db.execute(statement.format(p=self._prefix))
+
+        def execute(sql: str, params: Sequence[Any] = ()) -> Any:
+            return db.execute(self._sql(sql), params)
+
+        migrate(execute, self._exclusive)
         return db
+
+    def _sql(self, sql: str) -> str:
+        return sql.format(p=self._prefix).replace("%s", self._placeholder)
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder). A broken
         connection (the database restarted) is replaced once before giving up."""
-        sql = sql.format(p=self._prefix).replace("%s", self._placeholder)
+        sql = self._sql(sql)
         with self._lock:
             for attempt in (1, 2):
                 try:
@@ -186,8 +200,12 @@ class Catalog:
             ) from exc
 
     def _insert_schema(self, schema: EventSchema) -> None:
+        # The next id in the same statement: atomic on SQLite (one writer); on
+        # PostgreSQL a concurrent twin fails the unique index and becomes a Conflict.
         self._run(
-            "INSERT INTO {p}schemas VALUES (%s, %s, %s, %s, %s, %s)",
+            "INSERT INTO {p}schemas "
+            "(game, event_type, version, fingerprint, schema_json, created_at, schema_id) "
+            "SELECT %s, %s, %s, %s, %s, %s, COALESCE(MAX(schema_id), 0) + 1 FROM {p}schemas",
             (
                 schema.game,
                 schema.event_type,
@@ -200,7 +218,9 @@ class Catalog:
 
     def schemas(self, game: str | None = None) -> list[EventSchema]:
         """Every version (of one game), oldest first."""
-        sql = "SELECT game, event_type, version, fingerprint, schema_json FROM {p}schemas"
+        sql = (
+            "SELECT game, event_type, version, fingerprint, schema_json, schema_id FROM {p}schemas"
+        )
         params: tuple[str, ...] = ()
         if game is not None:
             sql += " WHERE game = %s"

@@ -42,6 +42,7 @@ class SchemaIndex:
     by_type: dict[tuple[str, str], list[EventSchema]] = field(default_factory=dict)
     by_fingerprint: dict[tuple[str, str], EventSchema] = field(default_factory=dict)
     any_by_fingerprint: dict[str, EventSchema] = field(default_factory=dict)
+    by_id: dict[int, EventSchema] = field(default_factory=dict)
 
     @classmethod
     def build(cls, schemas: Sequence[EventSchema]) -> SchemaIndex:
@@ -50,6 +51,7 @@ class SchemaIndex:
             index.by_type.setdefault((schema.game, schema.event_type), []).append(schema)
             index.by_fingerprint[(schema.game, schema.fingerprint)] = schema
             index.any_by_fingerprint.setdefault(schema.fingerprint, schema)
+            index.by_id[schema.schema_id] = schema
         return index
 
     def lookup(self, game: str, fingerprint: str) -> EventSchema:
@@ -152,6 +154,32 @@ class Registry:
             raise NotFound(f"no schema with fingerprint {fingerprint}")
         return found
 
+    def by_id(self, schema_id: int) -> EventSchema:
+        found = self._index.by_id.get(schema_id)
+        if found is None:
+            self.reload(force=True)
+            found = self._index.by_id.get(schema_id)
+        if found is None:
+            raise NotFound(f"no schema with id {schema_id}")
+        return found
+
+    def find_version(self, game: str, event_type: str, schema_json: str) -> EventSchema:
+        """The registered version of ``game.event_type`` that ``schema_json`` is (the
+        same hash and logical types); NotFound when it is none of them."""
+        raw, fingerprint = _checked(schema_json)
+        found = _same_version(self.versions(game, event_type), raw, fingerprint)
+        if found is None:
+            raise NotFound(f"this schema is not a registered version of {game}.{event_type}")
+        return found
+
+    def check_compatible(self, game: str, event_type: str, schema_json: str) -> None:
+        """What registering ``schema_json`` would check, registering nothing: raises
+        IncompatibleSchema (or BadRequest for an invalid schema)."""
+        raw, fingerprint = _checked(schema_json)
+        history = self.versions(game, event_type)
+        if _same_version(history, raw, fingerprint) is None:
+            check_evolution(history, raw)
+
     def event_types(self, game: str) -> list[str]:
         return sorted(e for (g, e) in self._index.by_type if g == game)
 
@@ -165,17 +193,13 @@ class Registry:
         check_name(event_type, "event_type")
         if not self.catalog.has_game(game):
             raise NotFound(f"no game {game!r}; create it with POST /v1/games")
-        raw = validate_record_schema(schema_json)
-        compact_json = json.dumps(raw, separators=(",", ":"))
-        fingerprint = fingerprint_of(compact_json)
+        raw, fingerprint = _checked(schema_json)
         with self._lock:
             self.reload(force=True)
             history = self._index.by_type.get((game, event_type), [])
-            for old in history:
-                # The hash ignores logical types: the same hash with another logical
-                # type is a new version (which the checks below refuse), not this one.
-                if old.fingerprint == fingerprint and same_types(old.raw, raw):
-                    return old, False
+            known = _same_version(history, raw, fingerprint)
+            if known is not None:
+                return known, False
             clash = self._index.by_fingerprint.get((game, fingerprint))
             if clash is not None and clash.event_type != event_type:
                 raise Conflict(
@@ -184,12 +208,31 @@ class Registry:
                     fingerprint=fingerprint,
                 )
             check_evolution(history, raw)
+            compact_json = json.dumps(raw, separators=(",", ":"))
             schema = EventSchema(game, event_type, len(history) + 1, fingerprint, compact_json)
             if self._warehouse is not None:
                 self._warehouse.ensure_table(game, event_type, table_columns(history, raw))
             self.catalog.add_schema(schema)
             self.reload(force=True)
-            return schema, True
+            return self._index.lookup(game, fingerprint), True  # with the id it was given
+
+
+def _checked(schema_json: str) -> tuple[dict[str, Any], str]:
+    """The schema (validated) and its hash."""
+    raw = validate_record_schema(schema_json)
+    return raw, fingerprint_of(json.dumps(raw, separators=(",", ":")))
+
+
+def _same_version(
+    history: list[EventSchema], raw: dict[str, Any], fingerprint: str
+) -> EventSchema | None:
+    """The version in ``history`` that ``raw`` is. The hash ignores logical types: the
+    same hash with another logical type is a new version (which the evolution checks
+    refuse), not this one."""
+    for old in history:
+        if old.fingerprint == fingerprint and same_types(old.raw, raw):
+            return old
+    return None
 
 
 @lru_cache(maxsize=1024)
