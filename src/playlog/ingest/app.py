@@ -4,7 +4,8 @@ interface documented in ARCHITECTURE.md; keep them exactly.
 
 One module per resource holds its handlers: ``games`` (games and keys), ``schemas``,
 ``events``, ``query``, ``health`` (health, readiness, metrics, status page); ``http``
-holds what they share (bodies, JSON answers, auth checks, the error shape)."""
+holds what they share (bodies, JSON answers, auth checks, the error shape).
+``confluent`` adds the Confluent Schema Registry API, in that API's shapes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from playlog.errors import PlaylogError
-from playlog.ingest import events, games, health, query, schemas
+from playlog.ingest import confluent, events, games, health, query, schemas
 from playlog.ingest.auth import Auth
 from playlog.ingest.http import Ingest, on_error, on_http_error, on_unexpected
 
@@ -35,6 +36,7 @@ ROUTES = [
     Route("/readyz", health.readyz),
     Route("/metrics", health.prometheus),
     Route("/", health.status_page),
+    *confluent.ROUTES,
 ]
 
 

@@ -1,4 +1,6 @@
 """Bearer keys: the admin key for admin operations, a game's key for its events.
+The Confluent Schema Registry API (``confluent.py``) takes the same keys as HTTP Basic
+passwords (``basic``), the form Confluent's clients send.
 
 Valid game keys are cached for ``KEY_TTL_S``: a request then costs no catalog query,
 and when the catalog's database is down (with PostgreSQL it is the warehouse's) known
@@ -14,9 +16,12 @@ as checked, so the dead catalog is asked again once per TTL, not on every reques
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import threading
 import time
+from collections.abc import Callable
 
 from starlette.requests import Request
 
@@ -33,6 +38,29 @@ def bearer(request: Request) -> str:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("missing key: send 'Authorization: Bearer <key>'")
     return key.strip()
+
+
+def basic(request: Request) -> str:
+    """The key as Confluent clients send it: HTTP Basic with the key as the password
+    (``basic.auth.user.info = "<any user>:<key>"``; the user name is not checked), or
+    a Bearer key (their ``bearer.auth.credentials.source = STATIC_TOKEN``)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return bearer(request)
+    if scheme.lower() == "basic":
+        try:
+            userinfo = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            userinfo = ""
+        _, colon, key = userinfo.partition(":")
+        if colon and key:
+            return key
+    raise Unauthorized("missing key: send HTTP Basic auth with the key as password")
+
+
+# How a request carries its key: ``bearer`` (playlog's own API) or ``basic``.
+Credentials = Callable[[Request], str]
 
 
 class Auth:
@@ -78,8 +106,8 @@ class Auth:
     def _is_admin(self, key: str) -> bool:
         return hmac.compare_digest(key.encode(), self._admin_key.encode())
 
-    def admin(self, request: Request) -> None:
-        key = bearer(request)
+    def admin(self, request: Request, credentials: Credentials = bearer) -> None:
+        key = credentials(request)
         if self._is_admin(key):
             return
         if self._game_of_key(key) is not None:
@@ -96,10 +124,10 @@ class Auth:
             raise Forbidden(f"this key may not send events for game {game!r}")
         raise Unauthorized("unknown or revoked key")
 
-    def identify(self, request: Request) -> str | None:
+    def identify(self, request: Request, credentials: Credentials = bearer) -> str | None:
         """Who sends: None for the admin key, else the game whose key it is.
         Unauthorized when there is no key or it is unknown or revoked."""
-        key = bearer(request)
+        key = credentials(request)
         if self._is_admin(key):
             return None
         owner = self._game_of_key(key)
@@ -107,7 +135,7 @@ class Auth:
             raise Unauthorized("unknown or revoked key")
         return owner
 
-    def admin_or_game(self, request: Request, game: str) -> None:
-        owner = self.identify(request)
+    def admin_or_game(self, request: Request, game: str, credentials: Credentials = bearer) -> None:
+        owner = self.identify(request, credentials)
         if owner is not None and owner != game:
             raise Forbidden(f"this key belongs to another game than {game!r}")

@@ -180,6 +180,11 @@ class Registry:
         if _same_version(history, raw, fingerprint) is None:
             check_evolution(history, raw)
 
+    def event_types_of_all(self) -> list[tuple[str, str]]:
+        """Every registered (game, event type), sorted."""
+        self.reload()
+        return sorted(self._index.by_type)
+
     def event_types(self, game: str) -> list[str]:
         return sorted(e for (g, e) in self._index.by_type if g == game)
 
