@@ -3,6 +3,7 @@ client, serializer and deserializer against a real `playlog up` (issue 13, part 
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -134,9 +135,10 @@ def test_ids_are_stable_across_restarts(server: Server) -> None:
     assert newest > max(ids.values())  # never an id reused
 
 
-def confluent_get(server: Server, path: str, key: str | None) -> httpx.Response:
+def confluent_get(server: Server, path: str, key: str | None, **headers: str) -> httpx.Response:
     auth = None if key is None else ("tooling", key)
-    return httpx.get(f"{server.url}{path}", auth=auth, headers={"Accept": CONFLUENT_JSON})
+    headers = {"Accept": CONFLUENT_JSON, **headers}
+    return httpx.get(f"{server.url}{path}", auth=auth, headers=headers)
 
 
 def test_errors_in_confluent_shape_change_nothing(server: Server) -> None:
@@ -176,6 +178,23 @@ def test_errors_in_confluent_shape_change_nothing(server: Server) -> None:
     no_key = confluent_get(server, "/subjects", None)
     assert (no_key.status_code, no_key.json()["error_code"]) == (401, 401)
     assert no_key.headers["www-authenticate"].startswith("Basic")
+    for header in ("Basic !!!", "Basic " + base64.b64encode(g1_key.encode()).decode(), "Basic"):
+        garbled = confluent_get(server, "/subjects", None, Authorization=header)
+        assert (garbled.status_code, garbled.json()["error_code"]) == (401, 401), header
+    bearer = confluent_get(server, "/subjects", None, Authorization=f"Bearer {g1_key}")
+    assert bearer.json() == ["g1.levelup"]
+    # the rest of Confluent's API answers in its shape too
+    delete = httpx.delete(f"{server.url}/subjects/g1.levelup", auth=("tooling", ADMIN_KEY))
+    assert (delete.status_code, delete.json()["error_code"]) == (405, 405)
+    mode = confluent_get(server, "/mode", ADMIN_KEY)
+    assert (mode.status_code, mode.json()["error_code"]) == (404, 404)
+    not_json = httpx.post(
+        f"{server.url}/subjects/g1.levelup/versions",
+        content=b"{",
+        headers={"Content-Type": CONFLUENT_JSON},
+        auth=("tooling", ADMIN_KEY),
+    )
+    assert (not_json.status_code, not_json.json()["error_code"]) == (400, 400)
     missing = confluent_get(server, "/subjects/g1.nothing/versions", g1_key)
     assert missing.headers["content-type"] == CONFLUENT_JSON
     assert set(missing.json()) == {"error_code", "message"}

@@ -3,37 +3,17 @@ kept in the catalog, the same after a reopen; catalogs made before ids get them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.support.catalogs import KILL, LOGIN, LOGIN_V2, MIGRATED, write_old_schemas
 
-from playlog.avro.schema import fingerprint_of
 from playlog.errors import NotFound
 from playlog.registry.catalog import Catalog
 from playlog.registry.registry import Registry
-
-
-def record(name: str, *fields: tuple[str, Any]) -> str:
-    return json.dumps(
-        {"type": "record", "name": name, "fields": [{"name": n, "type": t} for n, t in fields]}
-    )
-
-
-LOGIN = record("login", ("player", "string"))
-LOGIN_V2 = json.dumps(
-    {
-        "type": "record",
-        "name": "login",
-        "fields": [
-            {"name": "player", "type": "string"},
-            {"name": "n", "type": "int", "default": 0},
-        ],
-    }
-)
-KILL = record("kill", ("victim", "string"))
 
 
 def open_registry(path: Path) -> Registry:
@@ -63,29 +43,12 @@ def test_ids_follow_registration_and_survive_a_reopen(tmp_path: Path) -> None:
 
 def test_a_catalog_made_before_ids_gets_them_in_registration_order(tmp_path: Path) -> None:
     path = tmp_path / "catalog.db"
-    old = sqlite3.connect(path)
-    old.execute(  # the schemas table as every catalog before ids had it
-        """CREATE TABLE schemas (game TEXT NOT NULL, event_type TEXT NOT NULL,
-        version INTEGER NOT NULL, fingerprint TEXT NOT NULL, schema_json TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (game, event_type, version))"""
-    )
-    rows = [("g2", "kill", 1, KILL, 10.0), ("g1", "login", 1, LOGIN, 20.0)]
-    rows.append(("g1", "login", 2, LOGIN_V2, 30.0))
-    for game, event_type, version, text, at in rows:
-        schema_json = json.dumps(json.loads(text), separators=(",", ":"))
-        old.execute(
-            "INSERT INTO schemas VALUES (?, ?, ?, ?, ?, ?)",
-            (game, event_type, version, fingerprint_of(schema_json), schema_json, at),
-        )
-    old.commit()
-    old.close()
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        write_old_schemas(old, "", "?")
+        old.commit()
 
     registry = open_registry(path)
-    assert [(s.table, s.version, s.schema_id) for s in registry.catalog.schemas()] == [
-        ("g1.login", 1, 2),
-        ("g1.login", 2, 3),
-        ("g2.kill", 1, 1),
-    ]
+    assert [(s.table, s.version, s.schema_id) for s in registry.catalog.schemas()] == MIGRATED
     assert registry.register("g2", "login", LOGIN)[0].schema_id == 4
     registry.catalog.close()
     assert open_registry(path).by_id(1).table == "g2.kill"  # migrated once, kept

@@ -237,6 +237,25 @@ def get_config(call: Call) -> dict[str, Any]:
     return {"compatibilityLevel": COMPATIBILITY}
 
 
+class NotSupported(NotFound):
+    """The rest of the Confluent API (deletes, modes, config changes, contexts)."""
+
+    error_code = 404
+
+
+class MethodNotSupported(NotSupported):
+    status = 405
+    error_code = 405
+
+
+def unsupported(call: Call) -> None:
+    request = call.request
+    what = f"{request.method} {request.url.path} is not in playlog's subset of the Confluent API"
+    if request.method in ("GET", "POST"):
+        raise NotSupported(what)
+    raise MethodNotSupported(what)
+
+
 ROUTES = [
     Route("/subjects", _endpoint(list_subjects), methods=["GET"]),
     Route("/subjects/{subject}/versions", _endpoint(list_versions), methods=["GET"]),
@@ -250,4 +269,10 @@ ROUTES = [
         methods=["POST"],
     ),
     Route("/config", _endpoint(get_config), methods=["GET"]),
+    # last: the rest of the API's paths, in its shape (DELETE a subject is a 405, not 404)
+    *(
+        Route(path, _endpoint(unsupported), methods=["GET", "POST", "PUT", "DELETE"])
+        for prefix in ("/subjects", "/schemas", "/compatibility", "/config", "/mode")
+        for path in (prefix, prefix + "/{rest:path}")
+    ),
 ]

@@ -22,7 +22,7 @@ from typing import Any
 from playlog.avro.schema import EventSchema
 from playlog.errors import CatalogUnavailable, Conflict
 from playlog.names import check_game
-from playlog.registry.migrate import migrate
+from playlog.registry.migrate import set_up
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS {p}games (
@@ -81,14 +81,13 @@ class Catalog:
             import psycopg
 
             def connect() -> Any:
-                db = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
-                db.execute("CREATE SCHEMA IF NOT EXISTS playlog")
-                return db
+                return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
 
             self._prefix, self._placeholder = "playlog.", "%s"
-            # BEGIN then LOCK: the lock lasts until COMMIT (see registry/migrate.py)
-            lock = "LOCK TABLE {p}schemas IN SHARE ROW EXCLUSIVE MODE"
-            self._exclusive: tuple[str, ...] = ("BEGIN", lock)
+            # held until COMMIT; the number is playlog's own (see registry/migrate.py)
+            lock = "SELECT pg_advisory_xact_lock(7079438113)"
+            schema = "CREATE SCHEMA IF NOT EXISTS playlog"  # under the lock: races too
+            self._exclusive: tuple[str, ...] = ("BEGIN", lock, schema)
             self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
             self._integrity_error: type[Exception] = psycopg.IntegrityError
         else:
@@ -112,13 +111,11 @@ class Catalog:
 
     def _open(self) -> Any:
         db = self._connect()
-        for statement in _TABLES:
-            db.execute(statement.format(p=self._prefix))
 
         def execute(sql: str, params: Sequence[Any] = ()) -> Any:
             return db.execute(self._sql(sql), params)
 
-        migrate(execute, self._exclusive)
+        set_up(execute, self._exclusive, _TABLES)
         return db
 
     def _sql(self, sql: str) -> str:

@@ -1,14 +1,16 @@
-"""Changes to the catalog's tables, applied whenever a process opens the catalog.
+"""Creating the catalog's tables, and bringing an older playlog's up to date, whenever
+a process opens the catalog.
 
-A catalog made by an older playlog lacks what a newer one adds. Each step first looks
-whether it is needed (opening an up-to-date catalog writes nothing), then looks again
-inside a transaction that holds the table's write lock, so that processes opening an
-old catalog at the same moment migrate it once. DDL is transactional on both SQLite
-and PostgreSQL: a step interrupted half-way leaves the table as it was.
+Both happen in one transaction that holds an exclusive lock, so that nodes opening a
+catalog at the same moment do it once: PostgreSQL's ``CREATE TABLE IF NOT EXISTS``
+fails against a concurrent twin, and a migration must not run twice. DDL is
+transactional on SQLite and PostgreSQL alike: a step interrupted half-way leaves the
+catalog as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,12 +18,22 @@ from typing import Any
 Execute = Callable[[str, Sequence[Any]], Any]
 
 
-def migrate(execute: Execute, exclusive: Sequence[str]) -> None:
-    """``exclusive``: the statements that begin a transaction holding the write lock
-    on ``{p}schemas`` in this dialect."""
-    if not _has_column(execute, "schemas", "schema_id"):
-        _in_transaction(execute, exclusive, _add_schema_ids)
-    execute("CREATE UNIQUE INDEX IF NOT EXISTS schemas_by_id ON {p}schemas (schema_id)", ())
+def set_up(execute: Execute, exclusive: Sequence[str], tables: Sequence[str]) -> None:
+    """``exclusive``: the statements that begin a transaction holding a lock every
+    other ``set_up`` of this catalog waits for; ``tables``: CREATE ... IF NOT EXISTS."""
+    for statement in exclusive:
+        execute(statement, ())
+    try:
+        for statement in tables:
+            execute(statement, ())
+        if not _has_column(execute, "schemas", "schema_id"):
+            _add_schema_ids(execute)
+        execute("CREATE UNIQUE INDEX IF NOT EXISTS schemas_by_id ON {p}schemas (schema_id)", ())
+    except BaseException:
+        with contextlib.suppress(Exception):  # the connection may be what failed
+            execute("ROLLBACK", ())
+        raise
+    execute("COMMIT", ())
 
 
 def _has_column(execute: Execute, table: str, column: str) -> bool:
@@ -29,24 +41,9 @@ def _has_column(execute: Execute, table: str, column: str) -> bool:
     return column in (d[0] for d in cursor.description)
 
 
-def _in_transaction(
-    execute: Execute, exclusive: Sequence[str], step: Callable[[Execute], None]
-) -> None:
-    for statement in exclusive:
-        execute(statement, ())
-    try:
-        step(execute)
-    except BaseException:
-        execute("ROLLBACK", ())
-        raise
-    execute("COMMIT", ())
-
-
 def _add_schema_ids(execute: Execute) -> None:
     """Integer ids (the Confluent API's) for versions registered before ids existed,
     in the order they were registered; later ones continue from the largest."""
-    if _has_column(execute, "schemas", "schema_id"):
-        return  # another process migrated while this one waited for the lock
     execute("ALTER TABLE {p}schemas ADD COLUMN schema_id INTEGER", ())
     rows = execute(
         "SELECT game, event_type, version FROM {p}schemas "
