@@ -73,6 +73,13 @@ def test_register_look_up_fetch_and_test_compatibility(server: Server) -> None:
     assert (json.loads(by_id.schema_str or ""), by_id.schema_type) == (LEVELUP_V1, "AVRO")
     assert game.test_compatibility("g1.levelup", avro(LEVELUP_V2)) is True
     assert game.test_compatibility("g1.levelup", avro(LEVEL_AS_STRING)) is False
+    verbose = httpx.post(
+        f"{server.url}/compatibility/subjects/g1.levelup/versions/latest?verbose=true",
+        json={"schema": json.dumps(LEVEL_AS_STRING)},
+        auth=("tooling", game_key),
+    )
+    assert verbose.json()["is_compatible"] is False
+    assert "'level'" in verbose.json()["messages"][0]
 
     second = admin.register_schema("g1.levelup", avro(LEVELUP_V2))
     assert second > first  # (the canary of `playlog up` registers a schema too)

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -146,21 +146,23 @@ class Registry:
         return found
 
     def by_fingerprint(self, fingerprint: str) -> EventSchema:
-        found = self._index.any_by_fingerprint.get(fingerprint)
-        if found is None:
-            self.reload(force=True)
-            found = self._index.any_by_fingerprint.get(fingerprint)
-        if found is None:
-            raise NotFound(f"no schema with fingerprint {fingerprint}")
-        return found
+        return self._found(
+            lambda i: i.any_by_fingerprint.get(fingerprint), f"fingerprint {fingerprint}"
+        )
 
     def by_id(self, schema_id: int) -> EventSchema:
-        found = self._index.by_id.get(schema_id)
+        """By the catalog's integer id (the Confluent API's)."""
+        return self._found(lambda i: i.by_id.get(schema_id), f"id {schema_id}")
+
+    def _found(self, get: Callable[[SchemaIndex], EventSchema | None], what: str) -> EventSchema:
+        """``get`` from the index, reloaded once on a miss (another process may have
+        registered it a moment ago)."""
+        found = get(self._index)
         if found is None:
             self.reload(force=True)
-            found = self._index.by_id.get(schema_id)
+            found = get(self._index)
         if found is None:
-            raise NotFound(f"no schema with id {schema_id}")
+            raise NotFound(f"no schema with {what}")
         return found
 
     def find_version(self, game: str, event_type: str, schema_json: str) -> EventSchema:
