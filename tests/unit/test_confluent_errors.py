@@ -24,7 +24,7 @@ from playlog.ingest.confluent import (
     SchemaNotFound,
     SubjectNotFound,
     VersionNotFound,
-    _refusal,
+    refusal,
 )
 
 REQUEST = Request({"type": "http", "method": "GET", "path": "/subjects", "headers": []})
@@ -49,17 +49,17 @@ REQUEST = Request({"type": "http", "method": "GET", "path": "/subjects", "header
 def test_playlog_errors_answer_in_confluent_shape(
     error: PlaylogError, status: int, code: int
 ) -> None:
-    answer = _refusal(REQUEST, error)
+    answer = refusal(REQUEST, error)
     assert (answer.status_code, answer.media_type) == (status, MEDIA_TYPE)
-    assert json.loads(answer.body) == {"error_code": code, "message": error.message}
+    assert json.loads(bytes(answer.body)) == {"error_code": code, "message": error.message}
     assert ("retry-after" in answer.headers) == (status == 503)
     assert ("www-authenticate" in answer.headers) == (status == 401)
 
 
 def test_a_bug_answers_500_without_its_details() -> None:
-    answer = _refusal(REQUEST, KeyError("secret internals"))
+    answer = refusal(REQUEST, KeyError("secret internals"))
     assert answer.status_code == 500
-    assert json.loads(answer.body) == {
+    assert json.loads(bytes(answer.body)) == {
         "error_code": 50001,
         "message": "internal error; see the server log",
     }

@@ -20,7 +20,7 @@ invalid version, 401, 40301 forbidden, 50001 store unavailable).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +77,12 @@ def _answer(content: Any, status: int = 200, headers: dict[str, str] | None = No
     return Response(to_json(content), status, headers, media_type=MEDIA_TYPE)
 
 
-def _refusal(request: Request, exc: Exception) -> Response:
+def refusal(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, PlaylogError):
         log.error("%s %s -> 500", request.method, request.url.path, exc_info=exc)
         return _answer({"error_code": 50001, "message": "internal error; see the server log"}, 500)
+    if exc.status >= 500:
+        log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
     code = getattr(exc, "error_code", None) or _CODES.get(exc.status, exc.status)
     headers = {"WWW-Authenticate": 'Basic realm="playlog"'} if exc.status == 401 else None
     if isinstance(exc, TransientError):
@@ -123,7 +125,7 @@ class Call:
         body = self.body if isinstance(self.body, dict) else {}
         if not isinstance(body.get("schema"), str):
             raise InvalidSchema('the body must be {"schema": "<the Avro schema as a string>"}')
-        if body.get("schemaType", "AVRO") != "AVRO":
+        if (body.get("schemaType") or "AVRO") != "AVRO":
             raise InvalidSchema(f"schemaType {body['schemaType']!r}: playlog takes AVRO only")
         if body.get("references"):
             raise InvalidSchema("schema references are not supported")
@@ -131,14 +133,19 @@ class Call:
         return text
 
 
-def _endpoint(handler: Callable[[Call], Any], reads_body: bool = False) -> Any:
+def _endpoint(
+    handler: Callable[[Call], Any], reads_body: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route's endpoint: ``handler`` off the event loop, every failure answered in
+    Confluent's shape (never reaching the app's playlog-shaped handlers)."""
+
     async def endpoint(request: Request) -> Response:
         try:
             body = await read_json(request) if reads_body else None
             call = Call(ingest(request), request, body)
             return _answer(await run_in_threadpool(handler, call))
         except Exception as exc:
-            return _refusal(request, exc)
+            return refusal(request, exc)
 
     return endpoint
 
