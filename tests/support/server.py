@@ -36,11 +36,14 @@ class Stage:
         command: str,
         config: Path | None = None,
         env: dict[str, str] | None = None,
+        spark: SharedSpark | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.command = command
         self.config = config
-        self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {})}
+        self.spark = spark  # the session's Spark JVM, used instead of one of its own
+        spark_env = spark.env() if spark else {}
+        self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {}), **spark_env}
         self.process: subprocess.Popen[bytes] | None = None
         self.sessions: list[int] = []  # of every spawn(), for kill()
         self.log_path = data_dir.parent / f"{data_dir.name}-{command}.log"
@@ -58,6 +61,8 @@ class Stage:
         ]
 
     def spawn(self) -> None:
+        if self.spark is not None:
+            self.spark.reset()  # the context of a process killed before this spawn
         # A session of its own, registered: kill() reaches the Spark JVM and its Python
         # workers too, and the session-end check sees anything left behind.
         with open(self.log_path, "ab") as log:
@@ -105,10 +110,7 @@ class Server(Stage):
         command: str = "up",
         spark: SharedSpark | None = None,
     ) -> None:
-        super().__init__(
-            data_dir, command, config, {**(env or {}), **(spark.env() if spark else {})}
-        )
-        self.spark = spark
+        super().__init__(data_dir, command, config, env, spark)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = httpx.Client(
@@ -121,8 +123,6 @@ class Server(Stage):
     def start(self) -> None:
         """Spawn and wait until healthy; if it does not get there, kill what it started
         (the JVM included) before raising."""
-        if self.spark is not None:
-            self.spark.reset()  # the context of a `playlog up` killed before this start
         self.spawn()
         process = self.process
         assert process is not None
