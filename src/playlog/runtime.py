@@ -74,6 +74,7 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
         supervisor.start("load", Loader(settings, services.log, services.warehouse).run)
     if "process" in stages or "load" in stages:
         supervisor.start("lag", lag_observer(services, stages))
+    supervisor.start("labels", label_pruner(services))
     if "ingest" in stages:
         canary = "process" in stages and "load" in stages
         _start_ingest(supervisor, services, with_canary=canary)
@@ -121,6 +122,30 @@ def lag_observer(services: Services, stages: tuple[str, ...]) -> Stage:
     return observe
 
 
+def label_pruner(services: Services) -> Stage:
+    """A stage that drops the metric series of games no longer in the catalog (a
+    loadtest's game, a deleted one), whichever process deleted them."""
+
+    def prune(stop: threading.Event) -> None:
+        while not stop.wait(services.settings.monitor.heartbeat_interval_s):
+            try:
+                metrics.keep_only_games(set(services.catalog.games()))
+            except PlaylogError as exc:
+                log.debug("games unknown now, series kept: %s", exc)
+
+    return prune
+
+
+class _HeartbeatServer(uvicorn.Server):
+    """uvicorn with ingest's heartbeat, set from the event loop's own tick: it stops
+    when the loop is stuck (a blocking call on it), not only when the process dies."""
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % 10 == 0:  # ticks are 0.1 s apart
+            metrics.HEARTBEAT.labels(stage="ingest").set_to_current_time()
+        return await super().on_tick(counter)
+
+
 def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bool) -> None:
     settings = services.settings
     key, created = admin_key(settings)
@@ -139,7 +164,7 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         http=limited_protocol(settings.server.max_header_bytes),
     )
     # Off the main thread uvicorn installs no signal handlers: the supervisor has them.
-    server = uvicorn.Server(config)
+    server = _HeartbeatServer(config)
     url = f"http://{settings.server.host}:{settings.server.port}"
     marker = server_file(settings.data_dir)
 

@@ -41,6 +41,12 @@ class WarehouseProbe:
             self._running = started
         probe = self._running
         await asyncio.wait([probe], timeout=WAREHOUSE_CHECK_WAIT_S)
+        state = self._outcome(probe)
+        metrics.WAREHOUSE_UP.set(1 if state == "ok" else 0)
+        return state
+
+    @staticmethod
+    def _outcome(probe: asyncio.Task[None]) -> str:
         if not probe.done():
             return f"no answer within {WAREHOUSE_CHECK_WAIT_S:g} s"
         if probe.cancelled():

@@ -12,10 +12,12 @@ import time
 from playlog.client import ApiError, Client
 from playlog.errors import PlaylogError
 from playlog.monitor import metrics
+from playlog.names import CANARY_GAME
 
 log = logging.getLogger("playlog.monitor")
 
-CANARY_GAME = "playlog_canary"
+__all__ = ["CANARY_GAME", "Canary"]
+
 CANARY_TYPE = "canary"
 CANARY_SCHEMA = {
     "type": "record",
@@ -65,6 +67,7 @@ class Canary:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            metrics.HEARTBEAT.labels(stage="canary").set_to_current_time()
             try:
                 latency = self.probe(stop)
             except PlaylogError as exc:
