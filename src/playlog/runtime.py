@@ -27,6 +27,7 @@ from playlog.load.loader import Loader
 from playlog.log.base import Log
 from playlog.monitor import metrics
 from playlog.monitor.canary import Canary
+from playlog.monitor.webhook import Webhook
 from playlog.process.processor import Processor
 from playlog.settings import Settings
 from playlog.supervisor import Stage, Supervisor
@@ -75,6 +76,7 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
     if "process" in stages or "load" in stages:
         supervisor.start("lag", lag_observer(services, stages))
     supervisor.start("labels", label_pruner(services))
+    _start_webhook(supervisor, settings)
     if "ingest" in stages:
         canary = "process" in stages and "load" in stages
         _start_ingest(supervisor, services, with_canary=canary)
@@ -120,6 +122,13 @@ def lag_observer(services: Services, stages: tuple[str, ...]) -> Stage:
                     log.debug("lag of %s on %s unknown now: %s", group, topic, exc)
 
     return observe
+
+
+def _start_webhook(supervisor: Supervisor, settings: Settings) -> None:
+    monitor = settings.monitor
+    if monitor.webhook_url is not None:
+        hook = Webhook(monitor.webhook_url, monitor.freshness_slo_s)
+        supervisor.start("webhook", lambda stop: hook.run(stop, monitor.heartbeat_interval_s))
 
 
 def label_pruner(services: Services) -> Stage:
@@ -221,6 +230,7 @@ def run_monitor(settings: Settings) -> None:
     canary = Canary(settings.monitor.ingest_url, key, interval, settings.monitor.canary_timeout_s)
     with Supervisor() as supervisor:
         _start_metrics(supervisor, settings)
+        _start_webhook(supervisor, settings)
         supervisor.start("canary", canary.run)
         supervisor.run()
     _exit(supervisor)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from playlog.ingest.timing import RequestTiming
 from playlog.monitor import metrics
-from playlog.monitor.freshness import TableFreshness
+from playlog.monitor.collectors import TableFreshness, UnsetGauge
 from playlog.names import CANARY_GAME
 
 
@@ -123,3 +123,15 @@ def test_http_requests_are_timed_by_route_template_not_by_path() -> None:
     assert count("unmatched", "404") == before["none"] + 1
     assert count("/broken", "500") == before["bug"] + 1
     assert count("unmatched", "404", "other") == before["odd"] + 1
+
+
+def test_warehouse_up_is_absent_until_a_check_ran() -> None:
+    registry = CollectorRegistry()
+    up = UnsetGauge("playlog_warehouse_up", "doc")
+    registry.register(up)
+    assert "\nplaylog_warehouse_up " not in generate_latest(registry).decode()
+    assert sample("playlog_warehouse_up", registry) is None
+    up.set(0)
+    assert sample("playlog_warehouse_up", registry) == 0
+    up.set(1)
+    assert sample("playlog_warehouse_up", registry) == 1

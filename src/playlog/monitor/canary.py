@@ -74,10 +74,9 @@ class Canary:
                 log.warning("canary failed: %s", exc)
                 latency = None
             if latency is not None:
-                metrics.CANARY_LATENCY.set(latency)
-                metrics.CANARY_OK.set(1)
+                metrics.set_canary(latency)
                 log.info("canary arrived in %.2fs", latency)
             elif not stop.is_set():
-                metrics.CANARY_OK.set(0)
+                metrics.set_canary(None)
                 log.error("canary did not arrive within %.0fs", self._timeout_s)
             stop.wait(self._interval_s)

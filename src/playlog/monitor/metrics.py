@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
-from playlog.monitor.freshness import TableFreshness
+from playlog.monitor.collectors import TableFreshness, UnsetGauge
 from playlog.names import CANARY_GAME
 
 if TYPE_CHECKING:
@@ -66,11 +66,29 @@ HEARTBEAT = Gauge("playlog_heartbeat_timestamp_seconds", "last heartbeat of a st
 # playlog_table_freshness_seconds and playlog_load_freshness_seconds, aged at scrape time
 FRESHNESS = TableFreshness()
 REGISTRY.register(FRESHNESS)
-WAREHOUSE_UP = Gauge("playlog_warehouse_up", "1 when the warehouse answered its last check")
+WAREHOUSE_UP = UnsetGauge(
+    "playlog_warehouse_up", "1 when the warehouse answered its last check, 0 when not"
+)
+REGISTRY.register(WAREHOUSE_UP)
 
 # canary
 CANARY_LATENCY = Gauge("playlog_canary_latency_seconds", "last end-to-end canary latency")
 CANARY_OK = Gauge("playlog_canary_ok", "1 when the last canary arrived in time")
+_canary_arrived: bool | None = None  # None: no canary finished yet (the gauge reads 0)
+
+
+def set_canary(latency_s: float | None) -> None:
+    """The outcome of one canary: its latency, or None when it did not arrive in time."""
+    global _canary_arrived
+    _canary_arrived = latency_s is not None
+    CANARY_OK.set(1 if _canary_arrived else 0)
+    if latency_s is not None:
+        CANARY_LATENCY.set(latency_s)
+
+
+def canary_arrived() -> bool | None:
+    return _canary_arrived
+
 
 LOADER_STATES = ("consuming", "paused", "failing", "stopped")
 

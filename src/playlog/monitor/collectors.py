@@ -1,9 +1,9 @@
-"""How stale each table is, computed when Prometheus scrapes.
+"""Metrics computed when Prometheus scrapes, not set as they happen.
 
-The loader records the newest ``_received_at`` it loaded per table; a scrape answers
-``now - newest``. So the age keeps growing while nothing loads, which is what an
-alert on a stalled table needs (a gauge set on load would freeze at the latency of
-the last load instead)."""
+How stale each table is: the loader records the newest ``_received_at`` it loaded
+per table; a scrape answers ``now - newest``. So the age keeps growing while nothing
+loads, which is what an alert on a stalled table needs (a gauge set on load would
+freeze at the latency of the last load instead)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,30 @@ class TableFreshness(Collector):
 
     def describe(self) -> Iterable[Metric]:
         return _families({})
+
+
+class UnsetGauge(Collector):
+    """A gauge without labels that is absent until first set: a process that never
+    checks (a processor has no warehouse) must not export a 0 that reads as "down"."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self._name, self._documentation = name, documentation
+        self._value: float | None = None
+
+    def set(self, value: float) -> None:
+        self._value = value
+
+    def get(self) -> float | None:
+        return self._value
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(self._name, self._documentation)
+        if self._value is not None:
+            family.add_metric([], self._value)
+        yield family
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(self._name, self._documentation)]
 
 
 def _families(ages: dict[str, float]) -> Iterator[Metric]:
