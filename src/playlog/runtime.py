@@ -27,6 +27,7 @@ from playlog.load.loader import Loader
 from playlog.log.base import Log
 from playlog.monitor import metrics
 from playlog.monitor.canary import Canary
+from playlog.monitor.history import HISTORY
 from playlog.monitor.webhook import Webhook
 from playlog.process.processor import Processor
 from playlog.settings import Settings
@@ -201,6 +202,9 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         server.should_exit = True
 
     supervisor.start("ingest", serve, on_stop=request_exit)
+    # The status page's charts: sampled where the page is served.
+    every_s = settings.monitor.heartbeat_interval_s
+    supervisor.start("status", lambda stop: HISTORY.run(stop, every_s))
 
 
 def _start_metrics(supervisor: Supervisor, settings: Settings) -> None:

@@ -37,6 +37,7 @@ ROUTES = [
     Route("/readyz", health.readyz),
     Route("/metrics", health.prometheus),
     Route("/", health.status_page),
+    Route("/v1/status", health.status_data),
 ]
 
 
