@@ -52,7 +52,7 @@ def test_rows_per_minute_per_table_over_the_last_minute() -> None:
 
 
 def test_the_document_flags_stale_tables_against_the_slo(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, monitor={"freshness_slo_s": 60})  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path, monitor={"freshness_slo_s": 60})
     now = snap(
         10,
         events=5,
