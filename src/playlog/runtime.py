@@ -28,6 +28,7 @@ from playlog.log.base import Log
 from playlog.monitor import metrics
 from playlog.monitor.canary import Canary
 from playlog.monitor.history import HISTORY
+from playlog.monitor.seed import seed_freshness
 from playlog.monitor.webhook import Webhook
 from playlog.process.processor import Processor
 from playlog.settings import Settings
@@ -74,6 +75,7 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
     if "load" in stages:
         assert services.warehouse is not None
         supervisor.start("load", Loader(settings, services.log, services.warehouse).run)
+        supervisor.start("freshness", freshness_seeder(services))
     if "process" in stages or "load" in stages:
         supervisor.start("lag", lag_observer(services, stages))
     supervisor.start("labels", label_pruner(services))
@@ -130,6 +132,23 @@ def _start_webhook(supervisor: Supervisor, settings: Settings) -> None:
     if monitor.webhook_url is not None:
         hook = Webhook(monitor.webhook_url, monitor.freshness_slo_s)
         supervisor.start("webhook", lambda stop: hook.run(stop, monitor.heartbeat_interval_s))
+
+
+def freshness_seeder(services: Services) -> Stage:
+    """A stage that reads each table's freshness from the warehouse once, then waits."""
+
+    def seed(stop: threading.Event) -> None:
+        assert services.warehouse is not None
+        registry = services.registry
+        try:
+            tables = [(g, e) for g in services.catalog.games() for e in registry.event_types(g)]
+        except PlaylogError as exc:  # each table shows once it loads
+            log.warning("freshness unknown until tables load: %s", exc)
+        else:
+            seed_freshness(services.warehouse, tables)
+        stop.wait()
+
+    return seed
 
 
 def label_pruner(services: Services) -> Stage:

@@ -141,3 +141,20 @@ def test_the_status_page_renders_draws_and_moves_with_traffic(server: Server) ->
         finally:
             sender.stop.set()
             sender.join(30)
+
+
+def test_after_a_restart_a_table_that_loaded_before_has_its_freshness(server: Server) -> None:
+    """Read from the warehouse on start: a table that loads nothing after a restart
+    must still age on /metrics (the stalled table an alert is for)."""
+    labels = {"game": "g1", "event_type": "login"}
+    before = value(server, "playlog_table_freshness_seconds", **labels)
+    assert before is not None
+    assert server.stop() == 0
+    server.start()
+    wait_until(
+        lambda: value(server, "playlog_table_freshness_seconds", **labels) is not None,
+        scaled(30),
+        "g1.login's freshness after the restart",
+    )
+    after = value(server, "playlog_table_freshness_seconds", **labels)
+    assert after is not None and after > before

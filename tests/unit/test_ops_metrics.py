@@ -4,6 +4,8 @@ no label series left behind by throwaway games, refusals by reason, HTTP timing.
 from __future__ import annotations
 
 import asyncio
+import threading
+from pathlib import Path
 
 import httpx
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -12,11 +14,15 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from tests.support.deadline import wait_until
 
 from playlog.ingest.timing import RequestTiming
 from playlog.monitor import metrics
 from playlog.monitor.collectors import TableFreshness, UnsetGauge
 from playlog.names import CANARY_GAME
+from playlog.runtime import label_pruner
+from playlog.settings import Settings
+from playlog.wiring import Services
 
 
 def sample(name: str, registry: CollectorRegistry = REGISTRY, **labels: str) -> float | None:
@@ -135,3 +141,24 @@ def test_warehouse_up_is_absent_until_a_check_ran() -> None:
     assert sample("playlog_warehouse_up", registry) == 0
     up.set(1)
     assert sample("playlog_warehouse_up", registry) == 1
+
+
+def test_the_label_pruner_follows_the_catalog(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, monitor={"heartbeat_interval_s": 0.05})
+    services = Services.open(settings, with_warehouse=False)
+    services.catalog.add_game("stays")
+    for game in ("stays", "deleted"):
+        metrics.count_accepted(game, 1)
+    stop = threading.Event()
+    pruner = threading.Thread(target=label_pruner(services), args=(stop,))
+    pruner.start()
+    try:
+        wait_until(
+            lambda: sample("playlog_ingest_events_total", game="deleted") is None, 10, "pruned"
+        )
+        assert sample("playlog_ingest_events_total", game="stays") == 1
+    finally:
+        stop.set()
+        pruner.join(5)
+        services.close()
+        metrics.keep_only_games(set())
