@@ -145,7 +145,7 @@ def freshness_seeder(services: Services) -> Stage:
         except PlaylogError as exc:  # each table shows once it loads
             log.warning("freshness unknown until tables load: %s", exc)
         else:
-            seed_freshness(services.warehouse, tables)
+            seed_freshness(services.warehouse, tables, stop)
         stop.wait()
 
     return seed

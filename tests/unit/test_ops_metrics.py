@@ -4,6 +4,7 @@ no label series left behind by throwaway games, refusals by reason, HTTP timing.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.support.deadline import wait_until
 from playlog.ingest.timing import RequestTiming
 from playlog.monitor import metrics
 from playlog.monitor.collectors import TableFreshness, UnsetGauge
+from playlog.monitor.seed import seed_freshness
 from playlog.names import CANARY_GAME
 from playlog.runtime import label_pruner
 from playlog.settings import Settings
@@ -162,3 +164,17 @@ def test_the_label_pruner_follows_the_catalog(tmp_path: Path) -> None:
         pruner.join(5)
         services.close()
         metrics.keep_only_games(set())
+
+
+def test_seeding_skips_empty_and_unreadable_tables(tmp_path: Path) -> None:
+    services = Services.open(Settings(data_dir=tmp_path))
+    try:
+        services.catalog.add_game("seeded")
+        schema = {"type": "record", "name": "e", "fields": [{"name": "n", "type": "long"}]}
+        services.registry.register("seeded", "empty", json.dumps(schema))
+        assert services.warehouse is not None
+        tables = [("seeded", "empty"), ("seeded", "missing")]
+        assert seed_freshness(services.warehouse, tables, threading.Event()) == 0
+    finally:
+        services.close()
+    assert sample("playlog_table_freshness_seconds", game="seeded", event_type="empty") is None

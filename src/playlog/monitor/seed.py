@@ -6,6 +6,7 @@ table's newest ``_received_at`` is read from the warehouse once."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -22,14 +23,20 @@ log = logging.getLogger("playlog.monitor")
 
 def newest_received_sql(game: str, event_type: str) -> str:
     column = quote(RECEIVED_AT)
-    return f"select extract(epoch from max({column})) from {quoted_table(game, event_type)}"
+    # A double everywhere (PostgreSQL's extract answers numeric, a Decimal in Python).
+    epoch = f"cast(extract(epoch from max({column})) as double precision)"
+    return f"select {epoch} from {quoted_table(game, event_type)}"
 
 
-def seed_freshness(warehouse: Warehouse, tables: Iterable[tuple[str, str]]) -> int:
+def seed_freshness(
+    warehouse: Warehouse, tables: Iterable[tuple[str, str]], stop: threading.Event
+) -> int:
     """Record each table's newest loaded receive time; how many tables had rows. A
     table that cannot be read now is left out (it shows once it loads)."""
     seeded = 0
     for game, event_type in tables:
+        if stop.is_set():  # a warehouse that hangs must not hold up a shutdown
+            break
         try:
             newest = warehouse.query(newest_received_sql(game, event_type)).rows[0][0]
         except PlaylogError as exc:
