@@ -50,6 +50,8 @@ class ServerSettings(Section):
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     # How long the answer to an Idempotency-Key is kept (ingest/idempotency.py).
     idempotency_window_s: float = Field(24 * 3600.0, gt=0)
+    # The status page's data (GET /v1/status) without the admin key.
+    public_status: bool = False
 
     @property
     def inflated_limit(self) -> int:
@@ -172,6 +174,11 @@ class MonitorSettings(Section):
     metrics_port: int | None = None
     # where `playlog monitor` sends its canary (an ingest node or load balancer)
     ingest_url: str = "http://127.0.0.1:8080"
+    # A table whose newest loaded event is older than this is stale (status page,
+    # webhook; deploy/prometheus/alerts.yml's PlaylogStaleTable uses the same 600 s).
+    freshness_slo_s: float = Field(600.0, gt=0)
+    # Where JSON is POSTed on state changes (canary, loader, freshness); None: nowhere.
+    webhook_url: str | None = None
 
 
 class Settings(BaseSettings):

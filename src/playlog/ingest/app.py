@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from playlog.errors import PlaylogError
 from playlog.ingest import confluent, events, games, health, query, schemas
 from playlog.ingest.auth import Auth
 from playlog.ingest.http import Ingest, on_error, on_http_error, on_unexpected
+from playlog.ingest.timing import RequestTiming
 
 if TYPE_CHECKING:
     from playlog.wiring import Services
@@ -36,6 +38,7 @@ ROUTES = [
     Route("/readyz", health.readyz),
     Route("/metrics", health.prometheus),
     Route("/", health.status_page),
+    Route("/v1/status", health.status_data),
     *confluent.ROUTES,
 ]
 
@@ -43,6 +46,7 @@ ROUTES = [
 def create_app(services: Services, admin_key: str) -> Starlette:
     app = Starlette(
         routes=ROUTES,
+        middleware=[Middleware(RequestTiming, routes=ROUTES)],
         exception_handlers={
             PlaylogError: on_error,
             HTTPException: on_http_error,

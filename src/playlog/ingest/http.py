@@ -172,15 +172,18 @@ _HTTP_CODES = {
 }
 
 
-def _count_if_events(request: Request, status: int) -> None:
+def _count_if_events(request: Request, status: int, code: str) -> None:
+    """A refused event batch, by status and by reason; its events count if they were
+    counted before the refusal (``request.state.events``: a log outage), else as one."""
     if request.url.path.endswith("/events"):
         metrics.REQUESTS.labels(status=str(status)).inc()
+        metrics.REFUSED_EVENTS.labels(reason=code).inc(getattr(request.state, "events", 1))
 
 
 async def on_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PlaylogError)
     headers = {"Retry-After": "1"} if isinstance(exc, TransientError) else None
-    _count_if_events(request, exc.status)
+    _count_if_events(request, exc.status, exc.code)
     if exc.status >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
     return JSON(exc.to_json(), status_code=exc.status, headers=headers)
@@ -196,8 +199,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         message = f"method {request.method} is not allowed on {request.url.path}"
     else:
         message = exc.detail
-    _count_if_events(request, status)
     code = _HTTP_CODES.get(status, f"http_{status}")
+    _count_if_events(request, status, code)
     body = {"error": {"code": code, "message": message}}
     return JSON(body, status_code=status, headers=exc.headers)
 
@@ -211,6 +214,6 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
         type(exc).__name__,
         exc_info=exc,
     )
-    _count_if_events(request, 500)
+    _count_if_events(request, 500, "internal")
     body = {"error": {"code": "internal", "message": "internal error; see the server log"}}
     return JSON(body, status_code=500)

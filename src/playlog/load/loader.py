@@ -221,6 +221,7 @@ class Loader:
                 self._retry_later(exc, attempt, stop)
                 continue
             metrics.LOAD_TRANSACTIONS.labels(outcome="committed").inc()
+            metrics.WAREHOUSE_UP.set(1)
             metrics.LOAD_SECONDS.observe(time.monotonic() - started)
             self._failures.clear()
             self._record_done(batch, loaded)
@@ -249,13 +250,11 @@ class Loader:
         self._load(batch[half:], stop)
 
     def _record_done(self, batch: Sequence[_Item], loaded: set[str]) -> None:
-        now = time.time()
         for item in batch:
             task = item.task
             if task.task_id in loaded:
                 metrics.LOAD_TASKS.inc()
-                metrics.LOAD_ROWS.labels(table=task.table).inc(task.rows)
-                metrics.FRESHNESS.labels(table=task.table).set(now - task.received_max_ms / 1000)
+                metrics.count_loaded(task.table, task.rows, task.received_max_ms)
             else:
                 metrics.LOAD_SKIPPED.inc()
             self._tracker.done(item.record.partition, item.record.offset)
@@ -288,6 +287,7 @@ class Loader:
         def probe() -> None:
             try:
                 self._warehouse.check()
+                metrics.WAREHOUSE_UP.set(1)
             except WarehouseUnavailable as exc:
                 self._wait_until_healthy(exc, stop)
             finally:
@@ -314,6 +314,7 @@ class Loader:
 
     def _probe_until_healthy(self, cause: Exception, stop: threading.Event) -> None:
         log.error("warehouse unavailable, pausing consumption: %s", cause)
+        metrics.WAREHOUSE_UP.set(0)
         delay = min(self._settings.health_interval_s, self._settings.max_backoff_s)
         while not stop.is_set():
             stop.wait(delay)
@@ -324,5 +325,6 @@ class Loader:
                 log.warning("warehouse still unavailable (next check in %.1fs): %s", delay, exc)
                 continue
             log.info("warehouse healthy again, resuming")
+            metrics.WAREHOUSE_UP.set(1)
             self._healthy.set()
             return

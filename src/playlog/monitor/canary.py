@@ -12,10 +12,12 @@ import time
 from playlog.client import ApiError, Client
 from playlog.errors import PlaylogError
 from playlog.monitor import metrics
+from playlog.names import CANARY_GAME
 
 log = logging.getLogger("playlog.monitor")
 
-CANARY_GAME = "playlog_canary"
+__all__ = ["CANARY_GAME", "Canary"]
+
 CANARY_TYPE = "canary"
 CANARY_SCHEMA = {
     "type": "record",
@@ -65,16 +67,16 @@ class Canary:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            metrics.HEARTBEAT.labels(stage="canary").set_to_current_time()
             try:
                 latency = self.probe(stop)
             except PlaylogError as exc:
                 log.warning("canary failed: %s", exc)
                 latency = None
             if latency is not None:
-                metrics.CANARY_LATENCY.set(latency)
-                metrics.CANARY_OK.set(1)
+                metrics.set_canary(latency)
                 log.info("canary arrived in %.2fs", latency)
             elif not stop.is_set():
-                metrics.CANARY_OK.set(0)
+                metrics.set_canary(None)
                 log.error("canary did not arrive within %.0fs", self._timeout_s)
             stop.wait(self._interval_s)
