@@ -24,7 +24,7 @@ from typing import Any
 from psycopg.pq import TransactionStatus
 
 from playlog.avro.types import Column
-from playlog.contracts import CopyTask
+from playlog.contracts import CopyTask, FailedEvent
 from playlog.errors import WarehouseConflict, WarehouseError, WarehouseUnavailable
 from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 
@@ -59,6 +59,7 @@ class FakeWarehouse:
     checks: int = 0
     max_concurrent: int = 0
     table_overlaps: list[str] = field(default_factory=list)  # tables held twice at once
+    failed: dict[str, FailedEvent] = field(default_factory=dict)  # playlog.failed_events
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -172,6 +173,14 @@ class FakeWarehouse:
             txn.outcome = "committed"
             txn.loaded, txn.skipped = tuple(loaded), tuple(skipped)
         return loaded
+
+    def record_failed(self, events: Sequence[FailedEvent]) -> list[str]:
+        if self.is_down:
+            raise WarehouseUnavailable("fake warehouse is down")
+        with self._lock:
+            new = {e.source: e for e in reversed(events) if e.source not in self.failed}
+            self.failed.update(new)
+        return sorted(new)
 
     def check(self) -> None:
         with self._lock:
