@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from playlog.avro import ocf
+from playlog.avro import ocf, single_object
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import FORMAT_SINGLE_OBJECT, REPLAY_OF, OffsetRange, RangeResult
 from playlog.errors import CorruptRecord, PlaylogError
@@ -60,7 +60,8 @@ def about(record: Record, lookup: SchemaLookup | None = None) -> dict[str, str]:
     game = record.headers.get("game", "")
     try:
         if record.headers.get("format") == FORMAT_SINGLE_OBJECT:
-            hashes = [record.value[2:10].hex()] if record.value[:2] == b"\xc3\x01" else []
+            marked = record.value[:2] == single_object.MARKER
+            hashes = [record.value[2:10].hex()] if marked else []
         else:
             hashes = [fingerprint_of(c.schema_json) for c in ocf.walk(record.value)]
     except Exception:  # a description is best effort: the dead letter must go out
