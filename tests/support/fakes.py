@@ -60,6 +60,7 @@ class FakeWarehouse:
     max_concurrent: int = 0
     table_overlaps: list[str] = field(default_factory=list)  # tables held twice at once
     failed: dict[str, FailedEvent] = field(default_factory=dict)  # playlog.failed_events
+    max_payload: int | None = None  # a longer failed-event payload: WarehouseError
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -177,6 +178,9 @@ class FakeWarehouse:
     def record_failed(self, events: Sequence[FailedEvent]) -> list[str]:
         if self.is_down:
             raise WarehouseUnavailable("fake warehouse is down")
+        limit = self.max_payload
+        if limit is not None and any(len(e.payload) > limit for e in events):
+            raise WarehouseError(f"value too long for type varbyte({limit})")
         with self._lock:
             new = {e.source: e for e in reversed(events) if e.source not in self.failed}
             self.failed.update(new)

@@ -91,6 +91,19 @@ def test_an_outage_delays_recording_and_loses_nothing(rig: Rig) -> None:
     rig.run_until(recorded=1)
 
 
+def test_a_payload_the_warehouse_refuses_is_left_out_and_said_so(rig: Rig) -> None:
+    rig.warehouse.max_payload = 6  # "body 1" fits, "body 12" does not
+    rig.dead(1, ValueError("bad"))
+    rig.dead(12, ValueError("bad too"))
+    rig.run_until(recorded=2)
+    assert rig.warehouse.failed["playlog.events/0/1"].payload == b"body 1"
+    refused = rig.warehouse.failed["playlog.events/0/12"]
+    assert refused.payload == b""
+    assert refused.reason == (
+        "ValueError: bad too (payload of 7 bytes not stored: value too long for type varbyte(6))"
+    )
+
+
 def test_a_dead_letter_without_headers_still_becomes_a_row() -> None:
     bare = Record("playlog.dead", 0, 3, b"", b"raw", {}, 1_000)
     event = failed_event(bare)

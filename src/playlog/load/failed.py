@@ -15,12 +15,13 @@ the same dead letter twice (a crash before its own commit) gives the same ``sour
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
 
 from playlog.contracts import FailedEvent
-from playlog.errors import PlaylogError
+from playlog.errors import PlaylogError, WarehouseError
 from playlog.log.base import Log, Record, Subscription
 from playlog.monitor import metrics
 from playlog.settings import Settings
@@ -81,8 +82,8 @@ class FailedEventSink:
         delay = self._first_delay_s
         while not stop.is_set():
             try:
-                inserted = self._warehouse.record_failed(events)
-            except PlaylogError as exc:  # down, a conflict, or a row it refuses: retry
+                inserted = self._insert(events)
+            except PlaylogError as exc:  # down, or a conflict: retry
                 log.warning("recording %d failed events failed, retrying: %s", len(events), exc)
                 stop.wait(delay)
                 delay = min(delay * 2, self._max_delay_s)
@@ -92,6 +93,24 @@ class FailedEventSink:
                 metrics.FAILED_EVENTS.labels(stage=stage, reason=reason).inc()
             return True
         return False
+
+    def _insert(self, events: Sequence[FailedEvent]) -> list[str]:
+        """``record_failed``; a batch the warehouse refuses (``WarehouseError``: the
+        data) goes one by one, and an event it still refuses goes without its payload
+        (e.g. over Redshift's VARBYTE limit), the reason saying so: one bad row must
+        not hold back every later dead letter."""
+        try:
+            return self._warehouse.record_failed(events)
+        except WarehouseError as exc:
+            if len(events) > 1:
+                return [source for e in events for source in self._insert([e])]
+            event = events[0]
+            if not event.payload:
+                raise
+            log.error("failed event %s recorded without its payload: %s", event.source, exc)
+            note = f" (payload of {len(event.payload)} bytes not stored: {exc.message})"
+            stripped = dataclasses.replace(event, payload=b"", reason=event.reason + note)
+            return self._warehouse.record_failed([stripped])
 
     def _commit(self, subscription: Subscription, records: Sequence[Record]) -> None:
         offsets: dict[int, int] = {}
