@@ -1,15 +1,18 @@
-"""SQL text every warehouse adapter shares: table DDL, the ledger, task grouping.
+"""SQL text every warehouse adapter shares: table DDL, the ledger, failed events, task
+grouping.
 
 Pure functions; the dialect comes in as a ``TypeMapper`` and a placeholder style."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from playlog.avro.types import PROMOTIONS, Column
-from playlog.contracts import FAILED_TABLE, LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
+from playlog.contracts import FAILED_TABLE, LEDGER_SCHEMA, LEDGER_TABLE, CopyTask, FailedEvent
 from playlog.errors import IncompatibleSchema
 from playlog.names import quote, quoted_table
 from playlog.warehouse.types import TypeMapper
@@ -159,6 +162,15 @@ def failed_lookup_sql(count: int, placeholder: str = "%s") -> str:
 def failed_insert_sql(count: int, placeholder: str = "%s") -> str:
     row = f"({_placeholders(len(FAILED_INSERTED), placeholder)})"
     return f"INSERT INTO {FAILED} ({', '.join(FAILED_INSERTED)}) VALUES {', '.join([row] * count)}"
+
+
+def failed_row(event: FailedEvent) -> tuple[Any, ...]:
+    """``event`` as the values of :data:`FAILED_INSERTED`."""
+    failed_at = dt.datetime.fromtimestamp(event.failed_at_ms / 1000, dt.UTC)
+    return (
+        failed_at, event.stage, event.game, event.event_type, event.schema_hash,
+        event.reason, event.source, event.payload,
+    )  # fmt: skip
 
 
 def failed_mark_sql(count: int, placeholder: str = "%s", now: str = "now()") -> str:

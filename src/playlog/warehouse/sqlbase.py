@@ -16,7 +16,6 @@ rolled back. ``check`` raises ``WarehouseUnavailable`` and nothing else. Models:
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -262,7 +261,7 @@ class SqlWarehouse(Generic[C]):
         new = sorted((e for e in events if e.source not in present), key=lambda e: e.source)
         if new:
             insert = sqltext.failed_insert_sql(len(new), self.placeholder)
-            self._execute(conn, insert, [v for e in new for v in _failed_row(e)])
+            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e)])
         return [e.source for e in new]
 
     def check(self) -> None:
@@ -303,12 +302,3 @@ class SqlWarehouse(Generic[C]):
                 raise
             raise BadRequest(f"query failed: {exc.__cause__ or exc}") from exc
         return QueryResult(columns, [tuple(r) for r in rows], truncated)
-
-
-def _failed_row(event: FailedEvent) -> tuple[Any, ...]:
-    """``event`` as the values of ``sqltext.FAILED_INSERTED``."""
-    failed_at = dt.datetime.fromtimestamp(event.failed_at_ms / 1000, dt.UTC)
-    return (
-        failed_at, event.stage, event.game, event.event_type, event.schema_hash,
-        event.reason, event.source, event.payload,
-    )  # fmt: skip
