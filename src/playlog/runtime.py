@@ -23,6 +23,7 @@ from playlog.contracts import server_file
 from playlog.errors import ConfigError, PlaylogError
 from playlog.ingest.app import create_app
 from playlog.ingest.protocol import limited_protocol
+from playlog.load.failed import FailedEventSink
 from playlog.load.loader import Loader
 from playlog.log.base import Log
 from playlog.monitor import metrics
@@ -76,6 +77,8 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
         assert services.warehouse is not None
         supervisor.start("load", Loader(settings, services.log, services.warehouse).run)
         supervisor.start("freshness", freshness_seeder(services))
+        sink = FailedEventSink(settings, services.log, services.warehouse)
+        supervisor.start("failed-events", sink.run)
     if "process" in stages or "load" in stages:
         supervisor.start("lag", lag_observer(services, stages))
     supervisor.start("labels", label_pruner(services))

@@ -5,6 +5,7 @@ health. Where the Redshift fake cannot run SQL, the case asserts the SQL it issu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import socket
@@ -24,7 +25,7 @@ import pytest
 from psycopg import errors as pg_errors
 
 from playlog.avro.types import Column
-from playlog.contracts import CopyTask, task_id_for
+from playlog.contracts import CopyTask, FailedEvent, task_id_for
 from playlog.errors import (
     BadRequest,
     QueryTimeout,
@@ -731,3 +732,59 @@ def test_a_revoked_grant_is_an_outage_and_loads_once_granted_again(
             admin.execute(f'DROP SCHEMA IF EXISTS "{game}" CASCADE')
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+# failed events -----------------------------------------------------------------------------
+
+
+def failure(source: str, reason: str = "Conversion Error: 1000 out of range") -> FailedEvent:
+    return FailedEvent(
+        1_714_564_800_000, "load", "g1", "login", "", reason, source, b"\x00payload\xff"
+    )
+
+
+def failed_rows(backend: Backend, prefix: str) -> list[tuple[Any, ...]]:
+    rows = backend.warehouse.query(
+        "select source, stage, reason, payload, failed_at, replayed_at is not null "
+        f"from playlog.failed_events where source like '{prefix}%' order by source"
+    ).rows
+    return [(*r[:3], bytes(r[3]), *r[4:]) for r in rows]
+
+
+def test_a_failed_event_is_recorded_once_per_source(backend: Backend) -> None:
+    wh, a, b = backend.warehouse, f"{backend.game}/a", f"{backend.game}/b"
+    # A dead letter delivered twice (once with another message) is one failed event.
+    assert wh.record_failed([failure(a), failure(a, "another try"), failure(b)]) == [a, b]
+    if backend.fake is not None:
+        inserts = backend.issued('INSERT INTO "playlog"."failed_events"')
+        assert len(inserts) == 1 and inserts[0].count("(") == 3  # columns + two rows
+        return
+    assert wh.record_failed([failure(b), failure(a)]) == []
+    reason = "Conversion Error: 1000 out of range"
+    payload = b"\x00payload\xff"
+    assert failed_rows(backend, backend.game) == [
+        (a, "load", reason, payload, T0, False),
+        (b, "load", reason, payload, T0, False),
+    ]
+
+
+def test_loading_a_replay_marks_its_failed_event_replayed_once(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    task = backend.task("login", {"player": pa.array(["p", "q"])}, 0)
+    wh.record_failed([failure(task.key)])
+    replay = dataclasses.replace(task, replay_of=task.key)
+    assert wh.load([replay]) == [task.task_id]
+    if backend.fake is not None:
+        marks = backend.issued('UPDATE "playlog"."failed_events" SET replayed_at')
+        assert len(marks) == 1 and backend.fake.params[-2] == (task.key,)
+        return
+    marked = wh.query(
+        f"select replayed_at from playlog.failed_events where source = '{task.key}'"
+    ).rows[0][0]
+    assert marked is not None
+    # Replayed again (the CLI ran twice, or crashed before it knew): nothing loads again.
+    assert wh.load([replay]) == []
+    assert backend.count("login") == 2
+    again = wh.query(f"select replayed_at from playlog.failed_events where source = '{task.key}'")
+    assert again.rows == [(marked,)]

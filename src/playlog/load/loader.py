@@ -243,7 +243,7 @@ class Loader:
     def _isolate(self, batch: Sequence[_Item], exc: WarehouseError, stop: threading.Event) -> None:
         if len(batch) == 1:
             log.error("task %s cannot be loaded: %s", batch[0].task.key, exc)
-            self._dead_letter(batch[0].record, exc, stop)
+            self._dead_letter(batch[0].record, exc, stop, batch[0].task)
             return
         half = len(batch) // 2
         self._load(batch[:half], stop)
@@ -259,12 +259,22 @@ class Loader:
                 metrics.LOAD_SKIPPED.inc()
             self._tracker.done(item.record.partition, item.record.offset)
 
-    def _dead_letter(self, record: Record, exc: Exception, stop: threading.Event) -> None:
-        """Until the dead-letter topic took it: only then is the record done."""
+    def _dead_letter(
+        self, record: Record, exc: Exception, stop: threading.Event, task: CopyTask | None = None
+    ) -> None:
+        """Until the dead-letter topic took it: only then is the record done.
+
+        A task's failure is named after its file (``source`` = the file key, or the
+        failed event the task replays): a task delivered twice fails as one event."""
         delay = self._settings.health_interval_s
+        if task is None:
+            message = dead_letter(record, exc, "load")
+        else:
+            about = {"game": task.game, "event_type": task.event_type}
+            message = dead_letter(record, exc, "load", task.replay_of or task.key, **about)
         while not stop.is_set():
             try:
-                self._log.append(self._dead_topic, [dead_letter(record, exc)])
+                self._log.append(self._dead_topic, [message])
             except TransientError as error:
                 log.warning("dead-letter append failed, retrying: %s", error)
                 stop.wait(delay)

@@ -71,6 +71,12 @@ WAREHOUSE_UP = UnsetGauge(
 )
 REGISTRY.register(WAREHOUSE_UP)
 
+# failed events: one per row of playlog.failed_events (reason: a bounded category)
+FAILED_EVENTS = Counter(
+    "playlog_failed_events_total", "dead letters recorded in playlog.failed_events",
+    ["stage", "reason"],
+)  # fmt: skip
+
 # canary
 CANARY_LATENCY = Gauge("playlog_canary_latency_seconds", "last end-to-end canary latency")
 CANARY_OK = Gauge("playlog_canary_ok", "1 when the last canary arrived in time")

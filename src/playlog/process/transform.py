@@ -33,6 +33,7 @@ from playlog.contracts import (
     FORMAT_SINGLE_OBJECT,
     METADATA_COLUMNS,
     RECEIVED_AT,
+    REPLAY_OF,
     CopyTask,
     OffsetRange,
     RangeResult,
@@ -41,6 +42,7 @@ from playlog.contracts import (
 from playlog.errors import PlaylogError, TransientError
 from playlog.log.base import Message, Record, dead_letter
 from playlog.process.columnar import FastPathFailed, SchemaGroup, fast_path_fits
+from playlog.process.replay import about, replay
 from playlog.storage.base import ObjectStore
 
 log = logging.getLogger("playlog.process")
@@ -114,11 +116,30 @@ def transform_range(
     """Write this range's files (same range -> same keys) and return their COPY tasks.
     A record that cannot be decoded becomes a dead letter with the reason."""
     records = list(records)
+    pinned = _pinned(latest)
+    fresh = [r for r in records if REPLAY_OF not in r.headers]
+    result = _transform_either(span, fresh, lookup, pinned, store)
+    for record in records:
+        if REPLAY_OF in record.headers:
+            replayed = replay(record, lambda s, r: _transform_either(s, r, lookup, pinned, store))
+            result.tasks += replayed.tasks
+            result.dead_letters += replayed.dead_letters
+            result.events += replayed.events
+    return result
+
+
+def _transform_either(
+    span: OffsetRange,
+    records: list[Record],
+    lookup: SchemaLookup,
+    latest: LatestLookup,
+    store: ObjectStore,
+) -> RangeResult:
     try:
-        return _transform(span, records, lookup, _pinned(latest), store, fast=True)
+        return _transform(span, records, lookup, latest, store, fast=True)
     except FastPathFailed as exc:
         log.warning("range %s: fast path failed (%s); decoding row by row", span, exc)
-        return _transform(span, records, lookup, _pinned(latest), store, fast=False)
+        return _transform(span, records, lookup, latest, store, fast=False)
 
 
 def _pinned(latest: LatestLookup) -> LatestLookup:
@@ -169,7 +190,7 @@ def _transform(
         except TransientError:
             raise  # e.g. the catalog is down: retry the range, the record is fine
         except _UNDECODABLE as exc:
-            dead.append(dead_letter(record, exc))
+            dead.append(dead_letter(record, exc, "process", **about(record, lookup)))
             continue
         for key, table in converted.items():
             tables.setdefault(key, []).append(table)
