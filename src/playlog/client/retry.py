@@ -14,6 +14,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ def post(
     headers: dict[str, str],
     backoff: Backoff,
     abort: threading.Event,
+    on_retry: Callable[[TransientError], None] | None = None,
 ) -> Any:
     """The JSON answer of the first 2xx; raises the last error when it stops trying
     (a terminal answer, ``give_up_after_s`` spent, or ``abort`` set)."""
@@ -63,6 +65,8 @@ def post(
             pause = backoff.delay(attempt, getattr(exc, "retry_after", None))
             if time.monotonic() + pause > deadline or abort.wait(pause):
                 raise
+            if on_retry is not None:
+                on_retry(exc)
             attempt += 1
 
 

@@ -50,13 +50,13 @@ class Schemas:
         chosen = versions[-1] if pin is None else _pinned(versions, pin)
         if chosen is None:
             raise UnknownSchema(f"{event_type}: no registered version {pin!r}", pin=pin)
-        raw = str(chosen["schema"])
+        schema = chosen["schema"]  # the record schema as a JSON object
         return WriterSchema(
             event_type,
             int(chosen["version"]),
             str(chosen["fingerprint"]),
-            raw,
-            fastavro.parse_schema(json.loads(raw)),
+            json.dumps(schema),
+            fastavro.parse_schema(schema),
         )
 
 

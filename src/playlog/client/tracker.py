@@ -45,11 +45,12 @@ class Stats:
     sent: int = 0  # acknowledged by the server (202)
     failed: int = 0  # in batches refused, or not taken before give_up_after_s
     dropped: int = 0  # refused by a full buffer (when_full="drop")
+    retried: int = 0  # attempts repeated after no answer or a transient one
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, outcome: Outcome, count: int) -> None:
+    def add(self, counter: Outcome | Literal["retried"], count: int) -> None:
         with self.lock:
-            setattr(self, outcome, getattr(self, outcome) + count)
+            setattr(self, counter, getattr(self, counter) + count)
 
 
 class Tracker:
@@ -163,7 +164,11 @@ class Tracker:
             body = gzip.compress(body, compresslevel=5)
             headers["Content-Encoding"] = "gzip"
         path = f"/v1/games/{self._game}/events"
-        post(self._transport, path, body, headers, self._backoff, self._abort)
+        post(self._transport, path, body, headers, self._backoff, self._abort, self._retrying)
+
+    def _retrying(self, exc: PlaylogError) -> None:
+        log.info("playlog: retrying a batch: %s", exc)
+        self.stats.add("retried", 1)
 
     def _report(self, outcome: Outcome, count: int, error: PlaylogError | None) -> None:
         self.stats.add(outcome, count)
