@@ -50,6 +50,14 @@ class ServerSettings(Section):
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     # How long the answer to an Idempotency-Key is kept (ingest/idempotency.py).
     idempotency_window_s: float = Field(24 * 3600.0, gt=0)
+    # HTTPS in-process: a PEM certificate chain and its private key (both or neither;
+    # checked at start, runtime.check_tls). None: plain HTTP, e.g. behind a TLS proxy.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @property
     def inflated_limit(self) -> int:

@@ -21,11 +21,14 @@ class Client:
         key: str | None,
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        verify: bool = True,
     ) -> None:
+        """``verify``: check the server's certificate against the public authorities,
+        or the bundle in ``SSL_CERT_FILE``."""
         self.url = url
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._http = httpx.Client(
-            base_url=url, headers=headers, timeout=timeout_s, transport=transport
+            base_url=url, headers=headers, timeout=timeout_s, transport=transport, verify=verify
         )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -80,7 +80,10 @@ class HttpTransport:
                 data = response.read()
             except ssl.SSLCertVerificationError as exc:  # retrying cannot help
                 self._drop()
-                raise UntrustedServer(f"{self._host}: {exc.verify_message}") from exc
+                raise UntrustedServer(
+                    f"{self._host}: certificate verify failed ({exc.verify_message}); "
+                    "give verify= the CA bundle that signed the server's certificate"
+                ) from exc
             except (OSError, http.client.HTTPException) as exc:
                 self._drop()
                 raise Unreachable(f"no answer from {self._host}: {exc}") from exc
