@@ -23,6 +23,12 @@ def _game(server: Server) -> str:
     return key
 
 
+def _loaded_exactly(server: Server, seqs: set[int]) -> None:
+    """Every one of ``seqs`` is in the warehouse, once, and nothing else."""
+    assert server.wait_for_rows("g1.login", len(seqs)) == len(seqs)
+    assert server.seqs("g1.login") == seqs
+
+
 def test_events_from_several_threads_arrive_exactly(server: Server) -> None:
     key = _game(server)
     threads, per_thread = 4, 1500
@@ -37,8 +43,7 @@ def test_events_from_several_threads_arrive_exactly(server: Server) -> None:
                 played.result()  # raises what track() raised in that thread
     total = threads * per_thread
     assert (tracker.stats.sent, tracker.stats.failed, tracker.stats.dropped) == (total, 0, 0)
-    assert server.wait_for_rows("g1.login", total) == total
-    assert server.seqs("g1.login") == set(range(total))
+    _loaded_exactly(server, set(range(total)))
 
 
 def test_a_server_restarted_mid_stream_loses_nothing_and_doubles_nothing(server: Server) -> None:
@@ -71,8 +76,7 @@ def test_a_server_restarted_mid_stream_loses_nothing_and_doubles_nothing(server:
     tracker.close(scaled(300))
     assert (tracker.stats.sent, tracker.stats.failed) == (total, 0)
     assert tracker.stats.retried > 0  # the restart did hit batches on their way
-    assert server.wait_for_rows("g1.login", total) == total
-    assert server.seqs("g1.login") == set(range(total))
+    _loaded_exactly(server, set(range(total)))
 
 
 def test_a_stopped_server_fills_the_buffer_and_the_policy_holds(server: Server) -> None:
@@ -102,6 +106,4 @@ def test_a_stopped_server_fills_the_buffer_and_the_policy_holds(server: Server) 
     blocking.close(scaled(120))
     assert (dropping.stats.sent, dropping.stats.failed) == (1 + capacity, 0)
     assert (blocking.stats.sent, blocking.stats.failed) == (11, 0)
-    assert server.wait_for_rows("g1.login", capacity + 12) == capacity + 12
-    expected = set(range(capacity + 1)) | set(range(100_000, 100_011))
-    assert server.seqs("g1.login") == expected
+    _loaded_exactly(server, set(range(capacity + 1)) | set(range(100_000, 100_011)))
