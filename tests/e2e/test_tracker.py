@@ -58,10 +58,11 @@ def test_a_server_restarted_mid_stream_loses_nothing_and_doubles_nothing(server:
         block_timeout_s=scaled(300),
         timeout_s=5,
     )
-    restarted = threading.Event()
+    stopped, restarted = threading.Event(), threading.Event()
 
     def restart() -> None:
         server.stop()
+        stopped.set()
         server.start()
         restarted.set()
 
@@ -70,7 +71,9 @@ def test_a_server_restarted_mid_stream_loses_nothing_and_doubles_nothing(server:
         tracker.track("login", login(seq))
         if seq == total // 3:
             assert tracker.flush(scaled(60))  # some batches landed before the stop
-            restarter.start()
+            restarter.start()  # the next third goes out while the server stops
+        if seq == 2 * total // 3:
+            assert stopped.wait(scaled(120))  # and the last third while it is down
     restarter.join(scaled(400))
     assert restarted.is_set()
     tracker.close(scaled(300))
