@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,14 @@ from tests.support.avro import fp
 from playlog.avro.ocf import walk
 from playlog.client import ApiError, Backoff, Batching, BufferFull, Tracker, Unreachable
 from playlog.client.transport import Reply
-from playlog.errors import InvalidPayload, PlaylogError, TransientError, UnknownSchema
+from playlog.errors import (
+    BadRequest,
+    ConfigError,
+    InvalidPayload,
+    PlaylogError,
+    TransientError,
+    UnknownSchema,
+)
 
 LEVELUP: dict[str, Any] = {
     "type": "record",
@@ -144,6 +152,22 @@ def test_an_invalid_event_raises_at_track_naming_the_field_and_is_not_buffered()
         with pytest.raises(InvalidPayload, match="level: missing"):
             t.track("levelup", {"player": "ann"})
         assert t.buffered == 0
+    assert server.posts == []
+
+
+def test_bad_names_and_options_raise_before_anything_is_sent() -> None:
+    server = FakeServer()
+    with (
+        tracker(server) as t,
+        pytest.raises(BadRequest, match=re.escape("invalid event_type '../keys'")),
+    ):
+        t.track("../keys", {"player": "ann", "level": 1})
+    with pytest.raises(BadRequest, match="invalid game 'G 1'"):
+        Tracker("http://playlog", "G 1", "pl_key", transport=server)
+    with pytest.raises(ConfigError, match="when_full 'block' or 'drop' \\(not 'wait'\\)"):
+        tracker(server, when_full="wait")
+    with pytest.raises(ConfigError, match="not an http\\(s\\) URL: 'playlog:8080'"):
+        Tracker("playlog:8080", "g1", "pl_key")
     assert server.posts == []
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from playlog.client.errors import BufferFull
 from playlog.client.schemas import WriterSchema
+from playlog.errors import ConfigError
 
 WhenFull = Literal["block", "drop"]
 
@@ -37,7 +38,10 @@ class Encoded:
 class Buffer:
     def __init__(self, capacity: int, when_full: WhenFull, block_timeout_s: float) -> None:
         if capacity < 1 or when_full not in ("block", "drop"):
-            raise ValueError("capacity must be >= 1 and when_full 'block' or 'drop'")
+            raise ConfigError(
+                f"capacity must be >= 1 (not {capacity}) and when_full 'block' or 'drop' "
+                f"(not {when_full!r})"
+            )
         self._capacity, self._when_full, self._block_timeout_s = (
             capacity,
             when_full,

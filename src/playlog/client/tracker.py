@@ -31,6 +31,7 @@ from playlog.client.retry import Backoff, answer_of, post
 from playlog.client.schemas import Schemas
 from playlog.client.transport import HttpTransport, Transport
 from playlog.errors import PlaylogError
+from playlog.names import check_name
 
 log = logging.getLogger("playlog.client")
 
@@ -72,7 +73,7 @@ class Tracker:
         on_result: Callback | None = None,
         transport: Transport | None = None,
     ) -> None:
-        self._game, self._key = game, key
+        self._game, self._key = check_name(game, "game"), key
         self._transport = transport or HttpTransport(url, timeout_s, verify)
         self._schemas = Schemas(self._fetch_versions, pins)
         self._buffer = Buffer(capacity, when_full, block_timeout_s)
@@ -87,7 +88,7 @@ class Tracker:
         """Encode and buffer one event; False if a full buffer dropped it."""
         if self._stop.is_set():
             raise PlaylogError("this tracker is closed")
-        schema = self._schemas.of(event_type)
+        schema = self._schemas.of(check_name(event_type, "event_type"))
         datum = encode(data, schema.parsed, event_type)
         if self._buffer.put(Encoded(schema, datum, time.monotonic())):
             return True

@@ -16,6 +16,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from playlog.client.errors import Unreachable, UntrustedServer
+from playlog.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class HttpTransport:
     def __init__(self, url: str, timeout_s: float, verify: bool | str | Path = True) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
+            raise ConfigError(f"not an http(s) URL: {url!r}")
         self._https = parts.scheme == "https"
         self._host, self._port = parts.hostname, parts.port
         self._prefix = parts.path.rstrip("/")
