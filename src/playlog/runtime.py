@@ -23,6 +23,7 @@ from playlog.contracts import server_file
 from playlog.errors import ConfigError, PlaylogError
 from playlog.ingest.app import create_app
 from playlog.ingest.protocol import limited_protocol
+from playlog.ingest.tls import uvicorn_tls
 from playlog.load.failed import FailedEventSink
 from playlog.load.loader import Loader
 from playlog.log.base import Log
@@ -55,6 +56,8 @@ def configure_logging(level: str = "INFO") -> None:
 def run(settings: Settings, stages: Iterable[str] = STAGES) -> None:
     """Run ``stages`` until SIGINT/SIGTERM (returns) or a stage fails (``SystemExit(1)``)."""
     stages = tuple(stages)
+    if "ingest" in stages:
+        uvicorn_tls(settings.server)  # a bad certificate stops us before anything opens
     services = Services.open(settings, with_warehouse="ingest" in stages or "load" in stages)
     try:
         with Supervisor() as supervisor:
@@ -194,10 +197,11 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         access_log=False,
         lifespan="off",
         http=limited_protocol(settings.server.max_header_bytes),
+        **uvicorn_tls(settings.server),
     )
     # Off the main thread uvicorn installs no signal handlers: the supervisor has them.
     server = _HeartbeatServer(config)
-    url = f"http://{settings.server.host}:{settings.server.port}"
+    url = f"{settings.server.scheme}://{settings.server.host}:{settings.server.port}"
     marker = server_file(settings.data_dir)
 
     def announce() -> None:
@@ -210,7 +214,8 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         log.info("serving on %s", url)
         interval = settings.monitor.canary_interval_s
         if with_canary and interval > 0:
-            canary = Canary(url, key, interval, settings.monitor.canary_timeout_s)
+            # It calls this very process: its certificate needs no checking here.
+            canary = Canary(url, key, interval, settings.monitor.canary_timeout_s, verify=False)
             supervisor.start("canary", canary.run)
 
     def serve(_stop: threading.Event) -> None:

@@ -52,6 +52,14 @@ class ServerSettings(Section):
     idempotency_window_s: float = Field(24 * 3600.0, gt=0)
     # The status page's data (GET /v1/status) without the admin key.
     public_status: bool = False
+    # HTTPS in-process: a PEM certificate chain and its private key (both or neither;
+    # checked at start, runtime.check_tls). None: plain HTTP, e.g. behind a TLS proxy.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @property
     def inflated_limit(self) -> int:

@@ -11,6 +11,8 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from playlog.client.ocf import write_long
+
 
 def ocf(
     schema: dict[str, Any], rows: list[dict[str, Any]], codec: str = "null", **kw: Any
@@ -29,12 +31,7 @@ def fp(schema: dict[str, Any]) -> str:
 
 def zigzag(n: int) -> bytes:
     """Avro's zig-zag varint of ``n``."""
-    raw, out = (n << 1) ^ (n >> 63), bytearray()
-    while raw > 0x7F:
-        out.append(raw & 0x7F | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
+    return write_long(n)
 
 
 def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "null") -> bytes:

@@ -17,6 +17,7 @@ from playlog.cli.demo import free_port
 from tests.support import processes
 from tests.support.deadline import Deadline, scaled, wait_until
 from tests.support.spark import SharedSpark
+from tests.support.tls import TlsFiles
 
 ADMIN_KEY = "pl_admin_e2e_secret"
 
@@ -109,16 +110,23 @@ class Server(Stage):
         config: Path | None = None,
         command: str = "up",
         spark: SharedSpark | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         super().__init__(data_dir, command, config, env, spark)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls  # HTTPS with this certificate, verified against its CA
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.verify = tls.client_context() if tls else True
         self.admin = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=30,
+            verify=self.verify,
         )
 
     def args(self) -> list[str]:
-        return [*super().args(), "--port", str(self.port)]
+        tls = ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)] if self.tls else []
+        return [*super().args(), "--port", str(self.port), *tls]
 
     def start(self) -> None:
         """Spawn and wait until healthy; if it does not get there, kill what it started
@@ -129,7 +137,8 @@ class Server(Stage):
 
         def healthy() -> bool:
             try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+                answer = httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify)
+                return answer.status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -167,6 +176,7 @@ class Server(Stage):
             content=body,
             headers={"Authorization": f"Bearer {key}", "Content-Type": content_type, **headers},
             timeout=30,
+            verify=self.verify,
         )
 
     def query(self, sql: str) -> list[list[Any]]:

@@ -18,11 +18,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from playlog.cli.traffic import (
     DEMO_SCHEMAS,
     demo_event,
-    ocf_body,
     synthetic_events,
     synthetic_schema,
 )
 from playlog.client import ApiError, Client, admin_key_of
+from playlog.client.ocf import ocf_body
 from playlog.errors import PlaylogError
 
 DEMO_GAME = "demo"

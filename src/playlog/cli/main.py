@@ -37,15 +37,24 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Default .playlog/")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Default 127.0.0.1")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Default 8080")]
+TlsCertOpt = Annotated[
+    Path | None, typer.Option("--tls-cert", help="Serve HTTPS: PEM certificate chain")
+]
+TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="Its PEM private key")]
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Server URL (default: the running one)")]
 
 
 def _settings(
-    config: Path | None, data_dir: Path | None, host: str | None = None, port: int | None = None
+    config: Path | None,
+    data_dir: Path | None,
+    host: str | None = None,
+    port: int | None = None,
+    **server_flags: Path | None,
 ) -> Settings:
     from playlog.settings import Settings
 
-    server: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v}
+    flags = {"host": host, "port": port, **server_flags}
+    server: dict[str, Any] = {k: v for k, v in flags.items() if v}
     return Settings.read(config, data_dir=data_dir, **({"server": server} if server else {}))
 
 
@@ -70,10 +79,12 @@ def _run_stages(
     data_dir: Path | None,
     host: str | None,
     port: int | None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> None:
     from playlog import runtime
 
-    settings = _settings(config, data_dir, host, port)
+    settings = _settings(config, data_dir, host, port, tls_cert=tls_cert, tls_key=tls_key)
     runtime.configure_logging()
     runtime.run(settings, stages)
 
@@ -84,11 +95,13 @@ def up(
     data_dir: DataDirOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Run every stage in one process (ingest, process, load) until Ctrl-C / SIGTERM."""
     from playlog.runtime import STAGES
 
-    _run_stages(STAGES, config, data_dir, host, port)
+    _run_stages(STAGES, config, data_dir, host, port, tls_cert, tls_key)
 
 
 @app.command()
@@ -97,9 +110,11 @@ def ingest(
     data_dir: DataDirOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Run the HTTP API alone (events, registry, queries)."""
-    _run_stages(("ingest",), config, data_dir, host, port)
+    _run_stages(("ingest",), config, data_dir, host, port, tls_cert, tls_key)
 
 
 @app.command()
@@ -309,5 +324,5 @@ def main() -> None:
     try:
         app()
     except PlaylogError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)  # one line, never cut
         sys.exit(1)

@@ -1,13 +1,10 @@
-"""Synthetic game traffic: schemas and pre-encoded Avro container bodies."""
+"""Synthetic game traffic: schemas and events (encoded by ``playlog.client.ocf``)."""
 
 from __future__ import annotations
 
-import io
 import random
 import time
 from typing import Any
-
-import fastavro
 
 _TS = {"type": "long", "logicalType": "timestamp-millis"}
 
@@ -86,13 +83,6 @@ def demo_event(event_type: str, rng: random.Random) -> dict[str, Any]:
         "coupon": rng.choice([None, None, "WINTER"]),
         "ts": now,
     }
-
-
-def ocf_body(schema: dict[str, Any], events: list[dict[str, Any]], codec: str = "null") -> bytes:
-    """One Object Container File (a fresh buffer: fastavro appends to non-empty ones)."""
-    out = io.BytesIO()
-    fastavro.writer(out, fastavro.parse_schema(schema), events, codec=codec)
-    return out.getvalue()
 
 
 def synthetic_schema(index: int) -> dict[str, Any]:

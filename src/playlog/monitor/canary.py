@@ -28,8 +28,16 @@ CANARY_SCHEMA = {
 
 
 class Canary:
-    def __init__(self, url: str, admin_key: str, interval_s: float, timeout_s: float = 300) -> None:
-        self._admin = Client(url, admin_key)
+    def __init__(
+        self,
+        url: str,
+        admin_key: str,
+        interval_s: float,
+        timeout_s: float = 300,
+        verify: bool = True,
+    ) -> None:
+        self._verify = verify
+        self._admin = Client(url, admin_key, verify=verify)
         self._url = url
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -45,7 +53,7 @@ class Canary:
                 raise
             key = self._admin.add_key(CANARY_GAME)["api_key"]
         self._admin.register(CANARY_GAME, CANARY_TYPE, CANARY_SCHEMA)
-        return Client(self._url, key)
+        return Client(self._url, key, verify=self._verify)
 
     def probe(self, stop: threading.Event) -> float | None:
         """Send one canary and wait for it; its latency in seconds, None on timeout."""
