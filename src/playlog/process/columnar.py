@@ -32,7 +32,7 @@ from playlog.contracts import METADATA_COLUMNS
 
 FAST_KINDS = frozenset(
     {"boolean", "int", "long", "float", "double", "string", "bytes", "date", "timestamp",
-     "local_timestamp"}
+     "local_timestamp", "timestamp_ns", "local_timestamp_ns"}
 )  # fmt: skip
 
 
