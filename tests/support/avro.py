@@ -49,9 +49,17 @@ def zigzag(n: int) -> bytes:
     return bytes(out)
 
 
-def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "null") -> bytes:
-    """A container with one block claiming ``count`` records and holding ``data``."""
+def ocf_block(
+    schema: dict[str, Any],
+    count: int,
+    data: bytes,
+    codec: str = "null",
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
+    """A container with one block claiming ``count`` records and holding ``data``;
+    ``extra``: more header metadata (Avro allows any bytes as values)."""
     meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": codec.encode()}
+    meta.update(extra or {})
     out = b"Obj\x01" + zigzag(len(meta))
     for key, value in meta.items():
         out += zigzag(len(key)) + key.encode() + zigzag(len(value)) + value

@@ -142,3 +142,27 @@ def test_the_processor_reads_every_codec_on_both_paths(
     rows = _transform_files(tmp_path / "rows", codec, fast=False)
     assert fast.equals(rows)
     assert fast.select(["player", "level"]).to_pylist() == ROWS
+
+
+def test_header_metadata_that_is_not_text_loads_on_both_paths(tmp_path: Path) -> None:
+    """As Apache Avro's own share/test/data/syncInMeta.avro: a metadata value holding
+    the sync marker's raw bytes. fastavro's container reader fails on it (not UTF-8);
+    playlog reads the blocks itself."""
+    writer = _schema(SCHEMA)
+    datums = [b"\x04ab\x02", b"\x00\x04"]
+    body = ocf_block(SCHEMA, 2, compress("deflate", b"".join(datums)), "deflate",
+                     extra={"user.sync": b"\xd7\x9a0123456789abcdef"})  # fmt: skip
+    headers = {"game": "g", "format": "ocf", "received_at_ms": "0"}
+    tables = []
+    for fast in (True, False):
+        store = LocalStore(tmp_path / str(fast))
+        records = [Record("events", 0, 5, b"g", body, headers, 0)]
+        span = OffsetRange("events", 0, 5, 5)
+        result = _transform(span, records, lambda g, f: writer, lambda g, e: writer, store, fast)
+        assert result.dead_letters == [] and result.events == 2
+        tables.append(pq.read_table(io.BytesIO(store.get(result.tasks[0].key))))
+    assert tables[0].equals(tables[1])
+    assert tables[0].select(["player", "level"]).to_pylist() == [
+        {"player": "ab", "level": 1},
+        {"player": "", "level": 2},
+    ]
