@@ -7,13 +7,15 @@ import json
 
 import pytest
 
-from tests.support.avro import CODECS, ocf
+from tests.support.avro import CODECS, compress, ocf, ocf_block
 from tests.support.avro_types import CASES
 from tests.support.events import single_objects
 from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
 
+OCF = "application/avro"
+DATUM = b"\x02\x02x"  # seq 1, player "x"
 CODEC_SCHEMA = {
     "type": "record",
     "name": "codec",
@@ -29,9 +31,18 @@ def test_containers_of_every_codec_load_exactly(server: Server) -> None:
         rows = [{"seq": index * 1000 + i, "player": f"{codec}-{i}" * (i % 4)} for i in range(300)]
         expected += [[r["seq"], r["player"]] for r in rows]
         body = ocf(CODEC_SCHEMA, rows, codec, sync_interval=2000)
-        response = server.send("codecs", key, body, "application/avro")
+        response = server.send("codecs", key, body, OCF)
         assert response.status_code == 202, (codec, response.text)
         assert response.json() == {"accepted": 300}
+    block = compress("snappy", DATUM)
+    crc_off = block[:-1] + bytes([block[-1] ^ 1])  # the CRC-32 does not match the data
+    response = server.send("codecs", key, ocf_block(CODEC_SCHEMA, 1, crc_off, "snappy"), OCF)
+    assert response.status_code == 422 and "CRC-32" in response.json()["error"]["message"]
+    for codec in ("snappy", "zstandard"):  # over the default 80 MiB, in a few MB at most
+        bomb = ocf_block(CODEC_SCHEMA, 1, compress(codec, DATUM + bytes(81 << 20)), codec)
+        response = server.send("codecs", key, bomb, OCF)
+        assert response.status_code == 413, (codec, response.text)
+        assert "max_inflated_bytes" in response.text
     assert server.wait_for_rows("codecs.codec", len(expected)) == len(expected)
     assert server.query("select seq, player from codecs.codec order by seq") == expected
 
