@@ -166,3 +166,17 @@ def test_header_metadata_that_is_not_text_loads_on_both_paths(tmp_path: Path) ->
         {"player": "ab", "level": 1},
         {"player": "", "level": 2},
     ]
+
+
+@pytest.mark.parametrize("datums", [[b"\x02x\x02"], [b"\x02x\x02"] * 3], ids=["fewer", "more"])
+def test_a_block_holding_other_than_its_count_dead_letters_its_record(
+    tmp_path: Path, datums: list[bytes]
+) -> None:
+    writer = _schema(SCHEMA)
+    body = ocf_block(SCHEMA, 2, compress("zstandard", b"".join(datums)), "zstandard")
+    headers = {"game": "g", "format": "ocf", "received_at_ms": "0"}
+    records = [Record("events", 0, 5, b"g", body, headers, 0)]
+    span = OffsetRange("events", 0, 5, 5)
+    store = LocalStore(tmp_path)
+    result = _transform(span, records, lambda g, f: writer, lambda g, e: writer, store, False)
+    assert result.tasks == [] and len(result.dead_letters) == 1

@@ -36,7 +36,7 @@ from playlog.contracts import (
     RangeResult,
     task_id_for,
 )
-from playlog.errors import PlaylogError, TransientError
+from playlog.errors import InvalidPayload, PlaylogError, TransientError
 from playlog.log.base import Message, Record, dead_letter
 from playlog.process.columnar import FastPathFailed, SchemaGroup, fast_path_fits
 from playlog.process.values import column_array
@@ -101,11 +101,14 @@ def _ocf_rows(
     written_with = parse(container.schema_json)
     for count, start, end in ocf.blocks(value, container):
         where = f"container at byte {container.start}, block at byte {start}"
-        stream = io.BytesIO(inflater.inflate(container.codec, value[start:end], where))
+        data = inflater.inflate(container.codec, value[start:end], where)
+        stream = io.BytesIO(data)
         for _ in range(count):
             row = fastavro.schemaless_reader(stream, written_with, target.parsed)
             assert isinstance(row, dict)
             yield row
+        if stream.tell() != len(data):  # as strict as fastavro's reader: damage
+            raise InvalidPayload(f"{where}: block holds more data than its {count} records")
 
 
 # What decoding a damaged record raises. Ingest checks OCF framing only, so a block's
