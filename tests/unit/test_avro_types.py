@@ -3,11 +3,13 @@ test_warehouse_types.py."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from playlog.avro.schema import validate_record_schema
 from playlog.avro.types import Column, columns_of
 from playlog.errors import BadRequest
 
@@ -185,3 +187,11 @@ def test_reserved_metadata_field_names_are_refused(name: str) -> None:
 def test_non_record_schema_is_refused(schema: Any) -> None:
     with pytest.raises(BadRequest):
         columns_of(schema)
+
+
+def test_a_default_of_an_invalid_logical_type_is_checked_against_its_underlying_type() -> None:
+    # a "date" on a long is ignored: the field is a long, and so is its default
+    schema = record({"name": "f", "type": {"type": "long", "logicalType": "date"},
+                     "default": 2**40})  # fmt: skip
+    assert validate_record_schema(json.dumps(schema)) == schema
+    assert columns_of(schema)[0].kind == "long"

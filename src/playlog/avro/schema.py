@@ -12,7 +12,7 @@ from fastavro.schema import SchemaParseException, fingerprint, to_parsing_canoni
 
 from playlog.avro.defaults import check_defaults
 from playlog.avro.depth import json_depth
-from playlog.avro.logical import decodable_json
+from playlog.avro.logical import decodable_json, without_invalid_logical
 from playlog.avro.types import Column, columns_of
 from playlog.errors import BadRequest
 
@@ -100,5 +100,5 @@ def validate_record_schema(schema_json: str) -> dict[str, Any]:
         raise BadRequest('an event type\'s schema must be an Avro record ({"type": "record"})')
     parse(schema_json)
     columns_of(raw)
-    check_defaults(raw)
+    check_defaults(without_invalid_logical(raw))  # a default of the underlying type
     return raw
