@@ -404,6 +404,26 @@ def test_every_avro_type_loads_exactly_into_its_documented_column(
     )
 
 
+def test_a_uuid_column_added_with_a_default_reads_it_for_older_rows(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", [col("player", "string")])
+    old = backend.task("login", {"player": pa.array(["ann"])}, 0)
+    assert wh.load([old]) == [old.task_id]
+    default = "9B2C1C4E-7A5D-4F3E-8C1A-0123456789AB"
+    if backend.fake is not None:
+        backend.fake.answers = {"SELECT column_name": [("player", "character varying")]}
+    wh.ensure_table(
+        backend.game, "login", [col("player", "string"), col("id", "uuid", default=default)]
+    )
+    if backend.fake is not None:
+        (alter,) = backend.issued("ALTER")
+        assert alter.endswith(
+            "ADD COLUMN \"id\" CHAR(36) DEFAULT '9b2c1c4e-7a5d-4f3e-8c1a-0123456789ab'"
+        )
+        return
+    assert backend.rows("login", "player, id") == [("ann", uuid.UUID(default))]
+
+
 def test_loading_the_same_tasks_again_inserts_nothing(backend: Backend) -> None:
     wh = backend.warehouse
     wh.ensure_table(backend.game, "login", V1)

@@ -11,6 +11,7 @@ precision, scale, default); only the warehouse adapters know SQL. Model: dlt's
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -73,6 +74,8 @@ class TypeMapper:
             return repr(value)
         if column.kind == "string" and isinstance(value, str):
             return string_literal(value)
+        if column.kind == "uuid" and isinstance(value, str):  # checked at registration
+            return string_literal(str(uuid.UUID(value)))
         # Defaults of bytes/time/date types are rare and dialect-specific: NULL it is.
         return None
 
