@@ -43,7 +43,7 @@ class ServerSettings(Section):
     max_events_per_body: int = Field(100_000, le=MAX_EVENTS_PER_RECORD)
     # Levels of records, arrays, maps and unions an event may nest (the top record is 1).
     max_nesting_depth: int = Field(64, ge=1, le=MAX_NESTING_DEPTH)
-    # What a gzip body, and separately all deflate blocks of its OCF containers, may
+    # What a gzip body, and separately all compressed blocks of its OCF containers, may
     # inflate to per request; None: 8x max_body_bytes.
     max_inflated_bytes: int | None = Field(None, ge=1)
     # Request line plus headers; larger -> 431 (ingest/protocol.py).

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import errors as pg_errors
 
-from playlog.avro.types import Column
+from playlog.avro.types import Column, columns_of
 from playlog.contracts import CopyTask, FailedEvent, task_id_for
 from playlog.errors import (
     BadRequest,
@@ -44,6 +44,7 @@ from playlog.warehouse.postgres import PostgresWarehouse
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import RedshiftTypes
+from tests.support.avro_types import CASES, TypeCase
 from tests.support.fakes import MemoryStore, RecordingConnection
 
 UTC = dt.UTC
@@ -378,6 +379,50 @@ def test_load_inserts_exact_rows_of_every_kind(backend: Backend) -> None:
         tuple(bytes(v) if isinstance(v, bytearray | memoryview) else v for v in row) for row in got
     ] == expected
     assert backend.rows("other", "x") == [(5,)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_avro_type_loads_exactly_into_its_documented_column(
+    backend: Backend, case: TypeCase
+) -> None:
+    """The README's type table, row by row: the batch file the processor writes for
+    the case loads into the column type documented for the warehouse, value for value
+    (Redshift: the CREATE TABLE it issues)."""
+    wh = backend.warehouse
+    columns = columns_of(case.schema)
+    wh.ensure_table(backend.game, case.name, columns)
+    (column,) = columns
+    task = backend.task(case.name, {"v": pa.array(case.file, column.arrow_type)}, 0)
+    assert wh.load([task]) == [task.task_id]
+    if backend.fake is not None:
+        (create,) = backend.issued(f'CREATE TABLE IF NOT EXISTS "{backend.game}"."{case.name}"')
+        assert f'"v" {case.sql[2]},' in create
+        return
+    wh.ensure_table(backend.game, case.name, columns)  # registering again changes nothing
+    got = [row[0] for row in backend.rows(case.name, case.select.get(backend.name, "v"))]
+    assert [bytes(v) if isinstance(v, memoryview) else v for v in got] == case.expected(
+        backend.name
+    )
+
+
+def test_a_uuid_column_added_with_a_default_reads_it_for_older_rows(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", [col("player", "string")])
+    old = backend.task("login", {"player": pa.array(["ann"])}, 0)
+    assert wh.load([old]) == [old.task_id]
+    default = "9B2C1C4E-7A5D-4F3E-8C1A-0123456789AB"
+    if backend.fake is not None:
+        backend.fake.answers = {"SELECT column_name": [("player", "character varying")]}
+    wh.ensure_table(
+        backend.game, "login", [col("player", "string"), col("id", "uuid", default=default)]
+    )
+    if backend.fake is not None:
+        (alter,) = backend.issued("ALTER")
+        assert alter.endswith(
+            "ADD COLUMN \"id\" CHAR(36) DEFAULT '9b2c1c4e-7a5d-4f3e-8c1a-0123456789ab'"
+        )
+        return
+    assert backend.rows("login", "player, id") == [("ann", uuid.UUID(default))]
 
 
 def test_loading_the_same_tasks_again_inserts_nothing(backend: Backend) -> None:

@@ -24,13 +24,15 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from playlog.avro.codecs import Inflater
+from playlog.avro.limits import DEFAULT_INFLATED_BYTES
 from playlog.avro.ocf import SYNC_SIZE, Container, read_long
 from playlog.avro.schema import EventSchema
 from playlog.contracts import METADATA_COLUMNS
 
 FAST_KINDS = frozenset(
     {"boolean", "int", "long", "float", "double", "string", "bytes", "date", "timestamp",
-     "local_timestamp"}
+     "local_timestamp", "timestamp_ns", "local_timestamp_ns"}
 )  # fmt: skip
 
 
@@ -100,19 +102,31 @@ class SchemaGroup:
         return pa.Table.from_arrays(arrays, names=names)
 
 
+# What polars.read_avro decodes; blocks of the other codecs are inflated and re-framed
+# as "null" (the same Avro data, so the result is exactly the same).
+POLARS_CODECS = frozenset({"null", "deflate", "snappy"})
+
+
 def reframe(parts: list[tuple[bytes, Container]], writer: EventSchema) -> bytes:
     """One container file holding every block of ``parts`` (all written with
     ``writer``, one codec): a header naming ``writer`` without its defaults, then each
     block with that header's sync marker."""
     first_value, first = parts[0]
     sync = first_value[first.header_end - SYNC_SIZE : first.header_end]
-    out = [_header(_without_defaults(writer.schema_json), first.codec, sync)]
+    inflate = first.codec not in POLARS_CODECS
+    out = [_header(_without_defaults(writer.schema_json), "null" if inflate else first.codec, sync)]
     for value, container in parts:
+        # (each record's blocks were inflated within the limit just before: check_ocf)
+        inflater = Inflater(DEFAULT_INFLATED_BYTES)
         pos = container.header_end
         while pos < container.end:
-            _, after_count = read_long(value, pos)
+            count, after_count = read_long(value, pos)
             size, data_start = read_long(value, after_count)
-            out += [value[pos : data_start + size], sync]
+            if inflate:
+                data = inflater.inflate(first.codec, value[data_start : data_start + size], "")
+                out += [_long(count), _long(len(data)), data, sync]
+            else:
+                out += [value[pos : data_start + size], sync]
             pos = data_start + size + SYNC_SIZE
     return b"".join(out)
 

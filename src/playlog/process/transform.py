@@ -10,15 +10,12 @@ and index packed into 63 bits), ``_received_at`` and ``_schema_hash``.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
-import json
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import fastavro
@@ -27,8 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from playlog.avro import ocf, single_object
+from playlog.avro.codecs import Inflater
 from playlog.avro.limits import Limits, check_ocf
-from playlog.avro.schema import EventSchema, fingerprint_of
+from playlog.avro.schema import EventSchema, fingerprint_of, parse
 from playlog.contracts import (
     FORMAT_SINGLE_OBJECT,
     METADATA_COLUMNS,
@@ -39,10 +37,11 @@ from playlog.contracts import (
     RangeResult,
     task_id_for,
 )
-from playlog.errors import PlaylogError, TransientError
+from playlog.errors import InvalidPayload, PlaylogError, TransientError
 from playlog.log.base import Message, Record, dead_letter
 from playlog.process.columnar import FastPathFailed, SchemaGroup, fast_path_fits
 from playlog.process.replay import about, replay
+from playlog.process.values import column_array
 from playlog.storage.base import ObjectStore
 
 log = logging.getLogger("playlog.process")
@@ -87,13 +86,31 @@ def decode_record(
         for fingerprint, row in single_object.decode(record.value, writer_for, reader_for):
             yield (*resolved[fingerprint], row)
         return
+    inflater = Inflater(Limits().inflated_bytes)
     for container in ocf.walk(record.value):
         writer = lookup(game, fingerprint_of(container.schema_json))
         target = latest(game, writer.event_type)
-        stream = io.BytesIO(record.value[container.start : container.end])
-        for resolved_row in fastavro.reader(stream, reader_schema=target.parsed):
-            assert isinstance(resolved_row, dict)
+        for resolved_row in _ocf_rows(record.value, container, target, inflater):
             yield writer, target, resolved_row
+
+
+def _ocf_rows(
+    value: bytes, container: ocf.Container, target: EventSchema, inflater: Inflater
+) -> Iterator[dict[str, Any]]:
+    """The container's records resolved to ``target``. Decoded block by block with the
+    header's schema as ``parse`` reads it (invalid logical types ignored), which
+    fastavro's own container reader would not do."""
+    written_with = parse(container.schema_json)
+    for count, start, end in ocf.blocks(value, container):
+        where = f"container at byte {container.start}, block at byte {start}"
+        data = inflater.inflate(container.codec, value[start:end], where)
+        stream = io.BytesIO(data)
+        for _ in range(count):
+            row = fastavro.schemaless_reader(stream, written_with, target.parsed)
+            assert isinstance(row, dict)
+            yield row
+        if stream.tell() != len(data):  # as strict as fastavro's reader: damage
+            raise InvalidPayload(f"{where}: block holds more data than its {count} records")
 
 
 # What decoding a damaged record raises. Ingest checks OCF framing only, so a block's
@@ -252,10 +269,7 @@ def to_arrow(rows: _Rows) -> pa.Table:
     columns = rows.latest.columns
     arrays = []
     for column in columns:
-        values = [row.get(column.field) for row in rows.rows]
-        if column.kind == "json":
-            values = [None if v is None else json.dumps(v, default=_json_default) for v in values]
-        arrays.append(pa.array(values, type=column.arrow_type))
+        arrays.append(column_array([row.get(column.field) for row in rows.rows], column))
     received = pa.array(rows.received_ms, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
     arrays += [
         pa.array(rows.event_ids, type=pa.int64()),
@@ -264,16 +278,6 @@ def to_arrow(rows: _Rows) -> pa.Table:
     ]
     names = [c.name for c in columns] + list(METADATA_COLUMNS)
     return pa.Table.from_arrays(arrays, names=names)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dt.date | dt.time | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
 
 
 def file_key(span: OffsetRange, game: str, event_type: str, day: str) -> str:

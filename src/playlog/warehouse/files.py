@@ -28,12 +28,14 @@ SQL_TO_ARROW: dict[str, pa.DataType] = {
     "float": pa.float32(),
     "double": pa.float64(),
     "double precision": pa.float64(),
+    "timestamp_ns": pa.timestamp("ns"),  # DuckDB's; the file holds the Avro long
 }
 _RANK = {pa.int32(): 0, pa.int64(): 1, pa.float32(): 2, pa.float64(): 3}
-# Avro's promotions between the Arrow types above: what may be cast, and to what.
+# Avro's promotions between the Arrow types above: what may be cast, and to what; and
+# the Avro long of a nanosecond timestamp to DuckDB's TIMESTAMP_NS.
 _WIDENS = {
     pa.int32(): {pa.int64(), pa.float32(), pa.float64()},
-    pa.int64(): {pa.float32(), pa.float64()},
+    pa.int64(): {pa.float32(), pa.float64(), pa.timestamp("ns")},
     pa.float32(): {pa.float64()},
 }
 

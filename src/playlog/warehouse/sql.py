@@ -83,12 +83,16 @@ _KIND_OF_SQL = {
     "timestamp without time zone": "local_timestamp",
     "decimal": "decimal",
     "numeric": "decimal",
+    "uuid": "uuid",
+    "character": "uuid",  # Redshift's CHAR(36)
+    "char": "uuid",
+    "timestamp_ns": "timestamp_ns",
 }
 _NUMBERS = {"int", "long", "float", "double"}
 
 
 def alter_plan(
-    existing: Mapping[str, str], columns: Sequence[Column]
+    existing: Mapping[str, str], columns: Sequence[Column], types: TypeMapper
 ) -> tuple[list[Column], list[Column]]:
     """What brings a table with ``existing`` ``{column: SQL type}`` up to ``columns``:
     (columns to add, columns to widen along an Avro promotion). Nothing is ever
@@ -101,9 +105,8 @@ def alter_plan(
         if current is None:
             add.append(column)
             continue
-        held = _KIND_OF_SQL.get(current.lower().split("(")[0].strip())
-        kind = "string" if column.kind == "json" else column.kind
-        if held is None or held == kind:
+        held, kind = _held_kind(current), _held_kind(types.sql_type(column))
+        if held is None or kind is None or held == kind:
             continue  # a type we do not know is left as it is
         if held in _NUMBERS and kind in PROMOTIONS.get(held, set()):
             widen.append(column)
@@ -118,6 +121,11 @@ def alter_plan(
                 rule="column_type_conflict",
             )
     return add, widen
+
+
+def _held_kind(sql_type: str) -> str | None:
+    """The kind of value a column of ``sql_type`` holds (texts, JSON among them, alike)."""
+    return _KIND_OF_SQL.get(sql_type.lower().split("(")[0].strip())
 
 
 def ledger_ddl(types: TypeMapper) -> list[str]:

@@ -188,7 +188,7 @@ class SqlWarehouse(Generic[C]):
                     self._execute(conn, sqltext.create_table_sql(table, columns, self.types))
                     log.info("created table %s.%s", game, event_type)
                     return
-                add, widen = sqltext.alter_plan(existing, columns)
+                add, widen = sqltext.alter_plan(existing, columns, self.types)
                 for column in add:
                     self._execute(conn, sqltext.add_column_sql(table, column, self.types))
                     log.info("table %s.%s: added column %s", game, event_type, column.name)
