@@ -1,0 +1,146 @@
+"""Nested values (records, arrays, maps, unions) as JSON text columns.
+
+The row path writes ``json.dumps(value, default=json_default)`` of the value fastavro
+decoded. The columnar path must write the same text from the Arrow arrays polars
+decoded, and fast: converting them to Python first (``to_pylist``) was measured
+slower than the whole row path. So the text is assembled with Arrow kernels (records
+and maps by element-wise concatenation, arrays by joining their items), and only
+leaves whose text Arrow spells differently from Python are formatted by Python,
+a whole column in one call where it can (floats: ``1.0`` not ``1``, ``1e-05`` not
+``0.00001``; strings: ``\\u00e9`` escapes).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from playlog.process.decoder_schema import Shape
+
+TEXT = pa.large_string()
+
+
+class DuplicateKeys(Exception):
+    """A map repeats a key: Python keeps the last value at the first key's place."""
+
+
+def json_default(value: Any) -> Any:
+    """What ``json.dumps`` cannot write by itself, as the row path writes it."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.date | dt.time | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def to_json_text(array: pa.Array, shape: Shape) -> pa.Array:
+    """One JSON text per value, null where the value is null (as the row path)."""
+    text = _encode(array, shape)
+    return pc.if_else(array.is_null(), pa.scalar(None, TEXT), text).cast(pa.string())
+
+
+def _encode(array: pa.Array, shape: Shape) -> pa.Array:
+    """JSON text of every value, ``null`` for a null one (no nulls in the result)."""
+    text = _ENCODERS.get(shape.kind, _python)(array, shape)
+    if array.null_count:
+        text = pc.if_else(array.is_null(), pa.scalar("null", TEXT), text)
+    return text
+
+
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, TEXT)
+
+
+def _python(array: pa.Array, shape: Shape) -> pa.Array:
+    dumps = json.dumps
+    return pa.array([dumps(v, default=json_default) for v in array.to_pylist()], TEXT)
+
+
+def _numbers(array: pa.Array, shape: Shape) -> pa.Array:
+    # One json.dumps of the list spells each float as Python does; no float's text
+    # holds ", " so the split is exact.
+    values = array.to_pylist()
+    return pa.array(json.dumps(values)[1:-1].split(", ") if values else [], TEXT)
+
+
+def _integers(array: pa.Array, shape: Shape) -> pa.Array:
+    return pc.cast(array, TEXT)
+
+
+def _booleans(array: pa.Array, shape: Shape) -> pa.Array:
+    return pc.if_else(array, pa.scalar("true", TEXT), pa.scalar("false", TEXT))
+
+
+def _strings(array: pa.Array, shape: Shape) -> pa.Array:
+    return pa.array([encode_basestring_ascii(v or "") for v in array.to_pylist()], TEXT)
+
+
+def _enum(array: pa.Array, shape: Shape) -> pa.Array:
+    symbols = pa.array([json.dumps(s) for s in shape.symbols], TEXT)
+    return pc.take(symbols, array)
+
+
+def _record(array: pa.Array, shape: Shape) -> pa.Array:
+    pieces: list[Any] = []
+    children = zip(array.flatten(), shape.children, strict=True)
+    for index, (child, (name, child_shape)) in enumerate(children):
+        pieces += [_text(("{" if index == 0 else ", ") + json.dumps(name) + ": ")]
+        pieces += [_encode(child, child_shape)]
+    if not pieces:
+        return pa.array(["{}"] * len(array), TEXT)
+    return pc.binary_join_element_wise(*pieces, _text("}"), _text(""))
+
+
+def _items(array: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(the list array's items, offsets into them from 0)."""
+    offsets = array.offsets
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    return array.values.slice(start, end - start), pc.subtract(offsets, start)
+
+
+def _joined(offsets: pa.Array, items: pa.Array, opening: str, closing: str) -> pa.Array:
+    lists = pa.LargeListArray.from_arrays(offsets.cast(pa.int64()), items)
+    joined = pc.binary_join(lists, _text(", "))
+    return pc.binary_join_element_wise(_text(opening), joined, _text(closing), _text(""))
+
+
+def _array(array: pa.Array, shape: Shape) -> pa.Array:
+    items, offsets = _items(array)
+    return _joined(offsets, _encode(items, shape.children[0][1]), "[", "]")
+
+
+def _map(array: pa.Array, shape: Shape) -> pa.Array:
+    entries, offsets = _items(array)
+    keys, entry_values = entries.flatten()
+    rows = np.repeat(np.arange(len(array)), np.diff(offsets.to_numpy()))
+    pairs = pa.table({"row": rows, "key": keys}).group_by(["row", "key"]).aggregate([])
+    if pairs.num_rows != len(keys):
+        raise DuplicateKeys("a map repeats a key")
+    values = _encode(entry_values, shape.children[0][1])
+    pairs_text = pc.binary_join_element_wise(_strings(keys, shape), _text(": "), values, _text(""))
+    return _joined(offsets, pairs_text, "{", "}")
+
+
+_ENCODERS: dict[str, Callable[[pa.Array, Shape], pa.Array]] = {
+    "record": _record,
+    "array": _array,
+    "map": _map,
+    "enum": _enum,
+    "boolean": _booleans,
+    "int": _integers,
+    "long": _integers,
+    "float": _numbers,
+    "double": _numbers,
+    "string": _strings,
+}
