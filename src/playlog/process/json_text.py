@@ -68,10 +68,31 @@ def _python(array: pa.Array, shape: Shape) -> pa.Array:
 
 
 def _numbers(array: pa.Array, shape: Shape) -> pa.Array:
-    # One json.dumps of the list spells each float as Python does; no float's text
-    # holds ", " so the split is exact.
-    values = array.to_pylist()
-    return pa.array(json.dumps(values)[1:-1].split(", ") if values else [], TEXT)
+    # Arrow writes the same shortest digits as Python's repr, spelled alike for plain
+    # fixed-point numbers ("12.5") and, but for the ".0", for whole ones below 1e16;
+    # Python spells the rest (1e-05, 1e+16, NaN): one json.dumps of their list, split
+    # at ", " (which no number's text holds). A float is widened first, as fastavro.
+    text = pc.cast(array.cast(pa.float64()), TEXT)
+    fixed = _matches(text, r"^-?\d{1,16}\.\d+$")
+    fixed = pc.and_(fixed, pc.invert(_matches(text, r"^-?0\.0000")))  # Python: 1e-05
+    whole = _matches(text, r"^-?\d{1,16}$")
+    text = pc.if_else(whole, pc.binary_join_element_wise(text, _text(".0"), _text("")), text)
+    spelled_by_python = pc.and_(pc.invert(pc.or_(fixed, whole)), array.is_valid())
+    return _patch(text, spelled_by_python, array, lambda v: json.dumps(v)[1:-1].split(", "))
+
+
+def _matches(text: pa.Array, pattern: str) -> pa.Array:
+    return pc.fill_null(pc.match_substring_regex(text, pattern), False)
+
+
+def _patch(
+    text: pa.Array, mask: pa.Array, array: pa.Array, spell: Callable[[list[Any]], list[str]]
+) -> pa.Array:
+    """``text`` with the values at ``mask`` spelled by Python instead."""
+    if not pc.any(mask).as_py():
+        return text
+    values = pc.filter(array, mask).to_pylist()
+    return pc.replace_with_mask(text, mask, pa.array(spell(values), TEXT))
 
 
 def _integers(array: pa.Array, shape: Shape) -> pa.Array:
@@ -83,7 +104,13 @@ def _booleans(array: pa.Array, shape: Shape) -> pa.Array:
 
 
 def _strings(array: pa.Array, shape: Shape) -> pa.Array:
-    return pa.array([encode_basestring_ascii(v or "") for v in array.to_pylist()], TEXT)
+    # Plain ASCII needs only quotes; Python escapes the rest (ensure_ascii=True).
+    plain = pc.and_(
+        pc.string_is_ascii(array), pc.invert(_matches(array, '[\\x00-\\x1f\\x7f"\\\\]'))
+    )
+    text = pc.binary_join_element_wise(_text('"'), array.cast(TEXT), _text('"'), _text(""))
+    escaped = pc.and_(pc.invert(pc.fill_null(plain, True)), array.is_valid())
+    return _patch(text, escaped, array, lambda v: [encode_basestring_ascii(s) for s in v])
 
 
 def _enum(array: pa.Array, shape: Shape) -> pa.Array:
