@@ -24,11 +24,13 @@ import fastavro
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from playlog.avro.ocf import SYNC_SIZE, Container, read_long
 from playlog.avro.schema import EventSchema
+from playlog.avro.types import Column
 from playlog.contracts import METADATA_COLUMNS
-from playlog.process.decoder_schema import NotColumnar, decoding_of
+from playlog.process.decoder_schema import NotColumnar, Shape, decoding_of
 from playlog.process.json_text import json_default, to_json_text
 
 FAST_KINDS = frozenset(
@@ -152,23 +154,18 @@ def _long(value: int) -> bytes:
 
 def _resolve(decoded: pa.Table, writer: EventSchema, latest: EventSchema) -> list[pa.Array]:
     """Columns of ``latest`` from data written with ``writer``: cast along promotions,
-    defaults where the writer lacks a field (taken from fastavro's own resolution of
-    one row, so they match the exact path value for value)."""
+    defaults where the writer lacks a field (Avro's own resolution of them, so they
+    match the exact path value for value)."""
     defaults: dict[str, Any] | None = None
     arrays = []
     shapes = decoding_of(writer.schema_json).shapes
     for column in latest.columns:
         if column.field in decoded.column_names:
             array = decoded[column.field].combine_chunks()
-            if column.kind == "json":
-                arrays.append(to_json_text(array, shapes[column.field]))
-                continue
-            if pa.types.is_dictionary(array.type):  # enums arrive as categoricals
-                array = array.cast(pa.string())
-            arrays.append(array.cast(column.arrow_type))
+            arrays.append(_decoded_column(array, column, shapes[column.field]))
             continue
         if defaults is None:
-            defaults = _defaults(decoded, writer, latest)
+            defaults = _defaults(writer, latest)
         value = defaults.get(column.field)
         if column.kind == "json" and value is not None:
             value = json.dumps(value, default=json_default)
@@ -176,11 +173,22 @@ def _resolve(decoded: pa.Table, writer: EventSchema, latest: EventSchema) -> lis
     return arrays
 
 
-def _defaults(decoded: pa.Table, writer: EventSchema, latest: EventSchema) -> dict[str, Any]:
-    row = decoded.slice(0, 1).to_pylist()[0]
-    out = io.BytesIO()
-    fastavro.schemaless_writer(out, writer.parsed, row)
-    out.seek(0)
-    resolved = fastavro.schemaless_reader(out, writer.parsed, latest.parsed)
+def _decoded_column(array: pa.Array, column: Column, shape: Shape) -> pa.Array:
+    if column.kind == "json":
+        return to_json_text(array, shape)
+    if shape.kind == "enum":  # decoded as the symbol's index
+        array = pc.take(pa.array(shape.symbols, pa.string()), array)
+    return array.cast(column.arrow_type)
+
+
+def _defaults(writer: EventSchema, latest: EventSchema) -> dict[str, Any]:
+    """The values Avro gives the fields of ``latest`` that ``writer`` lacks: an empty
+    record written, read with a reader schema of just those fields."""
+    present = {f["name"] for f in writer.raw["fields"]}
+    missing = [f for f in latest.raw["fields"] if f["name"] not in present]
+    name = latest.raw["name"]
+    empty = fastavro.parse_schema({"type": "record", "name": name, "fields": []})
+    reader = fastavro.parse_schema({"type": "record", "name": name, "fields": missing})
+    resolved = fastavro.schemaless_reader(io.BytesIO(b""), empty, reader)
     assert isinstance(resolved, dict)
     return resolved

@@ -9,7 +9,8 @@ is rewritten instead of the data:
 - defaults are dropped: they never change how data written with that schema decodes;
 - a map is an array of ``{key: string, value: V}`` records (the same bytes: blocks of
   count, then key and value per entry);
-- an enum inside a nested field is its ``int`` index (the same zig-zag varint);
+- an enum is its ``int`` index (the same zig-zag varint; polars panics on an enum
+  inside a record or a union);
 - a reference to a named type is an inlined copy under a fresh name.
 
 Anything without an exact stand-in (unions of two types, recursive types, logical
@@ -60,7 +61,7 @@ def decoding_of(schema_json: str) -> Decoding:
     rewriter = _Rewriter()
     fields, shapes = [], {}
     for top in raw["fields"]:
-        avro_type, shape = rewriter.visit(top["type"], nested=False)
+        avro_type, shape = rewriter.visit(top["type"])
         fields.append({"name": top["name"], "type": avro_type})
         shapes[top["name"]] = shape
     schema = {"type": "record", "name": raw["name"], "fields": fields}
@@ -75,40 +76,40 @@ class _Rewriter:
         self.open: set[str] = set()  # records being visited (recursion guard)
         self.copies = 0
 
-    def visit(self, node: Any, nested: bool) -> tuple[Any, Shape]:
+    def visit(self, node: Any) -> tuple[Any, Shape]:
         if isinstance(node, list):
-            return self._union(node, nested)
+            return self._union(node)
         if isinstance(node, str):
             if node in PRIMITIVES:
                 return node, Shape(node)
-            return self._reference(node, nested)
+            return self._reference(node)
         if not isinstance(node, dict):
             raise NotColumnar(f"unknown type {node!r}")
         if "logicalType" in node:
             if LOGICAL.get(node["logicalType"]) != node["type"]:
                 raise NotColumnar(f"logical type {node['logicalType']!r}")
             return {"type": node["type"], "logicalType": node["logicalType"]}, Shape("python")
-        return self._complex(node, nested)
+        return self._complex(node)
 
-    def _union(self, branches: list[Any], nested: bool) -> tuple[Any, Shape]:
+    def _union(self, branches: list[Any]) -> tuple[Any, Shape]:
         others = [b for b in branches if b != "null"]
         if len(others) != 1 or len(branches) > 2:
             raise NotColumnar("a union of two or more types")
-        avro_type, shape = self.visit(others[0], nested)
+        avro_type, shape = self.visit(others[0])
         return [avro_type if b != "null" else "null" for b in branches], shape
 
-    def _reference(self, name: str, nested: bool) -> tuple[Any, Shape]:
+    def _reference(self, name: str) -> tuple[Any, Shape]:
         short = name.rsplit(".", 1)[-1]
         definition = self.named.get(name) or self.named.get(short)
         if definition is None or {name, short} & self.open:
             raise NotColumnar(f"reference to {name!r} (undefined or recursive)")
         self.copies += 1
         self.open |= {name, short}
-        copy = self.visit({**definition, "name": f"playlog_copy_{self.copies}"}, nested)
+        copy = self.visit({**definition, "name": f"playlog_copy_{self.copies}"})
         self.open -= {name, short}
         return copy
 
-    def _complex(self, node: dict[str, Any], nested: bool) -> tuple[Any, Shape]:
+    def _complex(self, node: dict[str, Any]) -> tuple[Any, Shape]:
         kind = node["type"]
         if kind in ("record", "enum", "fixed"):
             self.named.setdefault(node["name"], node)
@@ -116,14 +117,12 @@ class _Rewriter:
         if kind == "record":
             return self._record(node)
         if kind == "enum":
-            symbols = tuple(node["symbols"])
-            if nested:  # polars panics on enums inside records: read the index
-                return "int", Shape("enum", symbols=symbols)
-            return {"type": "enum", "name": node["name"], "symbols": list(symbols)}, Shape("enum")
+            # polars panics on an enum inside a record or a union: read the index.
+            return "int", Shape("enum", symbols=tuple(node["symbols"]))
         if kind == "fixed":
             return {"type": "fixed", "name": node["name"], "size": node["size"]}, Shape("python")
         if kind == "array":
-            items, shape = self.visit(node["items"], nested=True)
+            items, shape = self.visit(node["items"])
             return {"type": "array", "items": items}, Shape("array", (("", shape),))
         if kind == "map":
             return self._map(node)
@@ -136,7 +135,7 @@ class _Rewriter:
         self.open |= names
         fields, children = [], []
         for child in node["fields"]:
-            avro_type, shape = self.visit(child["type"], nested=True)
+            avro_type, shape = self.visit(child["type"])
             fields.append({"name": child["name"], "type": avro_type})
             children.append((child["name"], shape))
         self.open -= names
@@ -146,7 +145,7 @@ class _Rewriter:
         return record, Shape("record", tuple(children))
 
     def _map(self, node: dict[str, Any]) -> tuple[Any, Shape]:
-        values, shape = self.visit(node["values"], nested=True)
+        values, shape = self.visit(node["values"])
         self.copies += 1
         entry = {
             "type": "record",
