@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests.support.avro import ocf
 
+from playlog.avro.ocf import walk
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import OffsetRange
 from playlog.log.base import Record
@@ -209,8 +210,6 @@ def test_enum_change_and_nested_type_changes_take_the_exact_path() -> None:
 
 
 def _counts(body: bytes) -> list[int]:
-    from playlog.avro.ocf import walk
-
     return [c.count for c in walk(body)]
 
 
@@ -242,20 +241,27 @@ SHOP = {
 }
 
 
-def test_string_defaults_stay_on_the_fast_path(tmp_path: Path) -> None:
+def test_string_defaults_stay_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Defaults do not change how data written with that same schema decodes: the
-    fast path must take such schemas (the README's own evolution rule leads to them)."""
+    re-framed header drops them and the fast path takes such schemas (the README's own
+    evolution rule leads to them)."""
     shop = schema(SHOP, 1, "purchase")
+    header = columnar.reframe([(body := ocf(SHOP, [], "null"), walk(body)[0])], shop)
+    assert b'"default"' not in header and b'"currency"' in header
+    columnar_types, row_offsets = _watch(monkeypatch)
     rows = [{"item": f"i{i}", "currency": "USD", "note": None, "price": i / 4} for i in range(50)]
     headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
     batch = [Record("events", 0, 7, b"g", ocf(SHOP, rows, "deflate"), headers, 0)]
     span = OffsetRange("events", 0, 7, 7)
     tables = {}
-    for fast in (True, False):  # the fast path raises FastPathFailed if it cannot
+    for fast in (True, False):
         store = LocalStore(tmp_path / str(fast))
         result = _transform(span, batch, lambda g, f: shop, lambda g, e: shop, store, fast=fast)
         (task,) = result.tasks
         tables[fast] = pq.read_table(io.BytesIO(store.get(task.key)))
+    assert columnar_types == ["purchase"] and row_offsets == [7]  # the row run only
     assert tables[True].equals(tables[False])
     assert tables[True].column("currency").to_pylist() == ["USD"] * 50
 
