@@ -48,6 +48,7 @@ lint: $(VENV)/.all
 	$(BIN)/mypy
 
 bench: $(VENV)/.all
+	$(BIN)/python benchmarks/shapes.py
 	$(BIN)/python benchmarks/pipeline.py --compare
 
 clean:
