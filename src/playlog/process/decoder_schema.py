@@ -61,7 +61,10 @@ def decoding_of(schema_json: str) -> Decoding:
     rewriter = _Rewriter()
     fields, shapes = [], {}
     for top in raw["fields"]:
-        avro_type, shape = rewriter.visit(top["type"])
+        try:
+            avro_type, shape = rewriter.visit(top["type"])
+        except (KeyError, TypeError, AttributeError) as exc:  # a form not foreseen here
+            raise NotColumnar(f"field {top['name']!r}: {exc!r}") from exc
         fields.append({"name": top["name"], "type": avro_type})
         shapes[top["name"]] = shape
     schema = {"type": "record", "name": raw["name"], "fields": fields}
