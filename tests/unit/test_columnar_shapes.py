@@ -9,16 +9,16 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.support.avro import ocf, ocf_of, zigzag
+from tests.support.avro import ocf_of, zigzag
+from tests.support.columnar import assert_same_tables, transformed, watch_groups
 
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import OffsetRange
 from playlog.log.base import Record
 from playlog.process import columnar
-from playlog.process.transform import _pinned, _transform
+from playlog.process.transform import _transform
 from playlog.storage.local import LocalStore
 
 TS = {"type": "long", "logicalType": "timestamp-millis"}
@@ -97,57 +97,24 @@ def _rows(names: list[str], rng: random.Random, count: int) -> list[dict[str, An
     ]
 
 
-def _run(tmp: Path, raw: dict[str, Any], rows: list[dict[str, Any]], fast: bool) -> pa.Table:
-    text = json.dumps(raw)
-    version = EventSchema("g", "shaped", 1, fingerprint_of(text), text)
-    headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
-    batch = [
-        Record("events", 0, 10 + i, b"g", ocf(raw, rows[i::3], "deflate"), headers, 0)
-        for i in range(3)
-    ]
-    store = LocalStore(tmp)
-    result = _transform(
-        OffsetRange("events", 0, 10, 12), batch, lambda g, f: version,
-        _pinned(lambda g, e: version), store, fast=fast,
-    )  # fmt: skip
-    assert result.dead_letters == [] and result.events == len(rows)
-    (task,) = result.tasks
-    return pq.read_table(io.BytesIO(store.get(task.key))).sort_by("_event_id")
-
-
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_each_shape_is_columnar_and_equals_the_row_path(
     tmp_path: Path, shape: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = _schema([shape])
     rows = _rows([shape], random.Random(shape), 60)
-    outcomes: list[str] = []
-    original = columnar.SchemaGroup.to_arrow
-
-    def watched(self: columnar.SchemaGroup) -> pa.Table:
-        try:
-            table = original(self)
-        except columnar.FastPathFailed as exc:
-            outcomes.append(f"failed: {exc}")
-            raise
-        outcomes.append("columnar")
-        return table
-
-    monkeypatch.setattr(columnar.SchemaGroup, "to_arrow", watched)
-    fast = _run(tmp_path / "fast", raw, rows, fast=True)
+    outcomes = watch_groups(monkeypatch)
+    fast = transformed(tmp_path / "fast", raw, rows, fast=True)
     assert outcomes == ["columnar"]
-    slow = _run(tmp_path / "rows", raw, rows, fast=False)
-    assert fast.schema == slow.schema
-    for name in fast.column_names:
-        assert fast[name].to_pylist() == slow[name].to_pylist(), name
+    assert_same_tables(fast, transformed(tmp_path / "rows", raw, rows, fast=False))
 
 
 def test_all_shapes_in_one_schema_equal_the_row_path(tmp_path: Path) -> None:
     raw = _schema(sorted(SHAPES))
     rows = _rows(sorted(SHAPES), random.Random(7), 300)
     assert columnar.fast_path_fits(*[EventSchema("g", "s", 1, "0", json.dumps(raw))] * 2)
-    fast = _run(tmp_path / "fast", raw, rows, fast=True)
-    assert fast.equals(_run(tmp_path / "rows", raw, rows, fast=False))
+    fast = transformed(tmp_path / "fast", raw, rows, fast=True)
+    assert fast.equals(transformed(tmp_path / "rows", raw, rows, fast=False))
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,8 @@ class _Rewriter:
             # polars panics on an enum inside a record or a union: read the index.
             return "int", Shape("enum", symbols=tuple(node["symbols"]))
         if kind == "fixed":
+            if node["size"] < 1:  # polars panics; the row path writes ""
+                raise NotColumnar("a fixed of size 0")
             return {"type": "fixed", "name": node["name"], "size": node["size"]}, Shape("python")
         if kind == "array":
             items, shape = self.visit(node["items"])
