@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from playlog.avro.ocf import walk
@@ -33,29 +35,7 @@ from playlog.log.base import Record
 from playlog.process.columnar import fast_path_fits
 from playlog.process.transform import _pinned, _transform
 
-
-class MemoryStore:
-    """The ObjectStore port in a dict."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put(self, key: str, data: bytes) -> None:
-        self.objects[key] = data
-
-    def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    def exists(self, key: str) -> bool:
-        return key in self.objects
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def uri(self, key: str) -> str:
-        return f"memory://{key}"
-
-
+ROOT = Path(__file__).resolve().parent.parent
 POS = {
     "type": "record",
     "name": "pos",
@@ -125,6 +105,9 @@ def transform_s(records: list[Record], versions: dict[str, EventSchema], fast: b
     """Seconds for one batch transform of ``records``."""
     by_type = {v.event_type: v for v in versions.values()}
     span = OffsetRange("events", 0, 0, len(records) - 1)
+    sys.path.insert(0, str(ROOT))
+    from tests.support.fakes import MemoryStore
+
     started = time.perf_counter()
     result = _transform(
         span, records, lambda g, f: versions[f],
