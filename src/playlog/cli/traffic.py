@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import fastavro
@@ -95,8 +96,9 @@ def ocf_body(schema: dict[str, Any], events: list[dict[str, Any]], codec: str = 
     return out.getvalue()
 
 
-def synthetic_schema(index: int) -> dict[str, Any]:
-    """Event type ``evt_<index>``: ~190-byte events like the measured prototype."""
+def synthetic_schema(index: int, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Event type ``evt_<index>``: ~190-byte events like the measured prototype, with
+    ``extra`` fields after its own (``region``: ``synthetic_events`` fill it)."""
     return {
         "type": "record",
         "name": f"evt_{index}",
@@ -108,6 +110,7 @@ def synthetic_schema(index: int) -> dict[str, Any]:
             {"name": "label", "type": "string"},
             {"name": "payload", "type": "string"},
             {"name": "ts", "type": _TS},
+            *extra,
         ],
     }
 
@@ -123,6 +126,7 @@ def synthetic_events(count: int, rng: random.Random) -> list[dict[str, Any]]:
             "label": rng.choice(["alpha", "beta", "gamma", "delta"]),
             "payload": "x" * rng.randrange(60, 100),
             "ts": now,
+            "region": "eu",  # written only where the schema has the field
         }
         for _ in range(count)
     ]
