@@ -49,6 +49,7 @@ lint: $(VENV)/.all
 
 bench: $(VENV)/.all
 	$(BIN)/python benchmarks/shapes.py
+	$(BIN)/python benchmarks/pipeline.py --string-defaults --seconds 20
 	$(BIN)/python benchmarks/pipeline.py --compare
 
 clean:
