@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 _TS = {"type": "long", "logicalType": "timestamp-millis"}
@@ -85,8 +86,9 @@ def demo_event(event_type: str, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def synthetic_schema(index: int) -> dict[str, Any]:
-    """Event type ``evt_<index>``: ~190-byte events like the measured prototype."""
+def synthetic_schema(index: int, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Event type ``evt_<index>``: ~190-byte events like the measured prototype, with
+    ``extra`` fields after its own (``region``: ``synthetic_events`` fill it)."""
     return {
         "type": "record",
         "name": f"evt_{index}",
@@ -98,6 +100,7 @@ def synthetic_schema(index: int) -> dict[str, Any]:
             {"name": "label", "type": "string"},
             {"name": "payload", "type": "string"},
             {"name": "ts", "type": _TS},
+            *extra,
         ],
     }
 
@@ -113,6 +116,7 @@ def synthetic_events(count: int, rng: random.Random) -> list[dict[str, Any]]:
             "label": rng.choice(["alpha", "beta", "gamma", "delta"]),
             "payload": "x" * rng.randrange(60, 100),
             "ts": now,
+            "region": "eu",  # written only where the schema has the field
         }
         for _ in range(count)
     ]

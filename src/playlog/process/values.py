@@ -56,10 +56,11 @@ def duration_json(value: bytes) -> str:
 
 
 def nested_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default)
+    return json.dumps(value, default=json_default)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """What ``json.dumps`` cannot write by itself (the row path's and the columnar's)."""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     if isinstance(value, dt.date | dt.time | dt.datetime):
