@@ -1,0 +1,117 @@
+"""The JSON Schemas of the bodies and answers in the OpenAPI description
+(``playlog.ingest.openapi``): what the handlers send and read, field by field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playlog.names import NAME_PATTERN
+
+NAME_SCHEMA = {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"}
+FINGERPRINT = {
+    "type": "string",
+    "pattern": "^[0-9a-f]{16}$",
+    "description": "CRC-64-AVRO of the Parsing Canonical Form, 16 hex digits.",
+}
+_TABLE = {"type": "string", "description": "The warehouse table, `game.event_type`."}
+
+
+def _object(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **optional},
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object(
+        {
+            "error": {
+                **_object({"code": {"type": "string"}, "message": {"type": "string"}}),
+                "description": "`code` is stable and machine-readable; more fields name "
+                "what failed (`field`, `rule`, `limit`, ...).",
+            }
+        }
+    ),
+    "NewGame": _object({"game": NAME_SCHEMA}),
+    "Key": _object(
+        {
+            "game": NAME_SCHEMA,
+            "key_id": {"type": "string"},
+            "api_key": {"type": "string", "description": "Shown once: keep it."},
+        }
+    ),
+    "Revoked": _object(
+        {"game": NAME_SCHEMA, "key_id": {"type": "string"}, "revoked": {"const": True}}
+    ),
+    "AvroRecord": {
+        **_object(
+            {
+                "type": {"const": "record"},
+                "name": {"type": "string"},
+                "fields": {"type": "array", "items": {"type": "object"}},
+            }
+        ),
+        "description": "An Avro record schema; new versions must read every earlier "
+        "version's events (new fields need defaults).",
+    },
+    "Registered": _object(
+        {"fingerprint": FINGERPRINT, "version": {"type": "integer", "minimum": 1}, "table": _TABLE}
+    ),
+    "Versions": _object(
+        {
+            "game": NAME_SCHEMA,
+            "event_type": NAME_SCHEMA,
+            "table": _TABLE,
+            "versions": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "version": {"type": "integer", "minimum": 1},
+                        "fingerprint": FINGERPRINT,
+                        "schema": {"type": "object"},
+                    }
+                ),
+            },
+        }
+    ),
+    "Schema": _object(
+        {
+            "fingerprint": FINGERPRINT,
+            "game": NAME_SCHEMA,
+            "event_type": NAME_SCHEMA,
+            "version": {"type": "integer", "minimum": 1},
+            "table": _TABLE,
+            "schema": {"type": "object"},
+        }
+    ),
+    "JsonEvent": {
+        **_object(
+            {"event_type": NAME_SCHEMA, "data": {"type": "object"}},
+            schema={**FINGERPRINT, "description": "Pins a version; else the latest."},
+        ),
+        "description": "A union takes the bare value; bytes and fixed are base64; "
+        "timestamps are epoch integers in the schema's unit or RFC 3339 strings.",
+    },
+    "Accepted": _object({"accepted": {"type": "integer", "minimum": 1}}),
+    "Query": _object({"sql": {"type": "string", "minLength": 1}}),
+    "QueryResult": _object(
+        {
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "rows": {"type": "array", "items": {"type": "array"}},
+            "truncated": {"type": "boolean"},
+        }
+    ),
+    "Health": _object({"status": {"const": "ok"}}),
+    "Ready": _object(
+        {
+            "ready": {"type": "boolean"},
+            "checks": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "`log` (counts), `warehouse`, `loader`: `ok` or why not.",
+            },
+        }
+    ),
+}
