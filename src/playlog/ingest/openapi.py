@@ -142,7 +142,18 @@ def _events() -> dict[str, Any]:
         "schema": {"type": "string", "enum": ["gzip", "identity"]},
         "description": "`gzip`: the body is gzip (members back to back allowed).",
     }  # fmt: skip
-    request_id = {"schema": {"type": "string"}, "description": "The request's id."}
+    request_id = {
+        "schema": {"type": "string"},
+        "description": "The request's id: the "
+        "`X-Request-Id` sent, else one made; logged and kept in the log's record.",
+    }
+    own_id = {
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Your id for this request.",
+    }
     replayed = {
         "schema": {"type": "string", "enum": ["true"]},
         "description": "Present on the answer to a repeated `Idempotency-Key`.",
@@ -151,7 +162,7 @@ def _events() -> dict[str, Any]:
         "summary": "Send a batch of events",
         "description": "Answers 202 once the batch is durable in the log; a refused batch "
         "changes nothing.",
-        "security": [{"gameKey": []}], "parameters": [GAME, idempotency, encoding],
+        "security": [{"gameKey": []}], "parameters": [GAME, idempotency, encoding, own_id],
         "requestBody": {"required": True, "content": {
             "application/avro": binary("Avro Object Container Files back to back, one event "
                                        "type per container, codec `null` or `deflate`."),
