@@ -115,7 +115,7 @@ def test_docs_page_shows_every_operation_and_needs_no_internet(client: TestClien
 def test_docs_escape_what_the_description_says() -> None:
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "t <b>", "version": "1", "description": "a & b"},
+        "info": {"title": "t <b>", "version": "1", "description": "a & `<b>`"},
         "paths": {
             "/x/{id}": {
                 "get": {
@@ -127,5 +127,6 @@ def test_docs_escape_what_the_description_says() -> None:
     }
     page = render_docs(doc)
     assert "<script>" not in page and "<i>" not in page and "t &lt;b&gt;" in page
+    assert "Key: none needed" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "GET /x/{id}" in page and "a &amp; b" in page
+    assert "GET /x/{id}" in page and "a &amp; <code>&lt;b&gt;</code>" in page

@@ -5,6 +5,7 @@ at run time). Both are open to anyone, like ``/healthz``."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from html import escape
 from typing import Any
@@ -19,6 +20,11 @@ _STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem
 h3{font-family:monospace;background:#eef;padding:.3rem .5rem}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}
 pre{background:#f6f6f6;padding:.5rem;overflow:auto}code{background:#f3f3f3}"""
+
+
+def _text(markdown: str) -> str:
+    """Escaped, with the description's `code` spans (the only Markdown it uses) shown."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(markdown))
 
 
 def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +46,8 @@ def _schema_text(schema: dict[str, Any]) -> str:
     if schema.get("type") == "array" and "items" in schema:
         return f"array of {_schema_text(schema['items'])}"
     shown = {k: v for k, v in schema.items() if k != "description"}
-    return f"<code>{escape(json.dumps(shown))}</code> {escape(schema.get('description', ''))}"
+    kind = "bytes" if "contentMediaType" in schema else f"<code>{escape(json.dumps(shown))}</code>"
+    return f"{kind} {_text(schema.get('description', ''))}"
 
 
 def _content(content: dict[str, Any]) -> str:
@@ -56,7 +63,7 @@ def _parameters(parameters: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td><code>{escape(p['name'])}</code> ({escape(p['in'])})</td>"
         f"<td>{_schema_text(p.get('schema', {}))}</td>"
-        f"<td>{escape(p.get('description', ''))}</td></tr>"
+        f"<td>{_text(p.get('description', ''))}</td></tr>"
         for p in parameters
     )
     return f"<h4>Parameters</h4><table>{rows}</table>"
@@ -68,7 +75,7 @@ def _responses(doc: dict[str, Any], responses: dict[str, Any]) -> str:
         answer = _resolve(doc, answer)
         headers = ", ".join(f"<code>{escape(h)}</code>" for h in answer.get("headers", {}))
         rows.append(
-            f"<tr><td>{escape(status)}</td><td>{escape(answer['description'])}"
+            f"<tr><td>{escape(status)}</td><td>{_text(answer['description'])}"
             f"{' Headers: ' + headers if headers else ''}</td>"
             f"<td>{_content(answer.get('content', {}))}</td></tr>"
         )
@@ -76,13 +83,16 @@ def _responses(doc: dict[str, Any], responses: dict[str, Any]) -> str:
 
 
 def _operation(doc: dict[str, Any], method: str, path: str, op: dict[str, Any]) -> str:
+    schemes = doc.get("components", {}).get("securitySchemes", {})
     security = op.get("security", doc.get("security", []))
-    who = ", ".join(name for requirement in security for name in requirement) or "anyone"
+    who = " or ".join(
+        schemes.get(name, {}).get("description", name) for option in security for name in option
+    )
     body = op.get("requestBody")
     request = f"<h4>Body</h4><p>{_content(body['content'])}</p>" if body else ""
     return (
         f"<h3>{method.upper()} {escape(path)}</h3><p><b>{escape(op.get('summary', ''))}</b> "
-        f"{escape(op.get('description', ''))}</p><p>Key: {escape(who)}</p>"
+        f"{_text(op.get('description', ''))}</p><p>Key: {_text(who or 'none needed')}</p>"
         f"{_parameters(op.get('parameters', []))}{request}{_responses(doc, op['responses'])}"
     )
 
@@ -103,7 +113,7 @@ def render_docs(doc: dict[str, Any]) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
         f"{escape(info['title'])} HTTP API</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{escape(info['title'])} HTTP API</h1><p>{escape(info.get('description', ''))}</p>"
+        f"<h1>{escape(info['title'])} HTTP API</h1><p>{_text(info.get('description', ''))}</p>"
         f'<p>Machine-readable: <a href="openapi.json">openapi.json</a> (OpenAPI '
         f"{escape(doc['openapi'])}).</p><h2>Operations</h2>{operations}"
         f"<h2>Schemas</h2>{schemas}</body></html>"
