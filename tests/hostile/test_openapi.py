@@ -8,9 +8,11 @@ run (about a minute in all). ``PLAYLOG_OPENAPI_EXAMPLES=500`` runs longer;
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
@@ -25,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from playlog.ingest.openapi import document
+from playlog.ingest.openapi_schemas import LEVELUP, LEVELUP_EVENT
 from tests.hostile.bodies import GAME
 from tests.hostile.conftest import Target
 from tests.support.server import ADMIN_KEY
@@ -81,10 +84,12 @@ def test_answers_keep_to_the_description(
 ) -> None:
     url = target.server.url
     operation = schemathesis.openapi.from_url(f"{url}/openapi.json")[path][method]
-    # Events of the game the fixture made (with its schemas): generated bodies reach
-    # the payload checks, not just the 404 of an unknown game.
-    fixed = {"game": GAME} if path.endswith("/events") else None
-    strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
+    strategy = operation.as_strategy(generation_mode=mode)
+    if "{game}" in path:
+        # Also the game the fixture made (with its schemas): bodies then reach the
+        # payload and registry checks, not only the answer for an unknown game.
+        mine = operation.as_strategy(generation_mode=mode, path_parameters={"game": GAME})
+        strategy = st.one_of(strategy, mine)
     keys = _keys(target)
 
     @_settings()
@@ -96,3 +101,47 @@ def test_answers_keep_to_the_description(
         run = seed(int(SEED))(run)
     run()
     target.assert_healthy()
+
+
+def test_every_success_answer_keeps_to_the_description(target: Target) -> None:
+    """The answers fuzzing rarely reaches (a 2xx needs an existing game, a matching
+    key, a valid schema), each requested once and checked against its description."""
+    schema = schemathesis.openapi.from_url(f"{target.server.url}/openapi.json")
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    seen: list[tuple[str, str, int]] = []
+
+    def call(method: str, template: str, status: int, **kwargs: Any) -> httpx.Response:
+        path = template.format(**kwargs.pop("params", {}))
+        kwargs.setdefault("headers", admin)
+        response = httpx.request(method, f"{target.server.url}{path}", timeout=30, **kwargs)
+        assert response.status_code == status, (method, path, response.text)
+        assert str(status) in document()["paths"][template][method.lower()]["responses"]
+        schema[template][method].validate_response(response)  # the body, headers, type
+        seen.append((method.lower(), template, status))
+        return response
+
+    call("POST", "/v1/games", 201, json={"game": "tour"})
+    call("POST", "/v1/games", 409, json={"game": "tour"})
+    game = {"game": "tour"}
+    key = call("POST", "/v1/games/{game}/keys", 201, params=game).json()
+    mine = {"Authorization": f"Bearer {key['api_key']}"}
+    levelup = {**game, "event_type": "levelup"}
+    registered = "/v1/games/{game}/schemas/{event_type}"
+    added = call("POST", registered, 201, params=levelup, json=LEVELUP).json()
+    call("POST", registered, 200, params=levelup, json=LEVELUP)
+    call("GET", registered, 200, params=levelup, headers=mine)
+    call("GET", "/v1/schemas/{fingerprint}", 200, params={"fingerprint": added["fingerprint"]})
+    events = "/v1/games/{game}/events"
+    body = {"content": json.dumps([LEVELUP_EVENT]), "params": game}
+    json_body = {**mine, "Content-Type": "application/json", "Idempotency-Key": "tour-1"}
+    call("POST", events, 202, headers=json_body, **body)
+    replay = call("POST", events, 202, headers=json_body, **body)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    call("POST", events, 415, headers={**mine, "Content-Type": "text/plain"}, **body)
+    call("POST", "/v1/query", 200, json={"sql": "select 1"})
+    call("POST", "/v1/query", 401, json={"sql": "select 1"}, headers={})
+    call("DELETE", "/v1/games/{game}/keys/{key_id}", 200, params={**game, "key_id": key["key_id"]})
+    for path in ("/healthz", "/readyz", "/metrics", "/", "/openapi.json", "/docs"):
+        call("GET", path, 200)
+    succeeded = {(m, p) for m, p, status in seen if status < 300}
+    assert succeeded == {(m, p) for m, p, _ in CASES}, "an operation's success is not tried"

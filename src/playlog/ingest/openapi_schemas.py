@@ -13,6 +13,21 @@ FINGERPRINT = {
     "pattern": "^[0-9a-f]{16}$",
     "description": "CRC-64-AVRO of the Parsing Canonical Form, 16 hex digits.",
 }
+AVRO_NAME = "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+PRIMITIVES = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"]
+LEVELUP = {
+    "type": "record",
+    "name": "levelup",
+    "fields": [
+        {"name": "player", "type": "string"},
+        {"name": "level", "type": "int"},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ],
+}
+LEVELUP_EVENT = {
+    "event_type": "levelup",
+    "data": {"player": "ann", "level": 3, "ts": 1764151200000},
+}
 _TABLE = {"type": "string", "description": "The warehouse table, `game.event_type`."}
 
 
@@ -34,7 +49,7 @@ SCHEMAS: dict[str, Any] = {
             }
         }
     ),
-    "NewGame": _object({"game": NAME_SCHEMA}),
+    "NewGame": {**_object({"game": NAME_SCHEMA}), "examples": [{"game": "g1"}]},
     "Key": _object(
         {
             "game": NAME_SCHEMA,
@@ -49,13 +64,26 @@ SCHEMAS: dict[str, Any] = {
         **_object(
             {
                 "type": {"const": "record"},
-                "name": {"type": "string"},
-                "fields": {"type": "array", "items": {"type": "object"}},
+                "name": {"type": "string", "pattern": AVRO_NAME},
+                "fields": {"type": "array", "items": {"$ref": "#/components/schemas/AvroField"}},
             }
         ),
         "description": "An Avro record schema; new versions must read every earlier "
         "version's events (new fields need defaults).",
+        "examples": [LEVELUP],
     },
+    "AvroField": _object(
+        {
+            "name": {"type": "string", "pattern": AVRO_NAME},
+            "type": {
+                "description": "A primitive's name, a named type's name, a type object "
+                "(record, enum, array, map, fixed, a logical type) or a union (an array).",
+                "anyOf": [{"enum": PRIMITIVES}, {"type": "object"}, {"type": "array"}],
+            },
+        },
+        default={"description": "Needed by a field added in a later version."},
+        doc={"type": "string"},
+    ),
     "Registered": _object(
         {"fingerprint": FINGERPRINT, "version": {"type": "integer", "minimum": 1}, "table": _TABLE}
     ),
@@ -93,9 +121,13 @@ SCHEMAS: dict[str, Any] = {
         ),
         "description": "A union takes the bare value; bytes and fixed are base64; "
         "timestamps are epoch integers in the schema's unit or RFC 3339 strings.",
+        "examples": [LEVELUP_EVENT],
     },
     "Accepted": _object({"accepted": {"type": "integer", "minimum": 1}}),
-    "Query": _object({"sql": {"type": "string", "minLength": 1}}),
+    "Query": {
+        **_object({"sql": {"type": "string", "minLength": 1}}),
+        "examples": [{"sql": "select count(*) from g1.levelup"}, {"sql": "select 1"}],
+    },
     "QueryResult": _object(
         {
             "columns": {"type": "array", "items": {"type": "string"}},
