@@ -7,40 +7,24 @@ from __future__ import annotations
 import html
 import json
 import re
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
-from starlette.exceptions import StarletteDeprecationWarning
 from starlette.routing import Route
+from tests.support.app import TestClient, app_client
 
-with warnings.catch_warnings():  # it prefers the httpx2 package; httpx works
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient
-
-from playlog.ingest.app import create_app
 from playlog.ingest.docs import render_docs
 from playlog.ingest.openapi import document
-from playlog.registry.catalog import Catalog
-from playlog.registry.registry import Registry
-from playlog.settings import Settings
 
-ADMIN = "pl_admin_unit"
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    catalog = Catalog(tmp_path / "catalog.sqlite")
-    services = SimpleNamespace(
-        settings=Settings(data_dir=tmp_path), registry=Registry(catalog, None),
-        catalog=catalog, log=None, warehouse=None,
-    )  # fmt: skip
-    with TestClient(create_app(services, ADMIN), raise_server_exceptions=False) as client:  # type: ignore[arg-type]
+    with app_client(tmp_path) as client:
         yield client
 
 

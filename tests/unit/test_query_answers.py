@@ -9,28 +9,16 @@ import datetime as dt
 import ipaddress
 import json
 import math
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
+from tests.support.app import ADMIN, TestClient, app_client
 
-with warnings.catch_warnings():  # it prefers the httpx2 package; httpx works
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient
-
-from playlog.ingest.app import create_app
 from playlog.ingest.http import to_json
-from playlog.registry.catalog import Catalog
-from playlog.registry.registry import Registry
-from playlog.settings import Settings
 from playlog.storage.local import LocalStore
 from playlog.warehouse.duckdb import DuckDBWarehouse
-
-ADMIN = "pl_admin_unit"
 
 
 def _strict(text: str) -> Any:
@@ -44,15 +32,12 @@ def _strict(text: str) -> Any:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    catalog = Catalog(tmp_path / "catalog.sqlite")
     warehouse = DuckDBWarehouse(tmp_path / "w.duckdb", LocalStore(tmp_path / "objects"))
-    services = SimpleNamespace(
-        settings=Settings(data_dir=tmp_path), registry=Registry(catalog, warehouse),
-        catalog=catalog, log=None, warehouse=warehouse,
-    )  # fmt: skip
-    with TestClient(create_app(services, ADMIN), raise_server_exceptions=False) as client:  # type: ignore[arg-type]
-        yield client
-    warehouse.close()
+    try:
+        with app_client(tmp_path, warehouse) as client:
+            yield client
+    finally:
+        warehouse.close()
 
 
 def _query(client: TestClient, sql: str) -> list[Any]:

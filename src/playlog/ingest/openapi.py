@@ -223,7 +223,8 @@ def document() -> dict[str, Any]:
             "version": "1",
             "summary": "Game telemetry from the game client to the analytics warehouse.",
             "description": 'JSON answers; every error is `{"error": {"code": ..., '
-            '"message": ..., ...}}`. Keys travel as `Authorization: Bearer <key>`.',
+            '"message": ..., ...}}`, an unknown path (404 `not_found`) and method (405 '
+            "`method_not_allowed`) included. Keys travel as `Authorization: Bearer <key>`.",
         },
         "paths": {**_games(), **_schemas(), **_events(), **_operations()},
         "components": {
