@@ -141,7 +141,8 @@ def test_every_success_answer_keeps_to_the_description(target: Target) -> None:
     call("POST", "/v1/query", 200, json={"sql": "select 1"})
     call("POST", "/v1/query", 401, json={"sql": "select 1"}, headers={})
     call("DELETE", "/v1/games/{game}/keys/{key_id}", 200, params={**game, "key_id": key["key_id"]})
-    for path in ("/healthz", "/readyz", "/metrics", "/", "/openapi.json", "/docs"):
+    call("GET", "/v1/status", 401, headers={})
+    for path in ("/v1/status", "/healthz", "/readyz", "/metrics", "/", "/openapi.json", "/docs"):
         call("GET", path, 200)
     succeeded = {(m, p) for m, p, status in seen if status < 300}
     assert succeeded == {(m, p) for m, p, _ in CASES}, "an operation's success is not tried"

@@ -86,7 +86,8 @@ def _operation(doc: dict[str, Any], method: str, path: str, op: dict[str, Any]) 
     schemes = doc.get("components", {}).get("securitySchemes", {})
     security = op.get("security", doc.get("security", []))
     who = " or ".join(
-        schemes.get(name, {}).get("description", name) for option in security for name in option
+        " and ".join(schemes.get(name, {}).get("description", name) for name in option) or "none"
+        for option in security
     )
     body = op.get("requestBody")
     request = f"<h4>Body</h4><p>{_content(body['content'])}</p>" if body else ""

@@ -191,6 +191,13 @@ def _operations() -> dict[str, Any]:
             "responses": {"200": _json(_ref("QueryResult"), "The result."),
                           **_errors(400, 401, 403, 404, 408, 413, 429, 503)},
         }},
+        "/v1/status": {"get": {
+            "summary": "The status page's data", "security": [*ADMIN, {}],
+            "description": "The admin key is needed unless `server.public_status` is true.",
+            "responses": {"200": _json(_ref("Status"), "Totals, tables, stages, lag, loader, "
+                                       "canary, refusals, dead letters, recent history."),
+                          **_errors(401, 403, 503)},
+        }},
         "/healthz": {"get": {"summary": "Liveness", "security": [],
                              "responses": {"200": _json(_ref("Health"), "Alive."),
                                            **_errors()}}},

@@ -28,6 +28,9 @@ LEVELUP_EVENT = {
     "event_type": "levelup",
     "data": {"player": "ann", "level": 3, "ts": 1764151200000},
 }
+_NUMBER = {"type": "number"}
+_MAYBE_NUMBER = {"type": ["number", "null"]}
+_MAYBE_STRING = {"type": ["string", "null"]}
 _TABLE = {"type": "string", "description": "The warehouse table, `game.event_type`."}
 
 
@@ -135,6 +138,40 @@ SCHEMAS: dict[str, Any] = {
             "truncated": {"type": "boolean"},
         }
     ),
+    "Status": {
+        **_object(
+            {
+                "at": _NUMBER,
+                "freshness_slo_s": _NUMBER,
+                "totals": {"type": "object", "additionalProperties": _MAYBE_NUMBER},
+                "tables": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "table": _TABLE,
+                            "rows": _NUMBER,
+                            "rows_per_min": _MAYBE_NUMBER,
+                            "freshness_s": _MAYBE_NUMBER,
+                            "stale": {"type": "boolean"},
+                        }
+                    ),
+                },
+                "stages": {"type": "object", "additionalProperties": _MAYBE_NUMBER},
+                "lag": {"type": "array", "items": {"type": "object"}},
+                "loader": _object({"state": _MAYBE_STRING, "reason": _MAYBE_STRING}),
+                "warehouse_up": {"type": ["boolean", "null"]},
+                "canary": _object(
+                    {"ok": {"type": ["boolean", "null"]}, "latency_s": _MAYBE_NUMBER}
+                ),
+                "refused": {"type": "object", "additionalProperties": _NUMBER},
+                "dead_letters": {"type": "object", "additionalProperties": _NUMBER},
+                "failed": {"type": ["array", "null"], "items": {"type": "object"}},
+                "history": {"type": "object"},
+            }
+        ),
+        "description": "What the status page shows; `failed` is null where "
+        "`playlog.failed_events` cannot be read.",
+    },
     "Health": _object({"status": {"const": "ok"}}),
     "Ready": _object(
         {
