@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import pytest
 
 from tests import peers as _peers
-from tests.support import processes
+from tests.support import processes, writers
 from tests.support.spark import SharedSpark
 
 processes.mark_this_run()
@@ -63,6 +64,18 @@ def spark_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSpa
         yield spark
     finally:
         spark.close()
+
+
+@pytest.fixture(scope="session")
+def avro_java(tmp_path_factory: pytest.TempPathFactory) -> writers.JavaOutput:
+    """Files of Avro Java 1.8.2, every codec it has: compiled and written once per run."""
+    return writers.java_files(tmp_path_factory.mktemp("avro-java"))
+
+
+@pytest.fixture(scope="session")
+def avro_python(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files of Apache's Python ``avro`` package, every codec it has."""
+    return writers.python_avro_files(tmp_path_factory.mktemp("avro-python"))
 
 
 _LEFT: list[str] = []

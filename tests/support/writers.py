@@ -1,0 +1,234 @@
+"""Object Container Files written by real Avro writers, generated at test time (nothing
+fetched is committed): Avro Java 1.8.2 (Debian's libavro-java; interop/AvroWriter.java,
+compiled once per session) and Apache's Python `avro` package. Plus what it takes to
+check a loaded file exactly: the file's own values read back by fastavro (or, where
+fastavro cannot read the header, by `avro`), in one comparable form."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import fastavro
+import pytest
+
+HERE = Path(__file__).parent / "interop"
+# interop: the common types and the logical types Avro Java 1.8 writes; columnar: its
+# fields of the types the columnar fast path takes; weather: Avro's own test files'.
+SCHEMAS = {
+    name: json.loads((HERE / f"{name}.avsc").read_text())
+    for name in ("interop", "columnar", "weather")
+}
+ROWS = 300
+JARS = "/usr/share/java"
+CLASSPATH = [
+    f"{JARS}/{name}.jar"
+    for name in ("avro", "jackson-core-asl", "jackson-mapper-asl", "snappy-java", "xz",
+                 "commons-compress", "slf4j-api", "slf4j-nop", "paranamer")
+]  # fmt: skip
+JAVA_CODECS = ("null", "deflate", "snappy", "bzip2", "xz")  # Avro 1.8.2: zstandard came in 1.9
+PYTHON_CODECS = ("null", "deflate", "snappy", "zstandard", "bzip2")  # avro 1.12: no xz
+INSTALL_S = 900
+RUN_S = 120
+
+
+@dataclass(frozen=True)
+class JavaOutput:
+    files: dict[str, Path]  # "interop-snappy" -> its file
+    fingerprints: dict[str, str]  # schema name -> parsingFingerprint64, single-object order
+
+
+def _install_libavro_java() -> str | None:
+    """Install Debian's libavro-java (pulls in its codecs' jars); the reason it could
+    not, or None."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "libavro-java missing and not root with apt-get to install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "libavro-java"]
+    for args in (["apt-get", "update"], install):
+        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=INSTALL_S)
+        if done.returncode != 0:
+            return f"{' '.join(args)} failed: {done.stderr[-300:]}"
+    return None
+
+
+def java_files(out: Path) -> JavaOutput:
+    """Compile AvroWriter.java and run it into ``out``; skips with the reason where Avro
+    Java or a JDK is missing and cannot be installed."""
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK (javac, java) on this machine")
+    if not all(Path(jar).exists() for jar in CLASSPATH):
+        reason = _install_libavro_java()
+        if not all(Path(jar).exists() for jar in CLASSPATH):
+            pytest.skip(reason or "libavro-java's jars not found after installing")
+    classpath = os.pathsep.join(CLASSPATH)
+    source = HERE / "AvroWriter.java"
+    _run(["javac", "-d", str(out), "-cp", classpath, str(source)])
+    args = [str(out), str(HERE), str(ROWS)]
+    lines = _run(["java", "-cp", os.pathsep.join([str(out), classpath]), "AvroWriter", *args])
+    files, fingerprints = {}, {}
+    for line in lines.splitlines():
+        kind, *rest = line.split()
+        if kind == "file":
+            files[Path(rest[0]).stem] = Path(rest[0])
+        elif kind == "fingerprint":
+            fingerprints[rest[0].lower()] = rest[1]
+    return JavaOutput(files, fingerprints)
+
+
+def _run(args: list[str]) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=RUN_S)
+    assert done.returncode == 0, f"{args[0]} failed: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def python_avro_files(out: Path) -> dict[str, Path]:
+    """One file per schema and codec of Apache's Python ``avro`` package."""
+    import avro.datafile
+    import avro.io
+    import avro.schema
+
+    files = {}
+    for name, schema in SCHEMAS.items():
+        parsed = avro.schema.parse(json.dumps(schema))
+        rows = WEATHER_ROWS if name == "weather" else interop_rows(ROWS)
+        for codec in PYTHON_CODECS:
+            path = out / f"{name}-{codec}.avro"
+            with path.open("wb") as f:
+                writer = avro.datafile.DataFileWriter(f, avro.io.DatumWriter(), parsed, codec)
+                for row in rows:
+                    writer.append({f["name"]: row[f["name"]] for f in schema["fields"]})
+                writer.close()
+            files[path.stem] = path
+    return files
+
+
+# Avro's weather test files' five readings
+WEATHER_ROWS = [
+    {"station": station, "time": time, "temp": temp}
+    for station, time, temp in [
+        ("011990-99999", -619524000000, 0),
+        ("011990-99999", -619506000000, 22),
+        ("011990-99999", -619484400000, -11),
+        ("012650-99999", -655531200000, 111),
+        ("012650-99999", -655509600000, 78),
+    ]
+]
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def interop_rows(count: int) -> list[dict[str, Any]]:
+    """interop rows as the Python ``avro`` package takes them (its logical types as
+    Python objects): the extremes first, then a spread, like AvroWriter.java's."""
+    return [_interop_row(i) for i in range(count)]
+
+
+def _interop_row(i: int) -> dict[str, Any]:
+    at = dt.datetime(1, 1, 1, tzinfo=dt.UTC) if i == 0 else EPOCH + dt.timedelta(
+        milliseconds=1_764_151_200_000 + (i - 150) * 3_600_123_457)  # fmt: skip
+    return {
+        "id": [-(2**63), 2**63 - 1][i] if i < 2 else i * 1_000_000_007,
+        "flag": i % 2 == 0,
+        "level": [-(2**31), 2**31 - 1][i] if i < 2 else -i,
+        "score": i * 0.25 - 3.5,
+        "ratio": 1.7976931348623157e308 if i == 1 else i / 7,
+        "player": "" if i == 0 else f"plàyer-{i} 🎮",
+        "payload": bytes((i * 31 + k * 97) % 256 for k in range(i % 5)),
+        "kind": ("ALPHA", "BETA", "GAMMA")[i % 3],
+        "tag": bytes([i % 256, (i >> 8) % 256, 0xFF, 0]),
+        "price": Decimal("-9999999999.99") if i == 0 else Decimal(i * 12345 - 99999) / 100,
+        "amount": Decimal("99999999999999.9999") if i == 0 else Decimal(-i * 7_654_321) / 10_000,
+        "day": dt.date(1970, 1, 1) + dt.timedelta(days=i * 1000 - 40_000),
+        "at_ms": at,
+        "at_us": at + dt.timedelta(microseconds=i),
+        "clock_ms": _clock(i * 1_234_567 % 86_400_000 * 1000),
+        "clock_us": _clock(i * 1_234_567_891 % 86_400_000_000),
+        "session": str(uuid.uuid5(uuid.NAMESPACE_OID, f"session {i}")),  # avro takes text
+        "pos": {"x": i * 0.5, "zone": f'zone "{i % 4}"'},
+        "items": [f"item-{k}" for k in range(i % 4)],
+        "counters": {f"c{k}": i * k - 5 for k in range(i % 3)},
+        "note": None if i % 3 == 0 else f"note {i}",
+        "bonus": None if i % 2 == 0 else i,
+        "currency": ("EUR", "USD", "JPY")[i % 3],
+    }
+
+
+def _clock(micros: int) -> dt.time:
+    return (dt.datetime.min + dt.timedelta(microseconds=micros)).time()
+
+
+def written(path: Path) -> list[dict[str, Any]]:
+    """The file's rows as a reader sees them: fastavro, the reference; Apache's ``avro``
+    where fastavro cannot read the header (metadata that is not UTF-8)."""
+    data = path.read_bytes()
+    try:
+        return list(fastavro.reader(io.BytesIO(data)))  # type: ignore[arg-type]
+    except UnicodeDecodeError:
+        import avro.datafile
+        import avro.io
+
+        reader = avro.datafile.DataFileReader(io.BytesIO(data), avro.io.DatumReader())
+        return [cast(dict[str, Any], row) for row in reader]
+
+
+NESTED = ("record", "array", "map")
+
+
+def comparable(value: Any) -> Any:
+    """One form for a value read by fastavro, from a batch file or from a query of the
+    columns ``select_list`` makes: bytes as upper-case hex, decimals, uuids as text,
+    timestamps as epoch microseconds, dates and times in ISO form."""
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    if isinstance(value, (Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return (value - EPOCH) // dt.timedelta(microseconds=1)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return value
+
+
+def _kind(avro_type: Any) -> str:
+    """The field's type name; its logical type where it has one."""
+    if isinstance(avro_type, dict):
+        return str(avro_type.get("logicalType") or avro_type["type"])
+    return "union" if isinstance(avro_type, list) else str(avro_type)
+
+
+def select_list(schema: dict[str, Any]) -> str:
+    """The columns of ``schema``'s table, each as SQL that ``comparable`` matches."""
+    exprs = []
+    for field in schema["fields"]:
+        name, kind = field["name"], _kind(field["type"])
+        if kind in ("bytes", "fixed"):
+            exprs.append(f"hex({name})")
+        elif kind in ("decimal", "uuid"):
+            exprs.append(f"cast({name} as varchar)")
+        elif kind.startswith("timestamp"):
+            exprs.append(f"epoch_us({name})")
+        else:
+            exprs.append(name)
+    return ", ".join(exprs)
+
+
+def row_values(schema: dict[str, Any], row: list[Any]) -> list[Any]:
+    """A query's (or batch file's) row in ``comparable`` form: nested values are JSON text."""
+    kinds = [_kind(f["type"]) for f in schema["fields"]]
+    return [
+        json.loads(v) if kind in NESTED and v is not None else comparable(v)
+        for kind, v in zip(kinds, row, strict=True)
+    ]
+
+
+def expected_rows(schema: dict[str, Any], rows: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[comparable(row[f["name"]]) for f in schema["fields"]] for row in rows]

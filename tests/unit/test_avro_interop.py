@@ -1,0 +1,106 @@
+"""Files of real Avro writers -- Avro Java 1.8.2 (every codec it has, and a header whose
+metadata is not UTF-8 and holds the sync marker) and Apache's Python `avro` package --
+through the processor's columnar fast path and row by row: the batch file holds exactly
+what the file holds, as fastavro reads it (tests/support/writers.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from tests.support import writers
+
+from playlog.avro.schema import EventSchema, fingerprint_of
+from playlog.contracts import FORMAT_OCF, OffsetRange
+from playlog.log.base import Record
+from playlog.process import columnar
+from playlog.process.transform import _transform
+from playlog.storage.local import LocalStore
+
+JAVA = [f"{s}-{c}" for s in writers.SCHEMAS for c in writers.JAVA_CODECS] + ["weather-syncinmeta"]
+PYTHON = [f"{s}-{c}" for s in writers.SCHEMAS for c in writers.PYTHON_CODECS]
+PATHS = ["fast", "rows"]
+
+
+# interop has decimals, times and a uuid: documented to go row by row
+COLUMNAR = {"interop": False, "columnar": True, "weather": True}
+
+
+def batch_file_rows(path: Path, fast: bool, tmp_path: Path) -> tuple[list[list[object]], int]:
+    """``path``'s container through the processor: the batch file's rows, in the
+    schema's field order and ``writers.comparable`` form, and how many container groups
+    the columnar path decoded."""
+    schema = writers.SCHEMAS[path.stem.split("-")[0]]
+    text = json.dumps(schema)
+    event_schema = EventSchema("g", schema["name"].lower(), 1, fingerprint_of(text), text)
+    headers = {"game": "g", "format": FORMAT_OCF, "received_at_ms": "1700000000000"}
+    record = Record("events", 0, 9, b"g", path.read_bytes(), headers, 0)
+    store = LocalStore(tmp_path)
+    decoded = []
+    to_arrow = columnar.SchemaGroup.to_arrow
+
+    def counted(group: columnar.SchemaGroup) -> Any:
+        table = to_arrow(group)
+        decoded.append(group)
+        return table
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columnar.SchemaGroup, "to_arrow", counted)
+        result = _transform(
+            OffsetRange("events", 0, 9, 9),
+            [record],
+            lambda game, fp: event_schema,
+            lambda game, event_type: event_schema,
+            store,
+            fast=fast,
+        )
+    assert result.dead_letters == []
+    (task,) = result.tasks
+    table = pq.read_table(io.BytesIO(store.get(task.key)))
+    names = [f["name"] for f in schema["fields"]]
+    columns = [table.column(name).to_pylist() for name in names]
+    rows = [writers.row_values(schema, list(row)) for row in zip(*columns, strict=True)]
+    return rows, len(decoded)
+
+
+def assert_exact(path: Path, fast: bool, tmp_path: Path) -> None:
+    name = path.stem.split("-")[0]
+    schema = writers.SCHEMAS[name]
+    expected = writers.expected_rows(schema, writers.written(path))
+    assert len(expected) in (writers.ROWS, len(writers.WEATHER_ROWS))
+    rows, columnar_groups = batch_file_rows(path, fast, tmp_path)
+    assert rows == expected
+    assert columnar_groups == (1 if fast and COLUMNAR[name] else 0)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", JAVA)
+def test_avro_java_files_reach_the_batch_file_exactly(
+    avro_java: writers.JavaOutput, name: str, path: str, tmp_path: Path
+) -> None:
+    assert_exact(avro_java.files[name], path == "fast", tmp_path)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", PYTHON)
+def test_python_avro_files_reach_the_batch_file_exactly(
+    avro_python: dict[str, Path], name: str, path: str, tmp_path: Path
+) -> None:
+    assert_exact(avro_python[name], path == "fast", tmp_path)
+
+
+def test_fingerprints_equal_avro_javas(avro_java: writers.JavaOutput) -> None:
+    """playlog's schema hash is Java's SchemaNormalization.parsingFingerprint64."""
+    mine = {name: fingerprint_of(json.dumps(s)) for name, s in writers.SCHEMAS.items()}
+    assert mine == avro_java.fingerprints
+
+
+def test_the_weather_files_hold_avros_own_readings(avro_java: writers.JavaOutput) -> None:
+    """The reference reader agrees with the writer on what it wrote (a check of the
+    check): Avro's weather readings, also behind a header fastavro cannot decode."""
+    for name in ("weather-snappy", "weather-syncinmeta"):
+        assert writers.written(avro_java.files[name]) == writers.WEATHER_ROWS
