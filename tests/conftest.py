@@ -1,6 +1,7 @@
-"""Fixtures every test folder may use: the real servers of tests/peers.py, started
-once per session and only when a test asks for them; and the session-end check that
-no process the tests started is still alive (tests/support/processes.py)."""
+"""Fixtures every test folder may use: the real servers of tests/peers.py and the files
+of real Avro writers (tests/support/writers.py), made once per session and only when a
+test asks for them; and the session-end check that no process the tests started is
+still alive (tests/support/processes.py)."""
 
 from __future__ import annotations
 
