@@ -1,7 +1,8 @@
-"""Files of real Avro writers -- Avro Java 1.8.2 (every codec it has, and a header whose
-metadata is not UTF-8 and holds the sync marker) and Apache's Python `avro` package --
-through the processor's columnar fast path and row by row: the batch file holds exactly
-what the file holds, as fastavro reads it (tests/support/writers.py)."""
+"""Files of real Avro writers -- Avro Java 1.8.2 (every codec it has, a header as its
+generated code writes it, and one whose metadata is not UTF-8 and holds the sync
+marker) and Apache's Python `avro` package -- through the processor's columnar fast
+path and row by row: the batch file holds exactly what the file holds, as fastavro
+reads it (tests/support/writers.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from playlog.process import columnar
 from playlog.process.transform import _transform
 from playlog.storage.local import LocalStore
 
-JAVA = [f"{s}-{c}" for s in writers.SCHEMAS for c in writers.JAVA_CODECS] + ["weather-syncinmeta"]
+# plus a header as Java's generated code writes it ("avro.java.string" on its strings)
+# and one with a metadata value that is not UTF-8 and holds the sync marker
+JAVA = [f"{s}-{c}" for s in writers.SCHEMAS for c in writers.JAVA_CODECS]
+JAVA += ["columnar-javastring", "weather-syncinmeta"]
 PYTHON = [f"{s}-{c}" for s in writers.SCHEMAS for c in writers.PYTHON_CODECS]
 PATHS = ["fast", "rows"]
 

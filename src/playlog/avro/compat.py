@@ -32,18 +32,20 @@ def same_types(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _logical_types(a) == _logical_types(b)
 
 
-def _logical_types(value: Any) -> list[str | None]:
-    """Every logical type of a raw schema, in document order."""
-    if isinstance(value, list):
-        return [t for item in value for t in _logical_types(item)]
-    if not isinstance(value, dict):
-        return []
-    own = (
-        [_logical(value)] if "type" in value and not isinstance(value["type"], dict | list) else []
-    )
-    return own + [
-        t for key in ("type", "fields", "items", "values") for t in _logical_types(value.get(key))
-    ]
+def _logical_types(avro_type: Any) -> list[str | None]:
+    """The logical type (or None) of every type in a raw schema, in document order: one
+    entry per type however it is spelled, ``"string"`` or ``{"type": "string", ...}``
+    with properties outside the fingerprint (Avro Java's generated code writes
+    ``"avro.java.string"`` on every string), so the same positions line up."""
+    if isinstance(avro_type, list):  # a union
+        return [t for branch in avro_type for t in _logical_types(branch)]
+    if not isinstance(avro_type, dict):  # a primitive's or a named type's name
+        return [None]
+    if isinstance(avro_type.get("type"), dict | list):  # a type wrapped in {"type": ...}
+        return _logical_types(avro_type["type"])
+    inner = [f.get("type") for f in avro_type.get("fields", ()) if isinstance(f, dict)]
+    inner += [avro_type[key] for key in ("items", "values") if key in avro_type]
+    return [_logical(avro_type)] + [t for child in inner for t in _logical_types(child)]
 
 
 def check_backward(old: dict[str, Any], new: dict[str, Any]) -> None:

@@ -47,6 +47,9 @@ public class AvroWriter {
       write(new File(out, "columnar-" + codec + ".avro"), columnar, columnarRows, codec, null);
       write(new File(out, "weather-" + codec + ".avro"), weather, weatherRows(weather), codec, null);
     }
+    Schema generated = new Schema.Parser().parse(columnar.toString());
+    markStrings(generated);
+    write(new File(out, "columnar-javastring.avro"), generated, columnarRows, "snappy", null);
     // Like Avro's own syncInMeta.avro: a metadata value that is not UTF-8 and holds the
     // sync marker itself (a reader must not look for markers inside the header).
     byte[] sync = "SYNC-in-META-16b".getBytes(StandardCharsets.US_ASCII);
@@ -82,6 +85,35 @@ public class AvroWriter {
       }
     }
     System.out.println("file " + file);
+  }
+
+  // As Avro's code generator with stringType String does: every string (and map)
+  // carries "avro.java.string": "String" in the schema it embeds in each file's header.
+  static void markStrings(Schema schema) {
+    switch (schema.getType()) {
+      case STRING:
+        schema.addProp("avro.java.string", "String");
+        break;
+      case MAP:
+        schema.addProp("avro.java.string", "String");
+        markStrings(schema.getValueType());
+        break;
+      case ARRAY:
+        markStrings(schema.getElementType());
+        break;
+      case RECORD:
+        for (Schema.Field field : schema.getFields()) {
+          markStrings(field.schema());
+        }
+        break;
+      case UNION:
+        for (Schema branch : schema.getTypes()) {
+          markStrings(branch);
+        }
+        break;
+      default:
+        break;
+    }
   }
 
   // The fields of row that schema has (the writer encodes nested records,
