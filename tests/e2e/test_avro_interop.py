@@ -50,12 +50,12 @@ def load_and_compare(
 def test_avro_java_files_of_every_codec_load_exactly(
     server: Server, avro_java: writers.JavaOutput
 ) -> None:
-    assert len(avro_java.files) == 3 * len(writers.JAVA_CODECS) + 2
+    assert len(avro_java.files) == 4 * len(writers.JAVA_CODECS) + 2
     load_and_compare(server, "java", avro_java.files, avro_java.fingerprints)
 
 
 def test_python_avro_files_of_every_codec_load_exactly(
     server: Server, avro_python: dict[str, Path], avro_java: writers.JavaOutput
 ) -> None:
-    assert len(avro_python) == 3 * len(writers.PYTHON_CODECS)
+    assert len(avro_python) == 4 * len(writers.PYTHON_CODECS)
     load_and_compare(server, "python", avro_python, avro_java.fingerprints)

@@ -30,8 +30,9 @@ PYTHON = [f"{s}-{c}" for s in writers.SCHEMAS for c in writers.PYTHON_CODECS]
 PATHS = ["fast", "rows"]
 
 
-# interop has decimals, times and a uuid: documented to go row by row
-COLUMNAR = {"interop": False, "columnar": True, "weather": True}
+# Documented to go row by row: decimals, times and uuids (interop), unions of several
+# types and recursive records (avrointerop)
+COLUMNAR = {"interop": False, "columnar": True, "avrointerop": False, "weather": True}
 
 
 def batch_file_rows(path: Path, fast: bool, tmp_path: Path) -> tuple[list[list[object]], int]:
@@ -66,7 +67,7 @@ def batch_file_rows(path: Path, fast: bool, tmp_path: Path) -> tuple[list[list[o
     (task,) = result.tasks
     table = pq.read_table(io.BytesIO(store.get(task.key)))
     names = [f["name"] for f in schema["fields"]]
-    columns = [table.column(name).to_pylist() for name in names]
+    columns = [table.column(name.lower()).to_pylist() for name in names]
     rows = [writers.row_values(schema, list(row)) for row in zip(*columns, strict=True)]
     return rows, len(decoded)
 

@@ -2,8 +2,9 @@
 // DataFileWriter, generic records, BigDecimal through Avro's DecimalConversion), one file
 // per schema and codec, and prints each schema's SchemaNormalization.parsingFingerprint64.
 //
-// Usage: java AvroWriter OUT_DIR AVSC_DIR ROWS (AVSC_DIR: interop, columnar, weather.avsc)
-// Prints "fingerprint <schema> <16 hex digits, little-endian as in single-object headers>"
+// Usage: java AvroWriter OUT_DIR AVSC_DIR ROWS
+// (AVSC_DIR: interop, columnar, avrointerop and weather.avsc)
+// Prints "fingerprint <avsc name> <16 hex digits, little-endian as in single-object headers>"
 // and "file <path>" per file written.
 
 import java.io.File;
@@ -12,6 +13,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,17 +37,21 @@ public class AvroWriter {
     File out = new File(args[0]);
     Schema interop = new Schema.Parser().parse(new File(args[1], "interop.avsc"));
     Schema columnar = new Schema.Parser().parse(new File(args[1], "columnar.avsc"));
+    Schema avroInterop = new Schema.Parser().parse(new File(args[1], "avrointerop.avsc"));
     Schema weather = new Schema.Parser().parse(new File(args[1], "weather.avsc"));
     int rows = Integer.parseInt(args[2]);
     List<GenericRecord> interopRows = new ArrayList<>();
     List<GenericRecord> columnarRows = new ArrayList<>();
+    List<GenericRecord> avroInteropRows = new ArrayList<>();
     for (int i = 0; i < rows; i++) {
       interopRows.add(interopRow(interop, i));
       columnarRows.add(project(interopRows.get(i), columnar));
+      avroInteropRows.add(avroInteropRow(avroInterop, i));
     }
     for (String codec : CODECS) {
       write(new File(out, "interop-" + codec + ".avro"), interop, interopRows, codec, null);
       write(new File(out, "columnar-" + codec + ".avro"), columnar, columnarRows, codec, null);
+      write(new File(out, "avrointerop-" + codec + ".avro"), avroInterop, avroInteropRows, codec, null);
       write(new File(out, "weather-" + codec + ".avro"), weather, weatherRows(weather), codec, null);
     }
     Schema generated = new Schema.Parser().parse(columnar.toString());
@@ -55,14 +62,16 @@ public class AvroWriter {
     byte[] sync = "SYNC-in-META-16b".getBytes(StandardCharsets.US_ASCII);
     byte[] meta = ByteBuffer.allocate(20).put(sync).put(new byte[] {(byte) 0xff, 0, (byte) 0xfe, 1}).array();
     write(new File(out, "weather-syncinmeta.avro"), weather, weatherRows(weather), "deflate", sync, meta);
-    for (Schema schema : new Schema[] {interop, columnar, weather}) {
-      long fp = SchemaNormalization.parsingFingerprint64(schema);
+    String[] names = {"interop", "columnar", "avrointerop", "weather"};
+    Schema[] schemas = {interop, columnar, avroInterop, weather};
+    for (int s = 0; s < schemas.length; s++) {
+      long fp = SchemaNormalization.parsingFingerprint64(schemas[s]);
       byte[] le = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(fp).array();
       StringBuilder hex = new StringBuilder();
       for (byte b : le) {
         hex.append(String.format("%02x", b));
       }
-      System.out.println("fingerprint " + schema.getName() + " " + hex);
+      System.out.println("fingerprint " + names[s] + " " + hex);
     }
   }
 
@@ -114,6 +123,45 @@ public class AvroWriter {
       default:
         break;
     }
+  }
+
+  // Avro's interop schema: a null field, a union of three types, a map of records and
+  // a recursive record (a chain i % 4 deep).
+  static GenericRecord avroInteropRow(Schema schema, int i) {
+    GenericRecord row = new GenericData.Record(schema);
+    row.put("intField", i - 2);
+    row.put("longField", -i * 1_000_000_000_000L);
+    row.put("stringField", "ström " + i);
+    row.put("boolField", i % 2 == 1);
+    row.put("floatField", i * 1.5f);
+    row.put("doubleField", -i / 3.0);
+    row.put("bytesField", ByteBuffer.wrap(new byte[] {(byte) i, (byte) 0xff}));
+    row.put("nullField", null);
+    row.put("arrayField", Arrays.asList(i * 0.5, -1.25));
+    GenericRecord foo = new GenericData.Record(schema.getField("mapField").schema().getValueType());
+    foo.put("label", "foo " + i);
+    row.put("mapField", Collections.singletonMap("k" + i, foo));
+    List<ByteBuffer> blobs = Arrays.asList(ByteBuffer.wrap(new byte[] {1, (byte) i}));
+    row.put("unionField", new Object[] {i % 2 == 0, i * 2.5, blobs}[i % 3]);
+    Schema kind = schema.getField("enumField").schema();
+    row.put("enumField", new GenericData.EnumSymbol(kind, kind.getEnumSymbols().get(i % 3)));
+    byte[] md5 = new byte[16];
+    Arrays.fill(md5, (byte) i);
+    row.put("fixedField", new GenericData.Fixed(schema.getField("fixedField").schema(), md5));
+    row.put("recordField", node(schema.getField("recordField").schema(), "root", i % 4));
+    row.put("stampOnField", 1_764_151_200_000L + i);
+    return row;
+  }
+
+  static GenericRecord node(Schema schema, String label, int depth) {
+    GenericRecord node = new GenericData.Record(schema);
+    node.put("label", label);
+    List<GenericRecord> children = new ArrayList<>();
+    if (depth > 0) {
+      children.add(node(schema, label + "/" + depth, depth - 1));
+    }
+    node.put("children", children);
+    return node;
   }
 
   // The fields of row that schema has (the writer encodes nested records,
