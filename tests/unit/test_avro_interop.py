@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pyarrow.parquet as pq
 import pytest
 from tests.support import writers
@@ -35,12 +36,15 @@ PATHS = ["fast", "rows"]
 COLUMNAR = {"interop": False, "columnar": True, "avrointerop": False, "weather": True}
 
 
-def batch_file_rows(path: Path, fast: bool, tmp_path: Path) -> tuple[list[list[object]], int]:
-    """``path``'s container through the processor: the batch file's rows, in the
-    schema's field order and ``writers.comparable`` form, and how many container groups
-    the columnar path decoded."""
+def batch_file_rows(
+    path: Path, fast: bool, tmp_path: Path, registered: str | None = None
+) -> tuple[list[list[object]], int]:
+    """``path``'s container through the processor, its schema registered as the .avsc
+    spells it (or as ``registered``): the batch file's rows, in the schema's field
+    order and ``writers.comparable`` form, and how many container groups the columnar
+    path decoded."""
     schema = writers.SCHEMAS[path.stem.split("-")[0]]
-    text = json.dumps(schema)
+    text = registered or json.dumps(schema)
     event_schema = EventSchema("g", schema["name"].lower(), 1, fingerprint_of(text), text)
     headers = {"game": "g", "format": FORMAT_OCF, "received_at_ms": "1700000000000"}
     record = Record("events", 0, 9, b"g", path.read_bytes(), headers, 0)
@@ -72,12 +76,12 @@ def batch_file_rows(path: Path, fast: bool, tmp_path: Path) -> tuple[list[list[o
     return rows, len(decoded)
 
 
-def assert_exact(path: Path, fast: bool, tmp_path: Path) -> None:
+def assert_exact(path: Path, fast: bool, tmp_path: Path, registered: str | None = None) -> None:
     name = path.stem.split("-")[0]
     schema = writers.SCHEMAS[name]
     expected = writers.expected_rows(schema, writers.written(path))
     assert len(expected) in (writers.ROWS, len(writers.WEATHER_ROWS))
-    rows, columnar_groups = batch_file_rows(path, fast, tmp_path)
+    rows, columnar_groups = batch_file_rows(path, fast, tmp_path, registered)
     assert rows == expected
     assert columnar_groups == (1 if fast and COLUMNAR[name] else 0)
 
@@ -96,6 +100,16 @@ def test_python_avro_files_reach_the_batch_file_exactly(
     avro_python: dict[str, Path], name: str, path: str, tmp_path: Path
 ) -> None:
     assert_exact(avro_python[name], path == "fast", tmp_path)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_schema_registered_as_java_generated_code_spells_it_loads_exactly(
+    avro_java: writers.JavaOutput, path: str, tmp_path: Path
+) -> None:
+    file = avro_java.files["columnar-javastring"]
+    header = fastavro.reader(io.BytesIO(file.read_bytes())).metadata["avro.schema"]
+    assert '"avro.java.string":"String"' in header
+    assert_exact(file, path == "fast", tmp_path, registered=header)
 
 
 def test_fingerprints_equal_avro_javas(avro_java: writers.JavaOutput) -> None:
