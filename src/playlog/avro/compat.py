@@ -3,10 +3,18 @@
 The processor resolves every row to the table's latest schema (Avro schema
 resolution, latest version as reader), and events written with the previous version
 may still be in flight or replayed. So a new version is accepted only if it can read
-everything the previous one wrote. The rules are the Avro specification's "Schema
-Resolution" (as fastavro applies them), plus one the spec lacks: a logical type may
-not change, because the warehouse column was created from it (a timestamp-millis
-column must not start receiving micros, nor a plain long turn into a timestamp).
+everything the previous one wrote: Apache Avro's ``SchemaCompatibility`` (reader =
+new, writer = old; promotions, unions, enum defaults, field defaults and aliases,
+fixed sizes, names and aliases), stricter only where a warehouse column cannot follow:
+
+- string <-> bytes is refused (``string_bytes_change``): a column (or a JSON text
+  column's values) cannot switch between text and binary;
+- a logical type may not change (``logical_type_change``): the column was created
+  from it (millis must not become micros, a long a timestamp, a decimal change scale)
+  -- except a decimal's precision widening with the same scale, which its unscaled
+  bytes and a wider DECIMAL column both follow;
+- a field matching two old fields by name and aliases (``ambiguous_alias``), which
+  Avro Java refuses too (by an exception rather than a verdict).
 """
 
 from __future__ import annotations
@@ -20,10 +28,10 @@ from playlog.avro.types import PROMOTIONS
 from playlog.errors import BadRequest, IncompatibleSchema
 
 _NAMED = ("record", "enum", "fixed")
-_PROMOTIONS_TEXT = (
-    "allowed promotions: int->long/float/double, long->float/double, float->double "
-    "(Avro's string<->bytes is refused: no warehouse column changes between text and binary)"
-)
+_TEXT_BINARY = {"string", "bytes"}
+# Avro's promotions without string <-> bytes, which no column follows.
+_WIDENINGS = {k: v - _TEXT_BINARY for k, v in PROMOTIONS.items() if k not in _TEXT_BINARY}
+_PROMOTIONS_TEXT = "allowed promotions: int->long/float/double, long->float/double, float->double"
 
 
 def same_types(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -84,21 +92,12 @@ class _Checker:
         # a plain old type is a union of one.
         for branch in old if isinstance(old, list) else [old]:
             branch = self.resolve(branch, "old")
-            # Like Avro, a new union reads with its first branch that matches.
             candidates = [self.resolve(b, "new") for b in (new if isinstance(new, list) else [new])]
-            target = next((c for c in candidates if _matches(branch, c)), None)
-            if target is None:
-                raise IncompatibleSchema(
-                    f"{_subject(path)} changes type from {_describe(old)} to "
-                    f"{_describe(new)}; {_PROMOTIONS_TEXT}",
-                    field=path,
-                    rule="type_change",
-                )
-            self.check_matched(branch, target, path)
+            self.check_matched(branch, _target(branch, candidates, old, new, path), path)
 
     def check_matched(self, old: Any, new: Any, path: str) -> None:
         """Compare two types of the same kind (or a promotion) in depth."""
-        if _logical(old) != _logical(new):
+        if _logical(old) != _logical(new) and not _decimal_widens(old, new):
             raise IncompatibleSchema(
                 f"{_subject(path)} changes logical type from {_logical(old) or 'none'} to "
                 f"{_logical(new) or 'none'}; the column was created for the old one",
@@ -140,10 +139,18 @@ class _Checker:
             name = field["name"]
             sub = f"{path}.{name}" if path else name
             # A reader field's aliases name the writer field it was renamed from.
-            wanted = [name, *field.get("aliases", [])]
-            match = next((old_fields[n] for n in wanted if n in old_fields), None)
-            if match is not None:
-                self.check(match["type"], field["type"], sub)
+            matches = [
+                n for n in dict.fromkeys([name, *field.get("aliases", [])]) if n in old_fields
+            ]
+            if len(matches) > 1:
+                raise IncompatibleSchema(
+                    f"field {sub!r} matches the earlier fields {matches[0]!r} and "
+                    f"{matches[1]!r} by its name and aliases; keep one of them",
+                    field=sub,
+                    rule="ambiguous_alias",
+                )
+            if matches:
+                self.check(old_fields[matches[0]]["type"], field["type"], sub)
             elif "default" not in field:
                 raise IncompatibleSchema(
                     f"new field {sub!r} has no default: events written with the previous "
@@ -160,8 +167,33 @@ def _kind(avro_type: Any) -> str:
     return "union" if isinstance(avro_type, list) else str(avro_type)
 
 
-def _matches(old: Any, new: Any) -> bool:
-    """Whether Avro resolution picks ``new`` for ``old`` (the shallow test)."""
+def _target(branch: Any, candidates: list[Any], old: Any, new: Any, path: str) -> Any:
+    """The type among ``candidates`` (the new union's branches, or the new type) that
+    reads the old ``branch``: like Avro, one of the same type first, then a promotion."""
+    for promote in (False, True):
+        for candidate in candidates:
+            if _matches(branch, candidate, promote):
+                return candidate
+    kinds = {_kind(branch), *(_kind(c) for c in candidates)}
+    if len(kinds & _TEXT_BINARY) == 2:
+        raise IncompatibleSchema(
+            f"{_subject(path)} changes type from {_describe(old)} to {_describe(new)}; "
+            "Avro's string<->bytes promotion is refused: no warehouse column changes "
+            "between text and binary",
+            field=path,
+            rule="string_bytes_change",
+        )
+    raise IncompatibleSchema(
+        f"{_subject(path)} changes type from {_describe(old)} to {_describe(new)}; "
+        f"{_PROMOTIONS_TEXT}",
+        field=path,
+        rule="type_change",
+    )
+
+
+def _matches(old: Any, new: Any, promote: bool = True) -> bool:
+    """Whether Avro resolution picks ``new`` for ``old`` (the shallow test); a
+    promotion counts only with ``promote``."""
     old_kind, new_kind = _kind(old), _kind(new)
     if old_kind in _NAMED or new_kind in _NAMED:
         # Named types match by unqualified name, or the new one lists the old name
@@ -170,7 +202,17 @@ def _matches(old: Any, new: Any) -> bool:
         return old_kind == new_kind and (
             _short(old) == _short(new) or old["name"] in aliases or _short(old) in aliases
         )
-    return old_kind == new_kind or new_kind in PROMOTIONS.get(old_kind, set())
+    return old_kind == new_kind or (promote and new_kind in _WIDENINGS.get(old_kind, set()))
+
+
+def _decimal_widens(old: Any, new: Any) -> bool:
+    """A decimal gaining precision at the same scale: the same unscaled values."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return False
+    if old.get("logicalType") != "decimal" or new.get("logicalType") != "decimal":
+        return False
+    same_scale = old.get("scale", 0) == new.get("scale", 0)
+    return bool(same_scale and new.get("precision", 0) >= old.get("precision", 0))
 
 
 def _logical(avro_type: Any) -> str | None:

@@ -136,6 +136,16 @@ class Registry:
         the same logical types (a header saying timestamp-micros where timestamp-millis
         is registered has the same hash, and its values would be stored 1000x off)."""
         found = self.lookup(game, fingerprint_of(schema_json))
+        # Versions differing only in logical types (a decimal widened) share a hash.
+        found = next(
+            (
+                version
+                for version in reversed(self.versions(game, found.event_type))
+                if version.fingerprint == found.fingerprint
+                and _same_logical_types(version.schema_json, schema_json)
+            ),
+            found,
+        )
         if not _same_logical_types(found.schema_json, schema_json):
             raise InvalidPayload(
                 f"the container's schema has the hash of {found.table} version "
@@ -283,25 +293,31 @@ def check_evolution(history: list[EventSchema], latest: dict[str, Any]) -> None:
 
 def check_columns_fit(history: list[EventSchema], latest: dict[str, Any]) -> None:
     """Each column ``latest`` shares with an earlier version (by lower-case name, so
-    fields ``A`` and ``a`` are one column) keeps its type or widens along a promotion.
-    string <-> bytes is an Avro promotion no warehouse column can follow in place."""
+    fields ``A`` and ``a`` are one column) keeps its type or widens along a promotion
+    or to a decimal of more digits. Avro may allow more (an int becoming a union of
+    int and string, stored as JSON text): no warehouse column follows that in place."""
     before = {c.name: c for s in history for c in s.columns}
     for column in columns_of(latest):
         old = before.get(column.name)
-        if old is None or old.kind == column.kind == "json":
+        if old is None or old.kind == column.kind == "json" or _column_follows(old, column):
             continue
-        same = (old.kind, old.precision, old.scale) == (column.kind, column.precision, column.scale)
-        widened = column.kind in PROMOTIONS.get(old.kind, set()) - {"string", "bytes"}
-        if not (same or widened):
-            raise IncompatibleSchema(
-                f"field {column.field!r} would store {_kind_text(column)} in column "
-                f"{column.name!r}, which an earlier version made {_kind_text(old)}; "
-                "a column keeps its type (it may only widen: int->long/float/double, "
-                "long->float/double, float->double)",
-                field=column.field,
-                # the same field changing type, or another field meeting its column
-                rule="type_change" if old.field == column.field else "column_type_conflict",
-            )
+        raise IncompatibleSchema(
+            f"field {column.field!r} would store {_kind_text(column)} in column "
+            f"{column.name!r}, which an earlier version made {_kind_text(old)}; "
+            "a column keeps its type (it may only widen: int->long/float/double, "
+            "long->float/double, float->double, a decimal to more digits of the same scale)",
+            field=column.field,
+            # the same field changing type, or another field meeting its column
+            rule="column_type_change" if old.field == column.field else "column_type_conflict",
+        )
+
+
+def _column_follows(old: Column, new: Column) -> bool:
+    if old.kind == new.kind == "decimal":
+        return old.scale == new.scale and old.precision <= new.precision
+    if old.kind == new.kind:
+        return True
+    return new.kind in PROMOTIONS.get(old.kind, set()) - {"string", "bytes"}
 
 
 def _kind_text(column: Column) -> str:

@@ -4,6 +4,7 @@ Pure functions; the dialect comes in as a ``TypeMapper`` and a placeholder style
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -18,10 +19,16 @@ LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
 
 
 def columns_sql(game_placeholder: str) -> str:
-    """``{column: information_schema type}`` of one table; parameters: schema, table."""
+    """``{column: information_schema type}`` of one table; parameters: schema, table.
+    A decimal comes as ``decimal(p,s)`` on every warehouse (PostgreSQL and Redshift
+    say only ``numeric``): its precision decides whether a new version widens it."""
     p = game_placeholder
     return (
-        "SELECT column_name, data_type FROM information_schema.columns "
+        "SELECT column_name, CASE WHEN numeric_scale IS NOT NULL AND "
+        "(lower(data_type) LIKE 'numeric%' OR lower(data_type) LIKE 'decimal%') "
+        "THEN 'decimal(' || "
+        "CAST(numeric_precision AS VARCHAR(8)) || ',' || CAST(numeric_scale AS VARCHAR(8)) "
+        "|| ')' ELSE data_type END FROM information_schema.columns "
         f"WHERE table_schema = {p} AND table_name = {p}"
     )
 
@@ -83,33 +90,59 @@ def alter_plan(
     existing: Mapping[str, str], columns: Sequence[Column]
 ) -> tuple[list[Column], list[Column]]:
     """What brings a table with ``existing`` ``{column: SQL type}`` up to ``columns``:
-    (columns to add, columns to widen along an Avro promotion). Nothing is ever
-    dropped or narrowed: a table keeps every column any version had. A column that
-    exists with a type its values cannot follow (left by an earlier version, a crash
-    between DDL and catalog, or a hand-made change) is refused, naming the field."""
+    (columns to add, columns to widen along an Avro promotion or to a wider decimal).
+    Nothing is ever dropped or narrowed: a table keeps every column any version had.
+    A column that exists with a type its values cannot follow (left by an earlier
+    version, a crash between DDL and catalog, or a hand-made change) is refused,
+    naming the field."""
     add, widen = [], []
     for column in columns:
         current = existing.get(column.name)
         if current is None:
             add.append(column)
-            continue
-        held = _KIND_OF_SQL.get(current.lower().split("(")[0].strip())
-        kind = "string" if column.kind == "json" else column.kind
-        if held is None or held == kind:
-            continue  # a type we do not know is left as it is
-        if held in _NUMBERS and kind in PROMOTIONS.get(held, set()):
+        elif _widens(current, column):
             widen.append(column)
-        elif not (kind in _NUMBERS and held in PROMOTIONS.get(kind, set())):
-            # (narrower numbers are widened when loaded; anything else cannot load)
-            raise IncompatibleSchema(
-                f"field {column.field!r} would store {kind} values in column "
-                f"{column.name!r}, which the warehouse holds as {current}; a column keeps "
-                "its type (it may only widen: int->long/float/double, long->float/double, "
-                "float->double)",
-                field=column.field,
-                rule="column_type_conflict",
-            )
     return add, widen
+
+
+def _widens(current: str, column: Column) -> bool:
+    """Whether the column, held as SQL type ``current``, must widen for ``column``'s
+    values; raises when they cannot go there at all."""
+    held = _KIND_OF_SQL.get(current.lower().split("(")[0].strip())
+    kind = "string" if column.kind == "json" else column.kind
+    if held is None:
+        return False  # a type we do not know is left as it is
+    if held == kind == "decimal":
+        return _decimal_widens(current, column)
+    if held == kind:
+        return False
+    if held in _NUMBERS and kind in PROMOTIONS.get(held, set()):
+        return True
+    if kind in _NUMBERS and held in PROMOTIONS.get(kind, set()):
+        return False  # narrower numbers are widened when loaded
+    raise _conflict(current, column, kind)
+
+
+def _decimal_widens(current: str, column: Column) -> bool:
+    """DECIMAL(p,s) takes a decimal of the same scale: widened when it has more digits."""
+    digits = re.fullmatch(r"\s*(?:decimal|numeric)\s*\((\d+)\s*,\s*(\d+)\)\s*", current.lower())
+    if digits is None:
+        return False  # the precision is not known: left as it is
+    precision, scale = int(digits[1]), int(digits[2])
+    if scale != column.scale:
+        raise _conflict(current, column, f"decimal({column.precision},{column.scale})")
+    return column.precision > precision
+
+
+def _conflict(current: str, column: Column, kind: str) -> IncompatibleSchema:
+    return IncompatibleSchema(
+        f"field {column.field!r} would store {kind} values in column "
+        f"{column.name!r}, which the warehouse holds as {current}; a column keeps "
+        "its type (it may only widen: int->long/float/double, long->float/double, "
+        "float->double, a decimal to more digits of the same scale)",
+        field=column.field,
+        rule="column_type_conflict",
+    )
 
 
 def ledger_ddl(types: TypeMapper) -> list[str]:

@@ -39,7 +39,7 @@ from playlog.storage.base import ObjectStore
 from playlog.warehouse import sql as sqltext
 from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 from playlog.warehouse.dberrors import ErrorTable
-from playlog.warehouse.files import SQL_TO_ARROW, narrower_than
+from playlog.warehouse.files import arrow_of_sql, narrower_than
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import TypeMapper
@@ -161,11 +161,8 @@ class SqlWarehouse(Generic[C]):
         if known is None or any(narrower_than(f, known) for f in files):
             query = sqltext.columns_sql(self.placeholder)
             rows = self._select(conn, query, [group.game, group.event_type])
-            known = {
-                str(name): SQL_TO_ARROW[str(kind).lower()]
-                for name, kind in rows
-                if str(kind).lower() in SQL_TO_ARROW
-            }
+            arrow = {str(name): arrow_of_sql(str(kind)) for name, kind in rows}
+            known = {name: kind for name, kind in arrow.items() if kind is not None}
             self._widths[group.table] = known
         return known
 
