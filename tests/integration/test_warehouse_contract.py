@@ -27,6 +27,7 @@ from playlog.avro.types import Column
 from playlog.contracts import CopyTask, task_id_for
 from playlog.errors import (
     BadRequest,
+    IncompatibleSchema,
     QueryTimeout,
     ResultTooLarge,
     WarehouseConflict,
@@ -315,6 +316,31 @@ def test_files_of_both_versions_load_in_one_batch_after_a_promotion(
     inexact = pa.array([INEXACT[old]], ARROW[old]).cast(ARROW[new], safe=False).to_pylist()[0]
     b = pytest.approx(inexact, rel=1e-6)  # PostgreSQL's text form of a real rounds it
     assert backend.rows("score", "player, n") == [("a", 7), ("b", b), ("c", 9), ("d", 10)]
+
+
+def test_a_decimal_widens_to_more_digits_and_files_of_both_widths_load(backend: Backend) -> None:
+    """A version widening a decimal's precision at the same scale: the column widens,
+    and a file written before (DECIMAL(9,2) in Parquet) loads with one written after."""
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=9, scale=2)])
+    narrow = pa.array([Decimal("-9999999.99")], pa.decimal128(9, 2))
+    before = backend.task("price", {"p": narrow}, 0)
+    if backend.fake is not None:
+        backend.fake.answers = {"SELECT column_name": [("p", "decimal(9,2)")]}
+    wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=12, scale=2)])
+    if backend.fake is not None:
+        widen = backend.issued('ALTER TABLE "')
+        assert 'ADD COLUMN "p__playlog_widen" DECIMAL(12,2)' in widen[0]
+        return
+    wide = pa.array([Decimal("1234567890.12")], pa.decimal128(12, 2))
+    after = backend.task("price", {"p": wide}, 1)
+    wh.load([before, after])
+    assert backend.rows("price", "p") == [(Decimal("-9999999.99"),), (Decimal("1234567890.12"),)]
+    # the same scale and fewer digits is no change; another scale cannot go there
+    wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=10, scale=2)])
+    with pytest.raises(IncompatibleSchema) as refused:
+        wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=12, scale=3)])
+    assert refused.value.details == {"field": "p", "rule": "column_type_conflict"}
 
 
 # loading --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ DDL), the processor's range transform, and the warehouse load.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from playlog.storage.local import LocalStore
 from playlog.warehouse.duckdb import DuckDBWarehouse
 from tests.support.avro import ocf
 
-GAME, EVENT_TYPE = "g", "ev"
+EVENT_TYPE = "ev"
 T0_MS = 1_764_151_200_000
 
 
@@ -34,6 +35,7 @@ class Pipeline:
     registry: Registry
     warehouse: DuckDBWarehouse
     store: LocalStore
+    game: str = "g"
     next_offset: int = 0
 
     @classmethod
@@ -43,25 +45,33 @@ class Pipeline:
         warehouse = DuckDBWarehouse(root / "w.duckdb", store)
         catalog = Catalog(root / "catalog.sqlite")
         try:
-            catalog.add_game(GAME)
+            catalog.add_game("g")
             yield cls(Registry(catalog, warehouse), warehouse, store)
         finally:
             catalog.close()
             warehouse.close()
 
+    def new_game(self, game: str) -> Pipeline:
+        """This pipeline for a new game: its own tables, the same warehouse and
+        catalog (cheaper than opening them again for each example)."""
+        self.registry.catalog.add_game(game)
+        return dataclasses.replace(self, game=game, next_offset=0)
+
     def register(self, schema: dict[str, Any]) -> int:
-        version, _ = self.registry.register(GAME, EVENT_TYPE, json.dumps(schema))
+        version, _ = self.registry.register(self.game, EVENT_TYPE, json.dumps(schema))
         return version.version
 
     def state(self) -> tuple[Any, ...]:
         """Catalog versions and table columns: what a refused registration must keep."""
-        versions = tuple((s.version, s.schema_json) for s in self.registry.catalog.schemas(GAME))
+        versions = tuple(
+            (s.version, s.schema_json) for s in self.registry.catalog.schemas(self.game)
+        )
         return versions, tuple(self.columns())
 
     def columns(self) -> list[tuple[str, str]]:
         query = (
             "SELECT column_name, data_type FROM information_schema.columns "
-            f"WHERE table_schema = '{GAME}' AND table_name = '{EVENT_TYPE}' "
+            f"WHERE table_schema = '{self.game}' AND table_name = '{EVENT_TYPE}' "
             "ORDER BY ordinal_position"
         )
         return [(str(n), str(t)) for n, t in self._fetch(query)]
@@ -69,8 +79,9 @@ class Pipeline:
     def transform(self, writer: dict[str, Any], rows: Sequence[dict[str, Any]]) -> list[CopyTask]:
         """One OCF of ``rows`` written with ``writer`` through the processor's transform."""
         offset, self.next_offset = self.next_offset, self.next_offset + 1
-        headers = {"game": GAME, "format": FORMAT_OCF, "received_at_ms": str(T0_MS)}
-        record = Record("data", 0, offset, GAME.encode(), ocf(writer, list(rows)), headers, T0_MS)
+        headers = {"game": self.game, "format": FORMAT_OCF, "received_at_ms": str(T0_MS)}
+        value = ocf(writer, list(rows))
+        record = Record("data", 0, offset, self.game.encode(), value, headers, T0_MS)
         result = transform_range(
             OffsetRange("data", 0, offset, offset),
             [record],
@@ -89,7 +100,7 @@ class Pipeline:
         columns = [n for n, _ in self.columns() if not n.startswith("_")]
         select = ", ".join(f'"{c}"' for c in columns)
         query = (
-            f"SELECT {select} FROM {GAME}.{EVENT_TYPE} WHERE _event_id BETWEEN {first} "
+            f"SELECT {select} FROM {self.game}.{EVENT_TYPE} WHERE _event_id BETWEEN {first} "
             f"AND {int(last) + (1 << 17) - 1} ORDER BY _event_id"
         )
         return [dict(zip(columns, row, strict=True)) for row in self._fetch(query)]

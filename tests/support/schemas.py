@@ -250,7 +250,7 @@ def _break_named(field: Field) -> Breaking:
     if t["type"] == "enum":
         return {
             **field,
-            "type": {**t, "symbols": t["symbols"][:-1] + ["Z"]},
+            "type": {**t, "symbols": [*t["symbols"][:-1], "Z"]},
         }, "enum_symbols_removed"
     if t["type"] == "fixed":
         return {**field, "type": {**t, "size": t["size"] + 1}}, "fixed_size_change"

@@ -11,29 +11,44 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import struct
-import tempfile
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import fastavro
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-
-from playlog.avro.types import Column, columns_of
-from playlog.errors import IncompatibleSchema
 from tests.support.evolution import Pipeline, refusal
 from tests.support.schemas import Schema, illegal_evolution, legal_evolution, rows, schemas
 
-EXAMPLES = max(1, int(os.environ.get("PLAYLOG_FUZZ_EXAMPLES", "60")) // 6)
+from playlog.avro.types import Column, columns_of
+from playlog.errors import IncompatibleSchema
+
+# A tenth of the registration fuzzer's count: each example registers, transforms and loads.
+EXAMPLES = max(1, int(os.environ.get("PLAYLOG_FUZZ_EXAMPLES", "60")) // 10)
 BOUNDED = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
+_GAMES = (f"g{n}" for n in itertools.count())
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """One warehouse and catalog for every example; each example gets its own game."""
+    with Pipeline.open(tmp_path_factory.mktemp("evolution")) as opened:
+        yield opened
 
 
 def read_as(writer: Schema, reader: Schema, row: dict[str, Any]) -> dict[str, Any]:
@@ -81,20 +96,20 @@ def legal_cases(draw: st.DrawFn) -> tuple[Schema, Schema, list[dict[str, Any]]]:
 @BOUNDED
 @given(legal_cases())
 def test_a_legal_evolution_loads_what_fastavro_reads_with_the_new_version(
-    case: tuple[Schema, Schema, list[dict[str, Any]]],
+    shared: Pipeline, case: tuple[Schema, Schema, list[dict[str, Any]]]
 ) -> None:
     old, new, written = case
-    with tempfile.TemporaryDirectory() as tmp, Pipeline.open(Path(tmp)) as pipe:
-        pipe.register(old)
-        assert pipe.register(new) == 2, json.dumps(new)
+    pipe = shared.new_game(next(_GAMES))
+    pipe.register(old)
+    assert pipe.register(new) == 2, json.dumps(new)
 
-        loaded = pipe.load(old, written)
+    loaded = pipe.load(old, written)
 
-        columns = columns_of(new)
-        expected = [read_as(old, new, row) for row in written]
-        assert [{c.name: held(c, row[c.name]) for c in columns} for row in loaded] == [
-            {c.name: as_held(c, row[c.field]) for c in columns} for row in expected
-        ]
+    columns = columns_of(new)
+    expected = [read_as(old, new, row) for row in written]
+    assert [{c.name: held(c, row[c.name]) for c in columns} for row in loaded] == [
+        {c.name: as_held(c, row[c.field]) for c in columns} for row in expected
+    ]
 
 
 @st.composite
@@ -107,19 +122,19 @@ def illegal_cases(draw: st.DrawFn) -> tuple[Schema, tuple[Schema, str, str]]:
 @BOUNDED
 @given(illegal_cases())
 def test_an_illegal_evolution_is_refused_naming_field_and_rule_and_changes_nothing(
-    case: tuple[Schema, tuple[Schema, str, str]],
+    shared: Pipeline, case: tuple[Schema, tuple[Schema, str, str]]
 ) -> None:
     old, (new, rule, field) = case
-    with tempfile.TemporaryDirectory() as tmp, Pipeline.open(Path(tmp)) as pipe:
-        pipe.register(old)
-        before = pipe.state()
+    pipe = shared.new_game(next(_GAMES))
+    pipe.register(old)
+    before = pipe.state()
 
-        refused = refusal(pipe, new)
+    refused = refusal(pipe, new)
 
-        assert isinstance(refused, IncompatibleSchema), json.dumps(new)
-        assert refused.status == 409
-        assert (refused.details["field"], refused.details["rule"]) == (field, rule)
-        assert pipe.state() == before
+    assert isinstance(refused, IncompatibleSchema), json.dumps(new)
+    assert refused.status == 409
+    assert (refused.details["field"], refused.details["rule"]) == (field, rule)
+    assert pipe.state() == before
 
 
 def test_a_renamed_field_loads_each_rows_own_value(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def columns_sql(game_placeholder: str) -> str:
     p = game_placeholder
     return (
         "SELECT column_name, CASE WHEN numeric_scale IS NOT NULL AND "
-        "(lower(data_type) LIKE 'numeric%' OR lower(data_type) LIKE 'decimal%') "
+        "substr(lower(data_type), 1, 7) IN ('numeric', 'decimal') "
         "THEN 'decimal(' || "
         "CAST(numeric_precision AS VARCHAR(8)) || ',' || CAST(numeric_scale AS VARCHAR(8)) "
         "|| ')' ELSE data_type END FROM information_schema.columns "
