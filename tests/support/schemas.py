@@ -34,12 +34,16 @@ def decimal(precision: int, scale: int) -> dict[str, Any]:
 def field_types(draw: st.DrawFn, name: str) -> Any:
     """A type for field ``name``: primitives, nullable ones, logical, named, nested."""
     kind = draw(
-        st.sampled_from(["primitive", "nullable", "enum", "fixed", "decimal", "logical", "nested"])
+        st.sampled_from(
+            ["primitive", "nullable", "union", "enum", "fixed", "decimal", "logical", "nested"]
+        )
     )
     if kind == "primitive":
         return draw(st.sampled_from(PRIMITIVES))
     if kind == "nullable":
         return ["null", draw(st.sampled_from(PRIMITIVES))]
+    if kind == "union":  # a JSON text column
+        return draw(st.sampled_from([["int", "string"], ["null", "boolean", "double"]]))
     if kind == "enum":
         symbols = draw(st.lists(st.sampled_from("ABCDE"), min_size=1, max_size=4, unique=True))
         return {"type": "enum", "name": f"E_{name}", "symbols": symbols}
@@ -178,6 +182,14 @@ def _drop(draw: st.DrawFn, field: Field) -> list[Field]:
     return []
 
 
+def _add_branch(draw: st.DrawFn, field: Field) -> Field:
+    return {**field, "type": [*field["type"], "bytes"]}
+
+
+def _is_multi_union(t: Any) -> bool:
+    return isinstance(t, list) and len([b for b in t if b != "null"]) > 1
+
+
 def _legal_steps(t: Any) -> list[Step]:
     steps: list[Step] = [_rename, _drop]
     if _promotable(t):
@@ -188,6 +200,8 @@ def _legal_steps(t: Any) -> list[Step]:
         steps.append(_enum_change)
     if isinstance(t, dict) and t.get("logicalType") == "decimal":
         steps.append(_decimal_widen)
+    if _is_multi_union(t):
+        steps.append(_add_branch)
     return steps
 
 
@@ -236,8 +250,8 @@ def _break_type(field: Field) -> Breaking:
     if changed is not None:
         rule = "string_bytes_change" if t in ("string", "bytes") else "type_change"
         return {**field, "type": changed}, rule
-    if isinstance(t, list):  # a nullable field made required: old nulls unreadable
-        return {**field, "type": t[1]}, "type_change"
+    if isinstance(t, list):  # a branch dropped (a nullable made required): unreadable
+        return {**field, "type": t[1:] if len(t) > 2 else t[1]}, "type_change"
     if t in ("int", "boolean"):  # Avro reads an int as [int, string]; no column follows
         return {**field, "type": [t, "string"]}, "column_type_change"
     return None

@@ -22,10 +22,17 @@ from typing import Any
 
 import fastavro
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 from tests.support.evolution import Pipeline, refusal
-from tests.support.schemas import Schema, illegal_evolution, legal_evolution, rows, schemas
+from tests.support.schemas import (
+    Schema,
+    decimal,
+    illegal_evolution,
+    legal_evolution,
+    rows,
+    schemas,
+)
 
 from playlog.avro.types import Column, columns_of
 from playlog.errors import IncompatibleSchema
@@ -86,30 +93,55 @@ def held(column: Column, value: Any) -> Any:
     return json.loads(value) if column.kind == "json" and value is not None else value
 
 
+Case = tuple[Schema, Schema, list[dict[str, Any]], list[dict[str, Any]]]
+
+
 @st.composite
-def legal_cases(draw: st.DrawFn) -> tuple[Schema, Schema, list[dict[str, Any]]]:
+def legal_cases(draw: st.DrawFn) -> Case:
+    """(old, new, rows written with old, rows written with new)."""
     old = draw(schemas())
-    return old, draw(legal_evolution(old)), draw(rows(old))
+    new = draw(legal_evolution(old))
+    return old, new, draw(rows(old)), draw(rows(new))
+
+
+# Always run, whatever the draw: the evolutions that once lost data.
+_V1 = {
+    "type": "record",
+    "name": "ev",
+    "fields": [{"name": "f0", "type": decimal(9, 2)}, {"name": "f1", "type": "int"}],
+}
+_V2 = {
+    **_V1,
+    "fields": [
+        {"name": "f0", "type": decimal(12, 2)},
+        {"name": "rf1", "type": "long", "aliases": ["f1"]},
+        {"name": "added", "type": "string", "default": "x"},
+    ],
+}
+_WRITTEN_V1 = [{"f0": Decimal("-9999999.99"), "f1": 1}, {"f0": Decimal("0.01"), "f1": 2}]
+_WRITTEN_V2 = [{"f0": Decimal("1234567890.12"), "rf1": 2**40, "added": "y"}]
 
 
 @seed(20261202)
 @BOUNDED
+@example((_V1, _V2, _WRITTEN_V1, _WRITTEN_V2))
 @given(legal_cases())
 def test_a_legal_evolution_loads_what_fastavro_reads_with_the_new_version(
-    shared: Pipeline, case: tuple[Schema, Schema, list[dict[str, Any]]]
+    shared: Pipeline, case: Case
 ) -> None:
-    old, new, written = case
+    old, new, written_old, written_new = case
     pipe = shared.new_game(next(_GAMES))
     pipe.register(old)
     assert pipe.register(new) == 2, json.dumps(new)
 
-    loaded = pipe.load(old, written)
+    for writer, written in ((old, written_old), (new, written_new)):
+        loaded = pipe.load(writer, written)
 
-    columns = columns_of(new)
-    expected = [read_as(old, new, row) for row in written]
-    assert [{c.name: held(c, row[c.name]) for c in columns} for row in loaded] == [
-        {c.name: as_held(c, row[c.field]) for c in columns} for row in expected
-    ]
+        columns = columns_of(new)
+        expected = [read_as(writer, new, row) for row in written]
+        assert [{c.name: held(c, row[c.name]) for c in columns} for row in loaded] == [
+            {c.name: as_held(c, row[c.field]) for c in columns} for row in expected
+        ]
 
 
 @st.composite

@@ -29,8 +29,8 @@ from playlog.errors import BadRequest, IncompatibleSchema
 
 _NAMED = ("record", "enum", "fixed")
 _TEXT_BINARY = {"string", "bytes"}
-# Avro's promotions without string <-> bytes, which no column follows.
-_WIDENINGS = {k: v - _TEXT_BINARY for k, v in PROMOTIONS.items() if k not in _TEXT_BINARY}
+# Avro's promotions without string <-> bytes, which no column follows (writer -> readers).
+WIDENINGS = {k: v - _TEXT_BINARY for k, v in PROMOTIONS.items() if k not in _TEXT_BINARY}
 _PROMOTIONS_TEXT = "allowed promotions: int->long/float/double, long->float/double, float->double"
 
 
@@ -202,7 +202,7 @@ def _matches(old: Any, new: Any, promote: bool = True) -> bool:
         return old_kind == new_kind and (
             _short(old) == _short(new) or old["name"] in aliases or _short(old) in aliases
         )
-    return old_kind == new_kind or (promote and new_kind in _WIDENINGS.get(old_kind, set()))
+    return old_kind == new_kind or (promote and new_kind in WIDENINGS.get(old_kind, set()))
 
 
 def _decimal_widens(old: Any, new: Any) -> bool:

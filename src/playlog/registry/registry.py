@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from playlog.avro.compat import check_backward, same_types
+from playlog.avro.compat import WIDENINGS, check_backward, same_types
 from playlog.avro.schema import EventSchema, fingerprint_of, validate_record_schema
-from playlog.avro.types import PROMOTIONS, Column, columns_of
+from playlog.avro.types import Column, columns_of
 from playlog.errors import (
     Conflict,
     IncompatibleSchema,
@@ -317,7 +317,7 @@ def _column_follows(old: Column, new: Column) -> bool:
         return old.scale == new.scale and old.precision <= new.precision
     if old.kind == new.kind:
         return True
-    return new.kind in PROMOTIONS.get(old.kind, set()) - {"string", "bytes"}
+    return new.kind in WIDENINGS.get(old.kind, set())
 
 
 def _kind_text(column: Column) -> str:
