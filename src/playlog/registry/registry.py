@@ -244,8 +244,8 @@ def _same_version(
     history: list[EventSchema], raw: dict[str, Any], fingerprint: str
 ) -> EventSchema | None:
     """The version in ``history`` that ``raw`` is. The hash ignores logical types: the
-    same hash with another logical type is a new version (which the evolution checks
-    refuse), not this one."""
+    same hash with another logical type is a new version (refused by the evolution
+    checks, unless a decimal widened), not this one."""
     for old in history:
         if old.fingerprint == fingerprint and same_types(old.raw, raw):
             return old
