@@ -182,6 +182,12 @@ def _drop(draw: st.DrawFn, field: Field) -> list[Field]:
     return []
 
 
+def _nested_field_added(draw: st.DrawFn, field: Field) -> Field:
+    avro_type, default = draw(st.sampled_from(ADDED))
+    added = {"name": "y", "type": avro_type, "default": default}
+    return {**field, "type": {**field["type"], "fields": [*field["type"]["fields"], added]}}
+
+
 def _add_branch(draw: st.DrawFn, field: Field) -> Field:
     return {**field, "type": [*field["type"], "bytes"]}
 
@@ -202,6 +208,8 @@ def _legal_steps(t: Any) -> list[Step]:
         steps.append(_decimal_widen)
     if _is_multi_union(t):
         steps.append(_add_branch)
+    if isinstance(t, dict) and t["type"] == "record":
+        steps.append(_nested_field_added)
     return steps
 
 

@@ -182,3 +182,17 @@ def test_a_renamed_field_loads_each_rows_own_value(tmp_path: Path) -> None:
 
     assert [row["rf0"] for row in loaded] == [0, 1, 5]
     assert [row["f0"] for row in loaded] == [None, None, None]  # the old column stays
+
+
+def test_bytes_in_a_union_that_also_holds_string_load_as_bytes(tmp_path: Path) -> None:
+    """Found by the property above: the processor resolved data of the latest version
+    against itself, and fastavro's first-match union resolution read bytes as string
+    (text in the JSON column, or a dead letter for bytes that are not UTF-8)."""
+    either = {"name": "v", "type": ["int", "string", "bytes"]}
+    schema = {"type": "record", "name": "ev", "fields": [either]}
+    with Pipeline.open(tmp_path) as pipe:
+        pipe.register(schema)
+
+        loaded = pipe.load(schema, [{"v": b"\x80"}, {"v": "\x80"}, {"v": 3}])
+
+    assert [json.loads(row["v"]) for row in loaded] == ["gA==", "\x80", 3]  # base64, text

@@ -169,17 +169,20 @@ def _kind(avro_type: Any) -> str:
 
 def _target(branch: Any, candidates: list[Any], old: Any, new: Any, path: str) -> Any:
     """The type among ``candidates`` (the new union's branches, or the new type) that
-    reads the old ``branch``: like Avro, one of the same type first, then a promotion."""
-    for promote in (False, True):
-        for candidate in candidates:
-            if _matches(branch, candidate, promote):
-                return candidate
-    kinds = {_kind(branch), *(_kind(c) for c in candidates)}
-    if len(kinds & _TEXT_BINARY) == 2:
+    reads the old ``branch``: the first that matches, promotions included, as the Avro
+    specification and fastavro (the processor's decoder) resolve a union. (Java's
+    resolver prefers a branch of the same type; a reader taking the first would turn
+    bytes into text where a union lists string first, so that is refused here.)"""
+    picked = next((c for c in candidates if _matches(branch, c)), None)
+    text_binary = picked is not None and {_kind(branch), _kind(picked)} == _TEXT_BINARY
+    if picked is not None and not text_binary:
+        return picked
+    if text_binary:
         raise IncompatibleSchema(
-            f"{_subject(path)} changes type from {_describe(old)} to {_describe(new)}; "
-            "Avro's string<->bytes promotion is refused: no warehouse column changes "
-            "between text and binary",
+            f"{_subject(path)} would read old {_kind(branch)} values as {_kind(picked)} "
+            f"({_describe(old)} to {_describe(new)}; a union reads with its first matching "
+            "branch): Avro's string<->bytes promotion is refused, no warehouse column "
+            "changes between text and binary",
             field=path,
             rule="string_bytes_change",
         )
@@ -191,9 +194,8 @@ def _target(branch: Any, candidates: list[Any], old: Any, new: Any, path: str) -
     )
 
 
-def _matches(old: Any, new: Any, promote: bool = True) -> bool:
-    """Whether Avro resolution picks ``new`` for ``old`` (the shallow test); a
-    promotion counts only with ``promote``."""
+def _matches(old: Any, new: Any) -> bool:
+    """Whether Avro resolution picks ``new`` for ``old`` (the shallow test)."""
     old_kind, new_kind = _kind(old), _kind(new)
     if old_kind in _NAMED or new_kind in _NAMED:
         # Named types match by unqualified name, or the new one lists the old name
@@ -202,7 +204,7 @@ def _matches(old: Any, new: Any, promote: bool = True) -> bool:
         return old_kind == new_kind and (
             _short(old) == _short(new) or old["name"] in aliases or _short(old) in aliases
         )
-    return old_kind == new_kind or (promote and new_kind in WIDENINGS.get(old_kind, set()))
+    return old_kind == new_kind or new_kind in PROMOTIONS.get(old_kind, set())
 
 
 def _decimal_widens(old: Any, new: Any) -> bool:

@@ -89,7 +89,10 @@ def decode_record(
         writer = lookup(game, fingerprint_of(container.schema_json))
         target = latest(game, writer.event_type)
         stream = io.BytesIO(record.value[container.start : container.end])
-        for resolved_row in fastavro.reader(stream, reader_schema=target.parsed):
+        # Data of the latest version is read as written: fastavro resolves a union by
+        # its first matching branch, so [string, bytes] would turn bytes into text.
+        reader = None if writer.schema_json == target.schema_json else target.parsed
+        for resolved_row in fastavro.reader(stream, reader_schema=reader):
             assert isinstance(resolved_row, dict)
             yield writer, target, resolved_row
 
