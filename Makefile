@@ -48,6 +48,8 @@ lint: $(VENV)/.all
 	$(BIN)/mypy
 
 bench: $(VENV)/.all
+	$(BIN)/python benchmarks/shapes.py
+	$(BIN)/python benchmarks/pipeline.py --string-defaults --seconds 20
 	$(BIN)/python benchmarks/pipeline.py --compare
 
 clean:

@@ -3,6 +3,9 @@
     python benchmarks/pipeline.py [--seconds 30] [--event-types 10] [--config FILE]
     python benchmarks/pipeline.py --compare      # embedded default, then the cluster
                                                  # setup on the test peers, one run
+    python benchmarks/pipeline.py --string-defaults  # 70 event types, one in seven with
+                                                 # a string field: without a default,
+                                                 # then with one (embedded default)
 
 Starts `playlog up` on a fresh data dir (with the adapters FILE selects), sends
 pre-encoded OCF bodies (~190-byte events, 500 per request) from 4 client threads
@@ -20,17 +23,26 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from playlog.cli.demo import free_port, run_loadtest, start_server
+from playlog.cli.traffic import synthetic_schema
 from playlog.client import Client, admin_key_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(args: argparse.Namespace, config: Path | None, console: Console) -> None:
+def measure(
+    args: argparse.Namespace,
+    config: Path | None,
+    console: Console,
+    schema_of: Callable[[int], dict[str, Any]] = synthetic_schema,
+) -> None:
     with tempfile.TemporaryDirectory(prefix="playlog-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()
@@ -44,10 +56,17 @@ def measure(args: argparse.Namespace, config: Path | None, console: Console) -> 
                 args.events_per_request,
                 args.concurrency,
                 console,
+                schema_of,
             )
         finally:
             child.send_signal(signal.SIGTERM)
             child.wait(timeout=120)
+
+
+def with_region(index: int, default: bool) -> dict[str, Any]:
+    """The loadtest's schema, and in one type of seven a ``region`` string field."""
+    region = {"name": "region", "type": "string", **({"default": "eu"} if default else {})}
+    return synthetic_schema(index, [region] if index % 7 == 0 else [])
 
 
 def main() -> None:
@@ -58,8 +77,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--compare", action="store_true", help="embedded, then cluster")
+    parser.add_argument(
+        "--string-defaults",
+        action="store_true",
+        help="70 types, 1 in 7 with a string field: without, then with a default",
+    )
     args = parser.parse_args()
     console = Console()
+    if args.string_defaults:
+        args.event_types = 70
+        for default in (False, True):
+            console.print(f"[bold]one type in seven has a string field, default: {default}")
+            measure(args, args.config, console, partial(with_region, default=default))
+        return
     if not args.compare:
         measure(args, args.config, console)
         return

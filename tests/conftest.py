@@ -12,6 +12,7 @@ import pytest
 
 from tests import peers as _peers
 from tests.support import processes
+from tests.support.spark import SharedSpark
 
 processes.mark_this_run()
 
@@ -49,6 +50,19 @@ def s3_endpoint(peers: _peers.Peers) -> str:
 @pytest.fixture(scope="session")
 def postgres_dsn(peers: _peers.Peers) -> str:
     return peers.postgres_dsn
+
+
+@pytest.fixture(scope="session")
+def spark_driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSpark]:
+    """One Spark driver JVM for the whole run (tests/support/spark.py): starting one per
+    `playlog up` or per module dominated the cluster tests. One Spark user at a time."""
+    from tests.cluster import SPARK_ENV
+
+    spark = SharedSpark(SPARK_ENV, tmp_path_factory.mktemp("spark") / "driver.log")
+    try:
+        yield spark
+    finally:
+        spark.close()
 
 
 _LEFT: list[str] = []

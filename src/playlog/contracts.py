@@ -39,6 +39,17 @@ METADATA_COLUMNS = (EVENT_ID, RECEIVED_AT, SCHEMA_HASH)
 # The load ledger: one row per loaded task, written in the COPY's own transaction.
 LEDGER_SCHEMA = "playlog"
 LEDGER_TABLE = "load_ledger"
+# Every dead letter, one row per ``source`` (see ``playlog.log.base.dead_letter``).
+FAILED_TABLE = "failed_events"
+FAILED_COLUMNS = (
+    "failed_at", "stage", "game", "event_type", "schema_hash", "reason", "source",
+    "payload", "replayed_at",
+)  # fmt: skip
+# A data-topic record sent again by ``playlog replay`` names the failed event it
+# replays in this header: the processor then writes it exactly as the original would
+# have been (same event ids, a file of its own), and the loader marks the failed event
+# replayed in the transaction that loads it.
+REPLAY_OF = "replay_of"
 
 
 def table_name(game: str, event_type: str) -> str:
@@ -81,6 +92,8 @@ class CopyTask:
     source_partition: int
     source_first: int
     source_last: int
+    # The ``source`` of the failed event this task replays ("" for ordinary tasks).
+    replay_of: str = ""
 
     @property
     def table(self) -> str:
@@ -102,6 +115,20 @@ class CopyTask:
 def task_id_for(key: str) -> str:
     """Task ids derive from the file key: a replayed batch makes the same id."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """One row of ``playlog.failed_events``; ``source`` is its key."""
+
+    failed_at_ms: int
+    stage: str  # process | load
+    game: str
+    event_type: str
+    schema_hash: str
+    reason: str
+    source: str
+    payload: builtins.bytes
 
 
 @dataclass

@@ -54,3 +54,7 @@ def quote(identifier: str) -> str:
 
 def quoted_table(game: str, event_type: str) -> str:
     return f"{quote(game)}.{quote(event_type)}"
+
+
+# playlog's own game: the monitor's canary writes to it (monitor/canary.py).
+CANARY_GAME = "playlog_canary"

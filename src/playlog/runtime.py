@@ -23,10 +23,15 @@ from playlog.contracts import server_file
 from playlog.errors import ConfigError, PlaylogError
 from playlog.ingest.app import create_app
 from playlog.ingest.protocol import limited_protocol
+from playlog.ingest.tls import uvicorn_tls
+from playlog.load.failed import FailedEventSink
 from playlog.load.loader import Loader
 from playlog.log.base import Log
 from playlog.monitor import metrics
 from playlog.monitor.canary import Canary
+from playlog.monitor.history import HISTORY
+from playlog.monitor.seed import seed_freshness
+from playlog.monitor.webhook import Webhook
 from playlog.process.processor import Processor
 from playlog.settings import Settings
 from playlog.supervisor import Stage, Supervisor
@@ -51,6 +56,8 @@ def configure_logging(level: str = "INFO") -> None:
 def run(settings: Settings, stages: Iterable[str] = STAGES) -> None:
     """Run ``stages`` until SIGINT/SIGTERM (returns) or a stage fails (``SystemExit(1)``)."""
     stages = tuple(stages)
+    if "ingest" in stages:
+        uvicorn_tls(settings.server)  # a bad certificate stops us before anything opens
     services = Services.open(settings, with_warehouse="ingest" in stages or "load" in stages)
     try:
         with Supervisor() as supervisor:
@@ -72,8 +79,13 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
     if "load" in stages:
         assert services.warehouse is not None
         supervisor.start("load", Loader(settings, services.log, services.warehouse).run)
+        supervisor.start("freshness", freshness_seeder(services))
+        sink = FailedEventSink(settings, services.log, services.warehouse)
+        supervisor.start("failed-events", sink.run)
     if "process" in stages or "load" in stages:
         supervisor.start("lag", lag_observer(services, stages))
+    supervisor.start("labels", label_pruner(services))
+    _start_webhook(supervisor, settings)
     if "ingest" in stages:
         canary = "process" in stages and "load" in stages
         _start_ingest(supervisor, services, with_canary=canary)
@@ -121,6 +133,54 @@ def lag_observer(services: Services, stages: tuple[str, ...]) -> Stage:
     return observe
 
 
+def _start_webhook(supervisor: Supervisor, settings: Settings) -> None:
+    monitor = settings.monitor
+    if monitor.webhook_url is not None:
+        hook = Webhook(monitor.webhook_url, monitor.freshness_slo_s)
+        supervisor.start("webhook", lambda stop: hook.run(stop, monitor.heartbeat_interval_s))
+
+
+def freshness_seeder(services: Services) -> Stage:
+    """A stage that reads each table's freshness from the warehouse once, then waits."""
+
+    def seed(stop: threading.Event) -> None:
+        assert services.warehouse is not None
+        registry = services.registry
+        try:
+            tables = [(g, e) for g in services.catalog.games() for e in registry.event_types(g)]
+        except PlaylogError as exc:  # each table shows once it loads
+            log.warning("freshness unknown until tables load: %s", exc)
+        else:
+            seed_freshness(services.warehouse, tables, stop)
+        stop.wait()
+
+    return seed
+
+
+def label_pruner(services: Services) -> Stage:
+    """A stage that drops the metric series of games no longer in the catalog (a
+    loadtest's game, a deleted one), whichever process deleted them."""
+
+    def prune(stop: threading.Event) -> None:
+        while not stop.wait(services.settings.monitor.heartbeat_interval_s):
+            try:
+                metrics.keep_only_games(set(services.catalog.games()))
+            except PlaylogError as exc:
+                log.debug("games unknown now, series kept: %s", exc)
+
+    return prune
+
+
+class _HeartbeatServer(uvicorn.Server):
+    """uvicorn with ingest's heartbeat, set from the event loop's own tick: it stops
+    when the loop is stuck (a blocking call on it), not only when the process dies."""
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % 10 == 0:  # ticks are 0.1 s apart
+            metrics.HEARTBEAT.labels(stage="ingest").set_to_current_time()
+        return await super().on_tick(counter)
+
+
 def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bool) -> None:
     settings = services.settings
     key, created = admin_key(settings)
@@ -137,10 +197,11 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         access_log=False,
         lifespan="off",
         http=limited_protocol(settings.server.max_header_bytes),
+        **uvicorn_tls(settings.server),
     )
     # Off the main thread uvicorn installs no signal handlers: the supervisor has them.
-    server = uvicorn.Server(config)
-    url = f"http://{settings.server.host}:{settings.server.port}"
+    server = _HeartbeatServer(config)
+    url = f"{settings.server.scheme}://{settings.server.host}:{settings.server.port}"
     marker = server_file(settings.data_dir)
 
     def announce() -> None:
@@ -153,7 +214,8 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         log.info("serving on %s", url)
         interval = settings.monitor.canary_interval_s
         if with_canary and interval > 0:
-            canary = Canary(url, key, interval, settings.monitor.canary_timeout_s)
+            # It calls this very process: its certificate needs no checking here.
+            canary = Canary(url, key, interval, settings.monitor.canary_timeout_s, verify=False)
             supervisor.start("canary", canary.run)
 
     def serve(_stop: threading.Event) -> None:
@@ -167,6 +229,9 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
         server.should_exit = True
 
     supervisor.start("ingest", serve, on_stop=request_exit)
+    # The status page's charts: sampled where the page is served.
+    every_s = settings.monitor.heartbeat_interval_s
+    supervisor.start("status", lambda stop: HISTORY.run(stop, every_s))
 
 
 def _start_metrics(supervisor: Supervisor, settings: Settings) -> None:
@@ -196,6 +261,7 @@ def run_monitor(settings: Settings) -> None:
     canary = Canary(settings.monitor.ingest_url, key, interval, settings.monitor.canary_timeout_s)
     with Supervisor() as supervisor:
         _start_metrics(supervisor, settings)
+        _start_webhook(supervisor, settings)
         supervisor.start("canary", canary.run)
         supervisor.run()
     _exit(supervisor)

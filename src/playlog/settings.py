@@ -43,13 +43,23 @@ class ServerSettings(Section):
     max_events_per_body: int = Field(100_000, le=MAX_EVENTS_PER_RECORD)
     # Levels of records, arrays, maps and unions an event may nest (the top record is 1).
     max_nesting_depth: int = Field(64, ge=1, le=MAX_NESTING_DEPTH)
-    # What a gzip body, and separately all deflate blocks of its OCF containers, may
+    # What a gzip body, and separately all compressed blocks of its OCF containers, may
     # inflate to per request; None: 8x max_body_bytes.
     max_inflated_bytes: int | None = Field(None, ge=1)
     # Request line plus headers; larger -> 431 (ingest/protocol.py).
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     # How long the answer to an Idempotency-Key is kept (ingest/idempotency.py).
     idempotency_window_s: float = Field(24 * 3600.0, gt=0)
+    # The status page's data (GET /v1/status) without the admin key.
+    public_status: bool = False
+    # HTTPS in-process: a PEM certificate chain and its private key (both or neither;
+    # checked at start, runtime.check_tls). None: plain HTTP, e.g. behind a TLS proxy.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @property
     def inflated_limit(self) -> int:
@@ -172,6 +182,11 @@ class MonitorSettings(Section):
     metrics_port: int | None = None
     # where `playlog monitor` sends its canary (an ingest node or load balancer)
     ingest_url: str = "http://127.0.0.1:8080"
+    # A table whose newest loaded event is older than this is stale (status page,
+    # webhook; deploy/prometheus/alerts.yml's PlaylogStaleTable uses the same 600 s).
+    freshness_slo_s: float = Field(600.0, gt=0)
+    # Where JSON is POSTed on state changes (canary, loader, freshness); None: nowhere.
+    webhook_url: str | None = None
 
 
 class Settings(BaseSettings):

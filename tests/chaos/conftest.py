@@ -89,7 +89,11 @@ def cluster_rig(
     config = write_config(tmp_path / "cluster.toml", proxied_peers, dsn)
     env = {**SPARK_ENV, **env}
     if request.param == "cluster":
-        return Rig("cluster", ChaosServer(tmp_path / "data", env, config), [], warehouse, store)
+        # The session's Spark JVM: a restart costs a SparkContext, not a JVM start
+        # (stopped by spawn(), so a killed driver's jobs end before the next starts).
+        spark = request.getfixturevalue("spark_driver")
+        server = ChaosServer(tmp_path / "data", env, config, spark=spark)
+        return Rig("cluster", server, [], warehouse, store)
     # Stages share nothing but the log, the store and the catalog: a data dir each.
     server = ChaosServer(tmp_path / "ingest", env, config, command="ingest")
     others = [Stage(tmp_path / name, name, config, env) for name in ("process", "load")]

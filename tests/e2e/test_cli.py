@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.deadline import scaled
+from tests.support.events import fresh_game
 from tests.support.server import ADMIN_KEY, Server
 
 pytestmark = pytest.mark.e2e
@@ -59,33 +60,34 @@ def wait_for_rows(server: Server, table: str, expected: int) -> None:
     assert server.wait_for_rows(table, expected) == expected  # exactly once
 
 
-def create_game_and_schema(server: Server, tmp_path: Path) -> tuple[str, dict[str, Any]]:
-    created = json.loads(ok("game", "create", "mygame", "--url", server.url))
-    assert created["game"] == "mygame" and created["api_key"].startswith("pl_")
+def create_game_and_schema(server: Server, tmp_path: Path, game: str) -> tuple[str, dict[str, Any]]:
+    created = json.loads(ok("game", "create", game, "--url", server.url))
+    assert created["game"] == game and created["api_key"].startswith("pl_")
     schema_file = tmp_path / "levelup.avsc"
     schema_file.write_text(LEVELUP_AVSC)
     registered = json.loads(
-        ok("schema", "register", "mygame", "levelup", str(schema_file), "--url", server.url)
+        ok("schema", "register", game, "levelup", str(schema_file), "--url", server.url)
     )
     return str(created["api_key"]), registered
 
 
-def test_readme_flow_from_game_to_sql(server: Server, tmp_path: Path) -> None:
-    key, registered = create_game_and_schema(server, tmp_path)
-    assert registered["table"] == "mygame.levelup" and registered["version"] == 1
+def test_readme_flow_from_game_to_sql(shared_server: Server, tmp_path: Path) -> None:
+    server, game = shared_server, fresh_game("mygame")
+    key, registered = create_game_and_schema(server, tmp_path, game)
+    assert registered["table"] == f"{game}.levelup" and registered["version"] == 1
     assert len(registered["fingerprint"]) == 16
 
-    out = ok("send", "mygame", "--key", key, "--url", server.url, stdin=README_LINE)
+    out = ok("send", game, "--key", key, "--url", server.url, stdin=README_LINE)
     assert "accepted 1 events" in out
     lines = tmp_path / "events.jsonl"
     lines.write_text(FILE_LINES)
-    out = ok("send", "mygame", str(lines), "--key", key, "--url", server.url)
+    out = ok("send", game, str(lines), "--key", key, "--url", server.url)
     assert "accepted 2 events" in out
 
-    wait_for_rows(server, "mygame.levelup", 3)
+    wait_for_rows(server, f"{game}.levelup", 3)
     out = ok(
         "sql",
-        "select player, level, ts, _schema_hash from mygame.levelup order by level",
+        f"select player, level, ts, _schema_hash from {game}.levelup order by level",
         "--url",
         server.url,
     )
@@ -103,7 +105,7 @@ def test_readme_flow_from_game_to_sql(server: Server, tmp_path: Path) -> None:
     assert "(3 rows)" in out
 
     # the README's exact query works too, values in full even when piped
-    out = ok("sql", "select * from mygame.levelup", "--url", server.url)
+    out = ok("sql", f"select * from {game}.levelup", "--url", server.url)
     assert registered["fingerprint"] in out and "(3 rows)" in out
 
     status = json.loads(ok("status", "--url", server.url))
@@ -112,7 +114,7 @@ def test_readme_flow_from_game_to_sql(server: Server, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("server", ["embedded"], indirect=True)  # the DuckDB file
 def test_sql_without_a_server_reads_the_duckdb_file(server: Server, tmp_path: Path) -> None:
-    key, registered = create_game_and_schema(server, tmp_path)
+    key, registered = create_game_and_schema(server, tmp_path, "mygame")
     ok("send", "mygame", "--key", key, "--url", server.url, stdin=README_LINE)
     wait_for_rows(server, "mygame.levelup", 1)
     assert server.stop() == 0
@@ -126,24 +128,27 @@ def test_sql_without_a_server_reads_the_duckdb_file(server: Server, tmp_path: Pa
     assert "ann" in out and registered["fingerprint"] in out and "(1 row)" in out
 
 
-def test_refused_commands_exit_1_with_a_clear_message(server: Server, tmp_path: Path) -> None:
-    key, _ = create_game_and_schema(server, tmp_path)
+def test_refused_commands_exit_1_with_a_clear_message(
+    shared_server: Server, tmp_path: Path
+) -> None:
+    server, game = shared_server, fresh_game("mygame")
+    key, _ = create_game_and_schema(server, tmp_path, game)
 
-    done = playlog("sql", "delete from mygame.levelup", "--url", server.url)
+    done = playlog("sql", f"delete from {game}.levelup", "--url", server.url)
     assert done.returncode == 1
     assert "only a single read-only SELECT" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(README_LINE + "\n{not json\n" + README_LINE)
-    done = playlog("send", "mygame", str(bad), "--key", key, "--url", server.url)
+    done = playlog("send", game, str(bad), "--key", key, "--url", server.url)
     assert done.returncode == 1
     assert "line 3 is not JSON" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert "accepted" not in done.stdout
 
     done = playlog(
-        "send", "mygame", "--key", key, "--url", server.url, stdin=README_LINE.replace("3", '"3"')
+        "send", game, "--key", key, "--url", server.url, stdin=README_LINE.replace("3", '"3"')
     )
     assert done.returncode == 1
     assert "level" in done.stderr  # the server's reason names the field

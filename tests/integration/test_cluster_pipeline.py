@@ -13,23 +13,29 @@ from tests.peers import Peers
 from tests.support.deadline import wait_until
 from tests.support.events import BATCH, KILL, Sender
 from tests.support.server import Server, Stage
+from tests.support.spark import SharedSpark
 
 
 def unique_game() -> str:
     return f"c{secrets.token_hex(4)}"
 
 
-def test_cluster_stage_processes_killed_midstream(tmp_path: Path, peers: Peers) -> None:
+def test_cluster_stage_processes_killed_midstream(
+    tmp_path: Path, peers: Peers, spark_driver: SharedSpark
+) -> None:
     """ingest, process and load as separate processes; the processor and the loader
     are killed with SIGKILL mid-stream and restarted: still exactly once."""
     with fresh_database(peers.postgres_dsn) as dsn:
-        run_stages_killed_midstream(tmp_path, write_config(tmp_path / "c.toml", peers, dsn))
+        config = write_config(tmp_path / "c.toml", peers, dsn)
+        run_stages_killed_midstream(tmp_path, config, spark_driver)
 
 
-def run_stages_killed_midstream(tmp_path: Path, config: Path) -> None:
+def run_stages_killed_midstream(tmp_path: Path, config: Path, spark: SharedSpark) -> None:
     env = SPARK_ENV
     ingest = Server(tmp_path / "data", config=config, env=env, command="ingest")
-    process = Stage(tmp_path / "data", "process", config, env)
+    # The processor uses the session's Spark JVM: a restart then costs a SparkContext,
+    # not a JVM (the kill still ends the process mid-batch; spawn() stops its context).
+    process = Stage(tmp_path / "data", "process", config, env, spark)
     load = Stage(tmp_path / "data", "load", config, env)
     ingest.start()
     process.spawn()

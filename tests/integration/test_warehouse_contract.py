@@ -5,6 +5,7 @@ health. Where the Redshift fake cannot run SQL, the case asserts the SQL it issu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import socket
@@ -23,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import errors as pg_errors
 
-from playlog.avro.types import Column
-from playlog.contracts import CopyTask, task_id_for
+from playlog.avro.types import Column, columns_of
+from playlog.contracts import CopyTask, FailedEvent, task_id_for
 from playlog.errors import (
     BadRequest,
     IncompatibleSchema,
@@ -44,6 +45,7 @@ from playlog.warehouse.postgres import PostgresWarehouse
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import RedshiftTypes
+from tests.support.avro_types import CASES, TypeCase
 from tests.support.fakes import MemoryStore, RecordingConnection
 
 UTC = dt.UTC
@@ -405,6 +407,50 @@ def test_load_inserts_exact_rows_of_every_kind(backend: Backend) -> None:
     assert backend.rows("other", "x") == [(5,)]
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_avro_type_loads_exactly_into_its_documented_column(
+    backend: Backend, case: TypeCase
+) -> None:
+    """The README's type table, row by row: the batch file the processor writes for
+    the case loads into the column type documented for the warehouse, value for value
+    (Redshift: the CREATE TABLE it issues)."""
+    wh = backend.warehouse
+    columns = columns_of(case.schema)
+    wh.ensure_table(backend.game, case.name, columns)
+    (column,) = columns
+    task = backend.task(case.name, {"v": pa.array(case.file, column.arrow_type)}, 0)
+    assert wh.load([task]) == [task.task_id]
+    if backend.fake is not None:
+        (create,) = backend.issued(f'CREATE TABLE IF NOT EXISTS "{backend.game}"."{case.name}"')
+        assert f'"v" {case.sql[2]},' in create
+        return
+    wh.ensure_table(backend.game, case.name, columns)  # registering again changes nothing
+    got = [row[0] for row in backend.rows(case.name, case.select.get(backend.name, "v"))]
+    assert [bytes(v) if isinstance(v, memoryview) else v for v in got] == case.expected(
+        backend.name
+    )
+
+
+def test_a_uuid_column_added_with_a_default_reads_it_for_older_rows(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", [col("player", "string")])
+    old = backend.task("login", {"player": pa.array(["ann"])}, 0)
+    assert wh.load([old]) == [old.task_id]
+    default = "9B2C1C4E-7A5D-4F3E-8C1A-0123456789AB"
+    if backend.fake is not None:
+        backend.fake.answers = {"SELECT column_name": [("player", "character varying")]}
+    wh.ensure_table(
+        backend.game, "login", [col("player", "string"), col("id", "uuid", default=default)]
+    )
+    if backend.fake is not None:
+        (alter,) = backend.issued("ALTER")
+        assert alter.endswith(
+            "ADD COLUMN \"id\" CHAR(36) DEFAULT '9b2c1c4e-7a5d-4f3e-8c1a-0123456789ab'"
+        )
+        return
+    assert backend.rows("login", "player, id") == [("ann", uuid.UUID(default))]
+
+
 def test_loading_the_same_tasks_again_inserts_nothing(backend: Backend) -> None:
     wh = backend.warehouse
     wh.ensure_table(backend.game, "login", V1)
@@ -757,3 +803,59 @@ def test_a_revoked_grant_is_an_outage_and_loads_once_granted_again(
             admin.execute(f'DROP SCHEMA IF EXISTS "{game}" CASCADE')
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+# failed events -----------------------------------------------------------------------------
+
+
+def failure(source: str, reason: str = "Conversion Error: 1000 out of range") -> FailedEvent:
+    return FailedEvent(
+        1_714_564_800_000, "load", "g1", "login", "", reason, source, b"\x00payload\xff"
+    )
+
+
+def failed_rows(backend: Backend, prefix: str) -> list[tuple[Any, ...]]:
+    rows = backend.warehouse.query(
+        "select source, stage, reason, payload, failed_at, replayed_at is not null "
+        f"from playlog.failed_events where source like '{prefix}%' order by source"
+    ).rows
+    return [(*r[:3], bytes(r[3]), *r[4:]) for r in rows]
+
+
+def test_a_failed_event_is_recorded_once_per_source(backend: Backend) -> None:
+    wh, a, b = backend.warehouse, f"{backend.game}/a", f"{backend.game}/b"
+    # A dead letter delivered twice (once with another message) is one failed event.
+    assert wh.record_failed([failure(a), failure(a, "another try"), failure(b)]) == [a, b]
+    if backend.fake is not None:
+        inserts = backend.issued('INSERT INTO "playlog"."failed_events"')
+        assert len(inserts) == 1 and inserts[0].count("(") == 3  # columns + two rows
+        return
+    assert wh.record_failed([failure(b), failure(a)]) == []
+    reason = "Conversion Error: 1000 out of range"
+    payload = b"\x00payload\xff"
+    assert failed_rows(backend, backend.game) == [
+        (a, "load", reason, payload, T0, False),
+        (b, "load", reason, payload, T0, False),
+    ]
+
+
+def test_loading_a_replay_marks_its_failed_event_replayed_once(backend: Backend) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    task = backend.task("login", {"player": pa.array(["p", "q"])}, 0)
+    wh.record_failed([failure(task.key)])
+    replay = dataclasses.replace(task, replay_of=task.key)
+    assert wh.load([replay]) == [task.task_id]
+    if backend.fake is not None:
+        marks = backend.issued('UPDATE "playlog"."failed_events" SET replayed_at')
+        assert len(marks) == 1 and backend.fake.params[-2] == (task.key,)
+        return
+    marked = wh.query(
+        f"select replayed_at from playlog.failed_events where source = '{task.key}'"
+    ).rows[0][0]
+    assert marked is not None
+    # Replayed again (the CLI ran twice, or crashed before it knew): nothing loads again.
+    assert wh.load([replay]) == []
+    assert backend.count("login") == 2
+    again = wh.query(f"select replayed_at from playlog.failed_events where source = '{task.key}'")
+    assert again.rows == [(marked,)]

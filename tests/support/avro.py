@@ -3,13 +3,27 @@ that lies about its count, a datum fastavro itself could not write)."""
 
 from __future__ import annotations
 
+import bz2
 import io
 import json
+import lzma
+import sys
 import zlib
 from typing import Any
 
+import cramjam
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from playlog.client.ocf import write_long
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
+
+# Avro 1.12's block codecs
+CODECS = ("null", "deflate", "snappy", "zstandard", "bzip2", "xz")
 
 
 def ocf(
@@ -29,17 +43,20 @@ def fp(schema: dict[str, Any]) -> str:
 
 def zigzag(n: int) -> bytes:
     """Avro's zig-zag varint of ``n``."""
-    raw, out = (n << 1) ^ (n >> 63), bytearray()
-    while raw > 0x7F:
-        out.append(raw & 0x7F | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
+    return write_long(n)
 
 
-def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "null") -> bytes:
-    """A container with one block claiming ``count`` records and holding ``data``."""
+def ocf_block(
+    schema: dict[str, Any],
+    count: int,
+    data: bytes,
+    codec: str = "null",
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
+    """A container with one block claiming ``count`` records and holding ``data``;
+    ``extra``: more header metadata (Avro allows any bytes as values)."""
     meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": codec.encode()}
+    meta.update(extra or {})
     out = b"Obj\x01" + zigzag(len(meta))
     for key, value in meta.items():
         out += zigzag(len(key)) + key.encode() + zigzag(len(value)) + value
@@ -47,12 +64,24 @@ def ocf_block(schema: dict[str, Any], count: int, data: bytes, codec: str = "nul
     return out + zigzag(0) + sync + zigzag(count) + zigzag(len(data)) + data + sync
 
 
+def compress(codec: str, data: bytes) -> bytes:
+    """One block's bytes in ``codec``, as the Avro spec frames them."""
+    if codec == "deflate":
+        return zlib.compress(data)[2:-4]  # raw deflate, as the Avro spec says
+    if codec == "snappy":  # raw snappy + the big-endian CRC-32 of the uncompressed data
+        return bytes(cramjam.snappy.compress_raw(data)) + zlib.crc32(data).to_bytes(4, "big")
+    if codec == "zstandard":
+        return bytes(zstd.compress(data))
+    if codec == "bzip2":
+        return bz2.compress(data)
+    if codec == "xz":
+        return lzma.compress(data)
+    return data
+
+
 def ocf_of(schema: dict[str, Any], datums: list[bytes], codec: str = "null") -> bytes:
     """A container with one block of ``datums`` (raw Avro binary)."""
-    data = b"".join(datums)
-    if codec == "deflate":
-        data = zlib.compress(data)[2:-4]  # raw deflate, as the Avro spec says
-    return ocf_block(schema, len(datums), data, codec)
+    return ocf_block(schema, len(datums), compress(codec, b"".join(datums)), codec)
 
 
 # A recursive type: data of it nests as deep as the writer likes.

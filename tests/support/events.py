@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import secrets
 import threading
 import time
 from typing import Any
@@ -136,6 +137,12 @@ def as_json(event_type: str, event: dict[str, Any]) -> dict[str, Any]:
     if "receipt" in data:
         data["receipt"] = base64.b64encode(data["receipt"]).decode()
     return {"event_type": event_type, "data": data}
+
+
+def fresh_game(prefix: str = "g") -> str:
+    """A game name no other test of the run uses: tests sharing one `playlog up` (the
+    ``shared_server`` fixture) count only rows of their own games."""
+    return f"{prefix}{secrets.token_hex(4)}"
 
 
 def setup_game(server: Server, game: str = "g1") -> tuple[str, dict[str, str]]:

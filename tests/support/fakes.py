@@ -24,7 +24,7 @@ from typing import Any
 from psycopg.pq import TransactionStatus
 
 from playlog.avro.types import Column
-from playlog.contracts import CopyTask
+from playlog.contracts import CopyTask, FailedEvent
 from playlog.errors import WarehouseConflict, WarehouseError, WarehouseUnavailable
 from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 
@@ -59,6 +59,8 @@ class FakeWarehouse:
     checks: int = 0
     max_concurrent: int = 0
     table_overlaps: list[str] = field(default_factory=list)  # tables held twice at once
+    failed: dict[str, FailedEvent] = field(default_factory=dict)  # playlog.failed_events
+    max_payload: int | None = None  # a longer failed-event payload: WarehouseError
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -172,6 +174,17 @@ class FakeWarehouse:
             txn.outcome = "committed"
             txn.loaded, txn.skipped = tuple(loaded), tuple(skipped)
         return loaded
+
+    def record_failed(self, events: Sequence[FailedEvent]) -> list[str]:
+        if self.is_down:
+            raise WarehouseUnavailable("fake warehouse is down")
+        limit = self.max_payload
+        if limit is not None and any(len(e.payload) > limit for e in events):
+            raise WarehouseError(f"value too long for type varbyte({limit})")
+        with self._lock:
+            new = {e.source: e for e in reversed(events) if e.source not in self.failed}
+            self.failed.update(new)
+        return sorted(new)
 
     def check(self) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from playlog.cli.demo import free_port
 from tests.support import processes
 from tests.support.deadline import Deadline, scaled, wait_until
 from tests.support.spark import SharedSpark
+from tests.support.tls import TlsFiles
 
 ADMIN_KEY = "pl_admin_e2e_secret"
 
@@ -36,11 +37,14 @@ class Stage:
         command: str,
         config: Path | None = None,
         env: dict[str, str] | None = None,
+        spark: SharedSpark | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.command = command
         self.config = config
-        self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {})}
+        self.spark = spark  # the session's Spark JVM, used instead of one of its own
+        spark_env = spark.env() if spark else {}
+        self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {}), **spark_env}
         self.process: subprocess.Popen[bytes] | None = None
         self.sessions: list[int] = []  # of every spawn(), for kill()
         self.log_path = data_dir.parent / f"{data_dir.name}-{command}.log"
@@ -58,6 +62,8 @@ class Stage:
         ]
 
     def spawn(self) -> None:
+        if self.spark is not None:
+            self.spark.reset()  # the context of a process killed before this spawn
         # A session of its own, registered: kill() reaches the Spark JVM and its Python
         # workers too, and the session-end check sees anything left behind.
         with open(self.log_path, "ab") as log:
@@ -104,32 +110,35 @@ class Server(Stage):
         config: Path | None = None,
         command: str = "up",
         spark: SharedSpark | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
-        super().__init__(
-            data_dir, command, config, {**(env or {}), **(spark.env() if spark else {})}
-        )
-        self.spark = spark
+        super().__init__(data_dir, command, config, env, spark)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls  # HTTPS with this certificate, verified against its CA
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.verify = tls.client_context() if tls else True
         self.admin = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=30,
+            verify=self.verify,
         )
 
     def args(self) -> list[str]:
-        return [*super().args(), "--port", str(self.port)]
+        tls = ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)] if self.tls else []
+        return [*super().args(), "--port", str(self.port), *tls]
 
     def start(self) -> None:
         """Spawn and wait until healthy; if it does not get there, kill what it started
         (the JVM included) before raising."""
-        if self.spark is not None:
-            self.spark.reset()  # the context of a `playlog up` killed before this start
         self.spawn()
         process = self.process
         assert process is not None
 
         def healthy() -> bool:
             try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+                answer = httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify)
+                return answer.status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -167,6 +176,7 @@ class Server(Stage):
             content=body,
             headers={"Authorization": f"Bearer {key}", "Content-Type": content_type, **headers},
             timeout=30,
+            verify=self.verify,
         )
 
     def query(self, sql: str) -> list[list[Any]]:

@@ -45,6 +45,7 @@ BAD = [
     ({"type": "int", "logicalType": "date"}, 3_000_000),
     ({"type": "int", "logicalType": "time-millis"}, 86_400_000),
     ({"type": "long", "logicalType": "time-micros"}, -1),
+    ({"type": "string", "logicalType": "uuid"}, "not-a-uuid"),  # its column is a UUID
     (
         {"type": "record", "name": "inner", "fields": [{"name": "x", "type": "int"}]},
         {"y": 1},

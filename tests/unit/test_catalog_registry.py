@@ -368,6 +368,19 @@ def test_lookup_by_fingerprint_is_per_game(registry: Registry) -> None:
     assert info.value.details == {"fingerprint": fp(LOGIN_V1)}
 
 
+def test_a_hash_registered_by_two_games_is_found_as_each_games_own(registry: Registry) -> None:
+    """Two games may register the same schema: asked with a game's key, the hash is
+    that game's version (it was another game's, so the owner got 403)."""
+    registry.catalog.add_game("g2")
+    first, _ = registry.register("g1", "login", json.dumps(LOGIN_V1))
+    second, _ = registry.register("g2", "login", json.dumps(LOGIN_V1))
+    assert registry.by_fingerprint(fp(LOGIN_V1), "g2") == second
+    assert registry.by_fingerprint(fp(LOGIN_V1), "g1") == first
+    assert registry.by_fingerprint(fp(LOGIN_V1)).game in ("g1", "g2")  # the admin's
+    registry.catalog.add_game("g3")
+    assert registry.by_fingerprint(fp(LOGIN_V1), "g3").game != "g3"  # the caller: 403
+
+
 def test_unknown_fingerprint_raises_unknown_schema(registry: Registry) -> None:
     with pytest.raises(UnknownSchema, match="schema 0123456789abcdef is not registered"):
         registry.lookup("g1", "0123456789abcdef", fresh=True)

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests.support.avro import ocf
 
+from playlog.avro.ocf import walk
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import OffsetRange
 from playlog.log.base import Record
@@ -151,14 +152,15 @@ def test_fast_path_equals_row_by_row_resolution(
     original = columnar.SchemaGroup.to_arrow
 
     def counted(self: columnar.SchemaGroup) -> Any:
+        table = original(self)  # raises FastPathFailed if it cannot
         used.append(1)
-        return original(self)
+        return table
 
     monkeypatch.setattr(columnar.SchemaGroup, "to_arrow", counted)
     fast = run(tmp_path / "fast", batch, fast=True)
-    # (v1, null) (v1, deflate) (login, deflate); records with v2 containers (a map
-    # field) take the row path, so both paths meet in one file.
-    assert len(used) == 3
+    # (v1, null) (v1, deflate) (login, deflate) (v2, null): v2's map field and
+    # defaults included.
+    assert len(used) == 4
     slow = run(tmp_path / "slow", batch, fast=False)
     assert fast.keys() == slow.keys() and len(fast) == 2
     for key, (task, table) in fast.items():
@@ -192,17 +194,22 @@ def test_a_failing_fast_path_falls_back_to_rows(
     assert result.events == expected and sum(t.rows for t in result.tasks) == expected
 
 
-def test_enum_change_and_nested_types_take_the_exact_path() -> None:
+def test_enum_change_and_nested_type_changes_take_the_exact_path() -> None:
     changed = json.loads(json.dumps(V1))
     changed["fields"][11]["type"] = {**ENUM, "symbols": ["bronze", "gold"], "default": "gold"}
     assert not columnar.fast_path_fits(SCHEMAS[0], schema(changed, 2, "match"))
     assert columnar.fast_path_fits(SCHEMAS[0], SCHEMAS[1])
-    assert not columnar.fast_path_fits(SCHEMAS[1], SCHEMAS[1])  # has a map field
+    assert columnar.fast_path_fits(SCHEMAS[1], SCHEMAS[1])  # a map field: columnar
+    # Resolution inside a nested type (a promotion in a record) is not a cast.
+    inner = {"type": "record", "name": "in", "fields": [{"name": "a", "type": "int"}]}
+    old = {"type": "record", "name": "n", "fields": [{"name": "r", "type": inner}]}
+    new = json.loads(json.dumps(old))
+    new["fields"][0]["type"]["fields"][0]["type"] = "long"
+    assert not columnar.fast_path_fits(schema(old, 1, "n"), schema(new, 2, "n"))
+    assert columnar.fast_path_fits(schema(old, 1, "n"), schema(old, 1, "n"))
 
 
 def _counts(body: bytes) -> list[int]:
-    from playlog.avro.ocf import walk
-
     return [c.count for c in walk(body)]
 
 
@@ -234,19 +241,99 @@ SHOP = {
 }
 
 
-def test_string_defaults_stay_on_the_fast_path(tmp_path: Path) -> None:
+def test_string_defaults_stay_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Defaults do not change how data written with that same schema decodes: the
-    fast path must take such schemas (the README's own evolution rule leads to them)."""
+    re-framed header drops them and the fast path takes such schemas (the README's own
+    evolution rule leads to them)."""
     shop = schema(SHOP, 1, "purchase")
+    header = columnar.reframe([(body := ocf(SHOP, [], "null"), walk(body)[0])], shop)
+    assert b'"default"' not in header and b'"currency"' in header
+    columnar_types, row_offsets = _watch(monkeypatch)
     rows = [{"item": f"i{i}", "currency": "USD", "note": None, "price": i / 4} for i in range(50)]
     headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
     batch = [Record("events", 0, 7, b"g", ocf(SHOP, rows, "deflate"), headers, 0)]
     span = OffsetRange("events", 0, 7, 7)
     tables = {}
-    for fast in (True, False):  # the fast path raises FastPathFailed if it cannot
+    for fast in (True, False):
         store = LocalStore(tmp_path / str(fast))
         result = _transform(span, batch, lambda g, f: shop, lambda g, e: shop, store, fast=fast)
         (task,) = result.tasks
         tables[fast] = pq.read_table(io.BytesIO(store.get(task.key)))
+    assert columnar_types == ["purchase"] and row_offsets == [7]  # the row run only
     assert tables[True].equals(tables[False])
     assert tables[True].column("currency").to_pylist() == ["USD"] * 50
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[int]]:
+    """(event types the columnar path decoded, offsets the row path decoded)."""
+    columnar_types: list[str] = []
+    row_offsets: list[int] = []
+    to_arrow, decode = columnar.SchemaGroup.to_arrow, transform.decode_record
+
+    def watched(self: columnar.SchemaGroup) -> Any:
+        table = to_arrow(self)
+        columnar_types.append(self.writer.event_type)
+        return table
+
+    def decoded(record: Record, *args: Any, **kwargs: Any) -> Any:
+        row_offsets.append(record.offset)
+        return decode(record, *args, **kwargs)
+
+    monkeypatch.setattr(columnar.SchemaGroup, "to_arrow", watched)
+    monkeypatch.setattr(transform, "decode_record", decoded)
+    return columnar_types, row_offsets
+
+
+def test_a_failing_group_takes_only_its_own_records_the_row_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spoiled match container fails the match group's decoder: that record is
+    dead-lettered, the other records with match containers go the row way, and the
+    records with logins only stay columnar."""
+    columnar_types, row_offsets = _watch(monkeypatch)
+    rng = random.Random(6)
+    batch = []
+    for offset in range(5):
+        match = ocf(V1, [match_event(rng, False) for _ in range(3)], "deflate")
+        if offset == 2:
+            match = match[:-40] + b"\xff" * 24 + match[-16:]  # spoiled, framing intact
+        body = ocf(OTHER, [{"who": "x", "n": offset}] * 4)
+        if offset in (1, 2, 3):
+            body += match
+        headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
+        batch.append(Record("events", 3, offset, b"g", body, headers, 0))
+    span = OffsetRange("events", 3, 0, 4)
+    result = transform.transform_range(span, batch, lookup, latest, LocalStore(tmp_path))
+    assert [m.headers["source"] for m in result.dead_letters] == ["events/3/2"]
+    assert columnar_types == ["login"] and row_offsets == [1, 2, 3]
+    assert {t.event_type: t.rows for t in result.tasks} == {"login": 16, "match": 6}
+    assert result.events == 22
+
+
+def test_a_container_the_columnar_path_cannot_take_leaves_its_neighbours_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    columnar_types, row_offsets = _watch(monkeypatch)
+    mixed = {"type": "record", "name": "odd", "fields": [{"name": "v", "type": ["int", "string"]}]}
+    odd = schema(mixed, 1, "odd")
+    SCHEMAS.append(odd)
+    try:
+        body = ocf(OTHER, [{"who": "a", "n": 1}] * 3) + ocf(mixed, [{"v": 1}, {"v": "b"}])
+        headers = {"game": "g", "format": "ocf", "received_at_ms": "1700000000000"}
+        batch = [Record("events", 3, 0, b"g", body, headers, 0)]
+        store = LocalStore(tmp_path)
+        result = transform.transform_range(OffsetRange("events", 3, 0, 0), batch, lookup,
+                                           latest, store)  # fmt: skip
+    finally:
+        SCHEMAS.remove(odd)
+    assert columnar_types == ["login"] and row_offsets == [0]
+    tables = {t.event_type: pq.read_table(io.BytesIO(store.get(t.key))) for t in result.tasks}
+    assert tables["odd"].column("v").to_pylist() == ["1", '"b"']
+    assert tables["odd"].column("_event_id").to_pylist() == [
+        transform.event_id(0, 3, 3), transform.event_id(0, 3, 4)
+    ]  # fmt: skip
+    assert tables["login"].column("_event_id").to_pylist() == [
+        transform.event_id(0, 3, i) for i in range(3)
+    ]

@@ -215,11 +215,8 @@ def test_corrupted_header_sync_marker_is_refused() -> None:
 
 
 def test_unsupported_codec_is_refused() -> None:
-    data = container(LOGIN, logins(3), codec="bzip2")
-    message = refused(data)
-    assert message == (
-        "container at byte 0: codec 'bzip2' not supported; use one of ['deflate', 'null']"
-    )
+    data = container(LOGIN, logins(3)).replace(b"\x08null", b"\x06lz4", 1)
+    assert "lz4" in refused(data)
 
 
 def test_missing_schema_is_refused() -> None:

@@ -14,9 +14,10 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.redshift.models import redshift_backends
 from psycopg import errors as pg_errors
+from tests.support.avro_types import CASES, TypeCase
 from tests.support.fakes import MemoryStore, RecordingConnection
 
-from playlog.avro.types import Column
+from playlog.avro.types import Column, columns_of
 from playlog.contracts import CopyTask
 from playlog.errors import (
     BadRequest,
@@ -115,6 +116,20 @@ def test_ledger_statements() -> None:
         "VALUES (%s, %s, %s, %s, SYSDATE), (%s, %s, %s, %s, SYSDATE)"
     )
     assert rsql.lock_sql({'"g"."b"', '"g"."a"'}) == 'LOCK "g"."a", "g"."b"'
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_avro_type_gets_its_documented_redshift_column(case: TypeCase) -> None:
+    """The README's type table, Redshift's column: as registration adds it, and as an
+    existing table of that type is read back (registering again alters nothing)."""
+    (column,) = columns_of(case.schema)
+    redshift = case.sql[2]
+    assert (
+        rsql.add_column_sql('"g"."e"', column) == f'ALTER TABLE "g"."e" ADD COLUMN "v" {redshift}'
+    )
+    information_schema = {"BIGINT": "bigint", "CHAR(36)": "character", "REAL": "real"}
+    held = information_schema.get(redshift, redshift.lower().replace("varbyte", "binary varying"))
+    assert sql.alter_plan({"v": held}, [column], RedshiftTypes()) == ([], [])
 
 
 def test_alter_statements_one_column_each() -> None:

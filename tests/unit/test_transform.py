@@ -358,7 +358,9 @@ def test_undecodable_record_is_dead_lettered_and_the_rest_still_loads(env: Env, 
     assert len(result.dead_letters) == 1
     letter = result.dead_letters[0]
     assert letter.key == bad.key and letter.value == bad.value
-    assert {k: v for k, v in letter.headers.items() if k not in ("error", "source")} == bad.headers
+    added = ("error", "source", "stage", "category", "failed_at_ms", "schema_hash", "event_type")
+    assert {k: v for k, v in letter.headers.items() if k not in added} == bad.headers
+    assert letter.headers["stage"] == "process"
     assert letter.headers["source"] == f"{TOPIC}/{PARTITION}/21"
     assert letter.headers["error"]  # the reason, for whoever reads the dead-letter topic
     if case in ("unknown fingerprint", "unregistered OCF schema"):

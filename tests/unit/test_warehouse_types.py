@@ -67,6 +67,11 @@ def test_sql_type_per_dialect(kind_type: Any, duckdb: str, postgres: str, redshi
         ({"type": "array", "items": "int"}, [1, 2], "'[1,2]'"),
         ({"type": "map", "values": "string"}, {"k": "v'"}, """'{"k":"v''"}'"""),
         ("bytes", "\u00ff", None),
+        (
+            {"type": "string", "logicalType": "uuid"},
+            "9B2C1C4E-7A5D-4F3E-8C1A-0123456789AB",
+            "'9b2c1c4e-7a5d-4f3e-8c1a-0123456789ab'",
+        ),
         ({"type": "int", "logicalType": "date"}, 0, None),
     ],
 )

@@ -16,6 +16,7 @@ day).
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -79,8 +80,18 @@ def _holds(avro_type: Any, value: Any, named: dict[str, Any]) -> bool:
         return complex_check(avro_type, value, named)
     if not _holds(avro_type.get("type"), value, named):
         return False
+    if avro_type.get("logicalType") == "uuid" and avro_type.get("type") == "string":
+        return _is_uuid(value)
     bounds = _LOGICAL_RANGES.get(str(avro_type.get("logicalType")))
     return bounds is None or bounds[0] <= value <= bounds[1]
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _holds_record(record: dict[str, Any], value: Any, named: dict[str, Any]) -> bool:

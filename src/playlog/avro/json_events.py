@@ -3,7 +3,10 @@
 JSON has no bytes, timestamps or tagged unions, so the conventions are: a union takes
 the bare value (the first branch it fits), bytes and fixed are base64, timestamps are
 epoch integers in the schema's unit or RFC 3339 strings, dates are ISO strings or
-days since the epoch, decimals are numbers or strings. Unknown fields are refused.
+days since the epoch, times integers in their unit or "HH:MM:SS[.ffffff]", decimals
+(on bytes or fixed) numbers or strings, uuids (on string or fixed) their text; a
+duration ``{"months", "days", "milliseconds"}`` (``json_logical``). Unknown fields
+are refused.
 
 Whatever passes here encodes, and decodes back (fastavro, then Arrow) without error:
 timestamps and dates must fall in the years 1 to 9999 (UTC), times within one day,
@@ -17,23 +20,25 @@ import base64
 import binascii
 import datetime as dt
 import io
-import reprlib
 import struct
 import sys
 from collections.abc import Callable
-from decimal import Context, Decimal, InvalidOperation
 from typing import Any, cast
 
 from fastavro import schemaless_writer
 from fastavro.validation import ValidationError, validate
 
 from playlog.avro.depth import DEFAULT_DEPTH, Walker, json_depth, plan_for
+from playlog.avro.json_logical import Mismatch as _Mismatch
+from playlog.avro.json_logical import (
+    decimal_datum,
+    duration_datum,
+    nanos_datum,
+    time_datum,
+    uuid_datum,
+)
+from playlog.avro.json_logical import show as _show
 from playlog.errors import InvalidPayload
-
-
-class _Mismatch(ValueError):
-    pass
-
 
 # fullname -> definition of the named types seen so far
 Named = dict[str, Any] | None
@@ -56,6 +61,9 @@ def to_datum(value: Any, schema: Any, path: str, named: dict[str, Any] | None = 
         if named and schema in named:
             return to_datum(value, named[schema], path, named)
         return _primitive(value, schema, path)
+    logical = _LOGICAL_FORMS.get(schema.get("logicalType"))  # on fixed types too
+    if logical is not None:
+        return logical(value, schema, path)
     convert = _COMPLEX.get(schema["type"])
     if convert is not None:
         return convert(value, schema, path, named)
@@ -95,42 +103,7 @@ def _logical(value: Any, schema: dict[str, Any], path: str) -> Any:
     kind, logical = schema["type"], schema.get("logicalType")
     if logical in _EPOCH_RANGE and kind == _EPOCH_RANGE[logical][0]:
         return _epoch(value, logical, path)
-    if (
-        logical == "decimal"
-        and isinstance(value, str | int | float)
-        and not isinstance(value, bool)
-    ):
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation as exc:
-            raise _Mismatch(f"{path}: {_show(value)} is not a decimal") from exc
-        return _check_decimal(number, schema, path)
     return _primitive(value, kind, path)
-
-
-def _check_decimal(number: Decimal, schema: dict[str, Any], path: str) -> Decimal:
-    """Refuse what fastavro would round, reject with a bare ValueError, or write
-    beyond the precision (the DECIMAL(p,s) column could not load it). Only
-    context-free operations before the checks: ``1E+999999999`` must not overflow
-    the decimal context, ``0E+999999999`` must not make fastavro compute 10**999999999."""
-    precision, scale = schema["precision"], schema.get("scale", 0)
-    if not number.is_finite():
-        raise _Mismatch(f"{path}: {number} is not a finite decimal")
-    _, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)
-    if not any(digits):
-        return Decimal((0, (0,), -scale))
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    if -(exponent + trailing_zeros) > scale:
-        raise _Mismatch(f"{path}: {number} has more than {scale} decimal places")
-    if number.adjusted() >= precision - scale:
-        raise _Mismatch(f"{path}: {number} does not fit decimal({precision},{scale})")
-    # Exactly `scale` places (fastavro refuses fewer digits than the scale needs and
-    # more digits than the precision, even when they are only trailing zeros).
-    try:
-        return number.quantize(Decimal((0, (1,), -scale)), context=Context(prec=precision))
-    except ArithmeticError as exc:  # only with a schema whose scale exceeds its precision
-        raise _Mismatch(f"{path}: {number} does not fit decimal({precision},{scale})") from exc
 
 
 def _record(
@@ -216,15 +189,6 @@ def _text(value: str, path: str) -> str:
     return value
 
 
-def _show(value: Any) -> str:
-    """A short repr for messages: a body may hold megabytes in one value."""
-    return _REPR.repr(value)
-
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
-
-
 def _base64(value: Any, path: str) -> bytes:
     if not isinstance(value, str):
         raise _Mismatch(f"{path}: expected base64 text")
@@ -267,6 +231,8 @@ def _epoch(value: Any, logical: str, path: str) -> Any:
                 return dt.date.fromisoformat(value)
             except ValueError as exc:
                 raise _Mismatch(f"{path}: {_show(value)} is not an ISO date") from exc
+        if kind == "time":
+            return time_datum(value, path)
     number = _primitive(value, base, path)
     if kind == "date":
         low, high = _DAYS_FIRST, _DAYS_LAST + 1
@@ -340,4 +306,13 @@ _COMPLEX: dict[str, Callable[[Any, dict[str, Any], str, Named], Any]] = {
     "map": _map,
     "enum": _enum,
     "fixed": _fixed,
+}
+
+# logical types whose JSON form differs from their base type's (fixed ones included)
+_LOGICAL_FORMS: dict[Any, Callable[[Any, dict[str, Any], str], Any]] = {
+    "decimal": decimal_datum,
+    "uuid": uuid_datum,
+    "duration": lambda value, schema, path: duration_datum(value, path),
+    "timestamp-nanos": lambda value, schema, path: nanos_datum(value, path, local=False),
+    "local-timestamp-nanos": lambda value, schema, path: nanos_datum(value, path, local=True),
 }

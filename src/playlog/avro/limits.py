@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playlog.avro import ocf
+from playlog.avro.codecs import Inflater
 from playlog.avro.depth import DEFAULT_DEPTH, Plan, Walker, plan_for
 from playlog.errors import InvalidPayload
 
@@ -34,9 +35,10 @@ WriterOf = Callable[[ocf.Container], Any]
 def check_ocf(
     body: bytes, containers: Sequence[ocf.Container], writer_of: WriterOf, limits: Limits
 ) -> None:
-    """Inflate every deflate block within ``limits.inflated_bytes`` in all (413), and
-    walk the records of schemas whose data could nest past ``limits.depth`` (422)."""
-    inflater = ocf.Inflater(limits.inflated_bytes)
+    """Inflate every compressed block within ``limits.inflated_bytes`` in all (413;
+    damage and a wrong snappy CRC: 422), and walk the records of schemas whose data
+    could nest past ``limits.depth`` (422)."""
+    inflater = Inflater(limits.inflated_bytes)
     walker = Walker(limits.depth, empty_items=len(body))
     for container in containers:
         plan = plan_for(writer_of(container))
@@ -45,9 +47,7 @@ def check_ocf(
             continue
         for count, start, end in ocf.blocks(body, container):
             where = f"container at byte {container.start}, block at byte {start}"
-            data = body[start:end]
-            if container.codec == "deflate":
-                data = inflater.inflate(data, where)
+            data = inflater.inflate(container.codec, body[start:end], where)
             if walk:
                 _walk_block(walker, plan, data, count, where)
 

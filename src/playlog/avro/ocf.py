@@ -12,15 +12,15 @@ positive zig-zag count, and the magic's first byte ``O`` (0x4F) would decode as 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from playlog.errors import InvalidPayload, PayloadTooLarge
+from playlog.avro.codecs import CODECS
+from playlog.errors import InvalidPayload
 
 MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
-SUPPORTED_CODECS = frozenset({"null", "deflate"})
+SUPPORTED_CODECS = CODECS  # every codec of Avro 1.12
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,31 +131,3 @@ def blocks(body: bytes, container: Container) -> Iterator[tuple[int, int, int]]:
         size, pos = read_long(body, pos)
         yield count, pos, pos + size
         pos += size + SYNC_SIZE
-
-
-class Inflater:
-    """Inflates deflate-coded blocks, ``budget`` bytes in all (413 beyond it).
-
-    Each block is inflated in one bounded call (``max_length``): a block of a few KB
-    that would inflate to gigabytes costs at most the budget, never more."""
-
-    def __init__(self, budget: int) -> None:
-        self.limit = budget
-        self.left = budget
-
-    def inflate(self, data: bytes, where: str) -> bytes:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as the spec says
-        try:
-            out = inflater.decompress(data, self.left + 1)
-        except zlib.error as exc:
-            raise InvalidPayload(f"{where}: block is not valid deflate data: {exc}") from exc
-        if len(out) > self.left:
-            raise PayloadTooLarge(
-                f"deflate blocks inflate to more than {self.limit} bytes "
-                "(server.max_inflated_bytes)",
-                limit=self.limit,
-            )
-        if not inflater.eof:
-            raise InvalidPayload(f"{where}: deflate block is truncated")
-        self.left -= len(out)
-        return out

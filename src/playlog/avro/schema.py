@@ -12,6 +12,7 @@ from fastavro.schema import SchemaParseException, fingerprint, to_parsing_canoni
 
 from playlog.avro.defaults import check_defaults
 from playlog.avro.depth import json_depth
+from playlog.avro.logical import decodable_json, without_invalid_logical
 from playlog.avro.types import Column, columns_of
 from playlog.errors import BadRequest
 
@@ -64,9 +65,10 @@ def _loads(schema_json: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=4096)
 def parse(schema_json: str) -> Any:
-    """fastavro's parsed schema (cached: parsing is slow and schemas are few)."""
+    """fastavro's parsed schema, invalid logical types ignored (cached: parsing is
+    slow and schemas are few)."""
     try:
-        return fastavro.parse_schema(json.loads(schema_json))
+        return fastavro.parse_schema(json.loads(decodable_json(schema_json)))
     except (SchemaParseException, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise BadRequest(f"invalid Avro schema: {exc}") from exc
     except RecursionError as exc:
@@ -98,5 +100,5 @@ def validate_record_schema(schema_json: str) -> dict[str, Any]:
         raise BadRequest('an event type\'s schema must be an Avro record ({"type": "record"})')
     parse(schema_json)
     columns_of(raw)
-    check_defaults(raw)
+    check_defaults(without_invalid_logical(raw))  # a default of the underlying type
     return raw

@@ -4,6 +4,9 @@ SQL types and default literals are the warehouse adapters' (``playlog.warehouse.
 One table has one column per top-level field. Nested records, arrays, maps and
 unions other than ``[null, T]`` become a JSON text column: every warehouse can
 store and query JSON, and the layout stays flat and identical across warehouses.
+The Arrow type is the batch file's: decimals wider than 38 digits travel as their
+text, nanosecond timestamps as the Avro long, a duration as JSON text. Invalid
+logical types are ignored (``playlog.avro.logical``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from playlog.avro.logical import valid_logical, without_invalid_logical
 from playlog.errors import BadRequest
 from playlog.names import column_name
+
+# The widest decimal an Arrow decimal128 (and DuckDB's and Redshift's DECIMAL) holds.
+DECIMAL128_DIGITS = 38
 
 # kind -> Arrow type. "decimal" is built from precision/scale.
 _ARROW: dict[str, pa.DataType] = {
@@ -29,6 +36,10 @@ _ARROW: dict[str, pa.DataType] = {
     "time": pa.time64("us"),
     "timestamp": pa.timestamp("us", tz="UTC"),
     "local_timestamp": pa.timestamp("us"),
+    "timestamp_ns": pa.int64(),  # nanoseconds since the epoch, as Avro has them
+    "local_timestamp_ns": pa.int64(),
+    "uuid": pa.string(),  # the canonical text; warehouses cast it to their UUID type
+    "duration": pa.string(),  # {"months": m, "days": d, "milliseconds": ms}
     "json": pa.string(),
 }
 
@@ -60,6 +71,8 @@ class Column:
     @property
     def arrow_type(self) -> pa.DataType:
         if self.kind == "decimal":
+            if self.precision > DECIMAL128_DIGITS:
+                return pa.string()  # the exact decimal text, e.g. "-12.50"
             return pa.decimal128(self.precision, self.scale)
         return _ARROW[self.kind]
 
@@ -68,6 +81,7 @@ def columns_of(schema: dict[str, Any]) -> list[Column]:
     """The table columns of a (parsed or raw JSON) Avro record schema, in field order."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise BadRequest("an event type's schema must be an Avro record")
+    schema = without_invalid_logical(schema)
     columns: list[Column] = []
     seen: set[str] = set()
     named: dict[str, Any] = {}
@@ -122,13 +136,10 @@ def _kind_of_definition(avro_type: dict[str, Any]) -> tuple[str, int, int]:
     """(kind, precision, scale) of a type written as an object: logical, named or plain."""
     logical = avro_type.get("logicalType")
     base = avro_type.get("type")
-    if logical == "decimal" and base in ("bytes", "fixed"):
-        precision = int(avro_type.get("precision", 0))
-        if not 1 <= precision <= 38:
-            raise BadRequest("decimal precision must be 1..38")
-        return ("decimal", precision, int(avro_type.get("scale", 0)))
-    if logical in _LOGICAL and base == _LOGICAL[logical][1]:
-        return (_LOGICAL[logical][0], 0, 0)
+    if logical is not None and valid_logical(avro_type):
+        if logical == "decimal":
+            return ("decimal", avro_type["precision"], avro_type.get("scale", 0))
+        return (_LOGICAL[logical], 0, 0)
     if base in _NAMED_KINDS:
         return (_NAMED_KINDS[base], 0, 0)
     if isinstance(base, str) and base in _PRIMITIVE:
@@ -150,14 +161,17 @@ _PRIMITIVE = {
     "null": "json",
 }
 
-# logicalType -> (kind, required Avro base type)
+# logicalType -> kind (``playlog.avro.logical`` says which base types are valid)
 _LOGICAL = {
-    "date": ("date", "int"),
-    "time-millis": ("time", "int"),
-    "time-micros": ("time", "long"),
-    "timestamp-millis": ("timestamp", "long"),
-    "timestamp-micros": ("timestamp", "long"),
-    "local-timestamp-millis": ("local_timestamp", "long"),
-    "local-timestamp-micros": ("local_timestamp", "long"),
-    "uuid": ("string", "string"),
+    "date": "date",
+    "time-millis": "time",
+    "time-micros": "time",
+    "timestamp-millis": "timestamp",
+    "timestamp-micros": "timestamp",
+    "timestamp-nanos": "timestamp_ns",
+    "local-timestamp-millis": "local_timestamp",
+    "local-timestamp-micros": "local_timestamp",
+    "local-timestamp-nanos": "local_timestamp_ns",
+    "uuid": "uuid",
+    "duration": "duration",
 }

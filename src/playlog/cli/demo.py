@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -18,11 +20,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from playlog.cli.traffic import (
     DEMO_SCHEMAS,
     demo_event,
-    ocf_body,
     synthetic_events,
     synthetic_schema,
 )
 from playlog.client import ApiError, Client, admin_key_of
+from playlog.client.ocf import ocf_body
 from playlog.errors import PlaylogError
 
 DEMO_GAME = "demo"
@@ -153,15 +155,17 @@ def run_loadtest(
     per_request: int,
     concurrency: int,
     console: Console,
+    schema_of: Callable[[int], dict[str, Any]] = synthetic_schema,
 ) -> None:
-    """Accepted events/s while sending, then loaded events/s until every row is in."""
+    """Accepted events/s while sending, then loaded events/s until every row is in
+    (event type i has the schema ``schema_of(i)``)."""
     game = f"load{os.getpid()}"
     key = client.create_game(game)["api_key"]
     rng = random.Random(1)
     bodies = []
     for i in range(event_types):
-        client.register(game, f"evt_{i}", synthetic_schema(i))
-        bodies.append(ocf_body(synthetic_schema(i), synthetic_events(per_request, rng)))
+        client.register(game, f"evt_{i}", schema_of(i))
+        bodies.append(ocf_body(schema_of(i), synthetic_events(per_request, rng)))
     sent = [0] * concurrency
     stop = threading.Event()
 

@@ -37,15 +37,24 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Default .playlog/")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Default 127.0.0.1")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Default 8080")]
+TlsCertOpt = Annotated[
+    Path | None, typer.Option("--tls-cert", help="Serve HTTPS: PEM certificate chain")
+]
+TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="Its PEM private key")]
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Server URL (default: the running one)")]
 
 
 def _settings(
-    config: Path | None, data_dir: Path | None, host: str | None = None, port: int | None = None
+    config: Path | None,
+    data_dir: Path | None,
+    host: str | None = None,
+    port: int | None = None,
+    **server_flags: Path | None,
 ) -> Settings:
     from playlog.settings import Settings
 
-    server: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v}
+    flags = {"host": host, "port": port, **server_flags}
+    server: dict[str, Any] = {k: v for k, v in flags.items() if v}
     return Settings.read(config, data_dir=data_dir, **({"server": server} if server else {}))
 
 
@@ -70,10 +79,12 @@ def _run_stages(
     data_dir: Path | None,
     host: str | None,
     port: int | None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> None:
     from playlog import runtime
 
-    settings = _settings(config, data_dir, host, port)
+    settings = _settings(config, data_dir, host, port, tls_cert=tls_cert, tls_key=tls_key)
     runtime.configure_logging()
     runtime.run(settings, stages)
 
@@ -84,11 +95,13 @@ def up(
     data_dir: DataDirOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Run every stage in one process (ingest, process, load) until Ctrl-C / SIGTERM."""
     from playlog.runtime import STAGES
 
-    _run_stages(STAGES, config, data_dir, host, port)
+    _run_stages(STAGES, config, data_dir, host, port, tls_cert, tls_key)
 
 
 @app.command()
@@ -97,9 +110,11 @@ def ingest(
     data_dir: DataDirOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Run the HTTP API alone (events, registry, queries)."""
-    _run_stages(("ingest",), config, data_dir, host, port)
+    _run_stages(("ingest",), config, data_dir, host, port, tls_cert, tls_key)
 
 
 @app.command()
@@ -184,25 +199,9 @@ def sql(
     query: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
 ) -> None:
     """Run a read-only query on the warehouse and print the rows."""
-    from playlog.client import Client, admin_key_of, server_url
+    from playlog.cli.query import run_query
 
-    settings = _settings(config, data_dir)
-    found = server_url(settings.data_dir, url)
-    if found is not None:
-        result = Client(found, admin_key_of(settings.data_dir)).query(query)
-        columns, rows = result["columns"], result["rows"]
-    else:  # no server: nobody holds the DuckDB file, open it read-only
-        from playlog.warehouse.duckdb import DuckDBWarehouse
-
-        if not settings.duckdb_path.exists():
-            raise PlaylogError(f"no warehouse at {settings.duckdb_path}; run `playlog up` first")
-        warehouse = DuckDBWarehouse(settings.duckdb_path, read_only=True)
-        try:
-            answer = warehouse.query(query)
-        finally:
-            warehouse.close()
-        columns, rows = answer.columns, [list(r) for r in answer.rows]
-    print_rows(columns, rows)
+    print_rows(*run_query(_settings(config, data_dir), url, query))
 
 
 def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
@@ -217,6 +216,67 @@ def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
         out = Console(width=max(console.width, wide.maximum))
     out.print(table)
     console.print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+GameOpt = Annotated[str | None, typer.Option("--game", help="Only this game")]
+
+
+@app.command()
+def failed(
+    game: GameOpt = None,
+    since: Annotated[str | None, typer.Option(help="30m, 2h, 7d or a time")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
+    """Failed events (playlog.failed_events), grouped by reason, most frequent first."""
+    import datetime as dt
+
+    from playlog.cli import failed as failures
+    from playlog.cli.query import run_query
+
+    after = None if since is None else failures.parse_since(since, dt.datetime.now(dt.UTC))
+    sql = failures.summary_sql(failures.filters(game, after))
+    columns, rows = run_query(_settings(config, data_dir), url, sql)
+    if as_json:
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str))
+    else:
+        print_rows(columns, rows)
+
+
+@app.command()
+def replay(
+    game: GameOpt = None,
+    event_type: Annotated[str | None, typer.Option(help="Only this event type")] = None,
+    reason_like: Annotated[
+        str | None, typer.Option(help="Only reasons matching (SQL LIKE; % implied)")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
+    """Send unreplayed failed events through the pipeline again, after a fix: each loads
+    once and is marked replayed (replayed_at) in the same transaction."""
+    from playlog.cli import failed as failures
+    from playlog.cli.query import run_query
+    from playlog.log.factory import open_log
+
+    settings = _settings(config, data_dir)
+    conditions = failures.filters(game, None, event_type, reason_like)
+    log_ = open_log(settings)
+    try:
+        sent = failures.replay_all(
+            lambda sql: run_query(settings, url, sql)[1],
+            log_,
+            conditions,
+            settings.log.data_topic,
+            settings.log.copy_topic,
+        )
+    finally:
+        log_.close()
+    stages = ", ".join(f"{n} from {stage}" for stage, n in sorted(sent.items()))
+    console.print(f"replayed {sum(sent.values())} failed events{f' ({stages})' if sent else ''}")
 
 
 @app.command()
@@ -264,5 +324,5 @@ def main() -> None:
     try:
         app()
     except PlaylogError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)  # one line, never cut
         sys.exit(1)

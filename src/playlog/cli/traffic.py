@@ -1,13 +1,11 @@
-"""Synthetic game traffic: schemas and pre-encoded Avro container bodies."""
+"""Synthetic game traffic: schemas and events (encoded by ``playlog.client.ocf``)."""
 
 from __future__ import annotations
 
-import io
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
-
-import fastavro
 
 _TS = {"type": "long", "logicalType": "timestamp-millis"}
 
@@ -88,15 +86,9 @@ def demo_event(event_type: str, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def ocf_body(schema: dict[str, Any], events: list[dict[str, Any]], codec: str = "null") -> bytes:
-    """One Object Container File (a fresh buffer: fastavro appends to non-empty ones)."""
-    out = io.BytesIO()
-    fastavro.writer(out, fastavro.parse_schema(schema), events, codec=codec)
-    return out.getvalue()
-
-
-def synthetic_schema(index: int) -> dict[str, Any]:
-    """Event type ``evt_<index>``: ~190-byte events like the measured prototype."""
+def synthetic_schema(index: int, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Event type ``evt_<index>``: ~190-byte events like the measured prototype, with
+    ``extra`` fields after its own (``region``: ``synthetic_events`` fill it)."""
     return {
         "type": "record",
         "name": f"evt_{index}",
@@ -108,6 +100,7 @@ def synthetic_schema(index: int) -> dict[str, Any]:
             {"name": "label", "type": "string"},
             {"name": "payload", "type": "string"},
             {"name": "ts", "type": _TS},
+            *extra,
         ],
     }
 
@@ -123,6 +116,7 @@ def synthetic_events(count: int, rng: random.Random) -> list[dict[str, Any]]:
             "label": rng.choice(["alpha", "beta", "gamma", "delta"]),
             "payload": "x" * rng.randrange(60, 100),
             "ts": now,
+            "region": "eu",  # written only where the schema has the field
         }
         for _ in range(count)
     ]

@@ -3,7 +3,8 @@ handlers' dependencies on ``app.state.ingest``. Routes and status codes are the 
 interface documented in ARCHITECTURE.md; keep them exactly.
 
 One module per resource holds its handlers: ``games`` (games and keys), ``schemas``,
-``events``, ``query``, ``health`` (health, readiness, metrics, status page); ``http``
+``events``, ``query``, ``health`` (health, readiness, metrics, status page), ``docs``
+(the OpenAPI description of them, in ``openapi``); ``http``
 holds what they share (bodies, JSON answers, auth checks, the error shape).
 ``confluent`` adds the Confluent Schema Registry API, in that API's shapes."""
 
@@ -13,12 +14,14 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from playlog.errors import PlaylogError
-from playlog.ingest import confluent, events, games, health, query, schemas
+from playlog.ingest import confluent, docs, events, games, health, query, schemas
 from playlog.ingest.auth import Auth
 from playlog.ingest.http import Ingest, on_error, on_http_error, on_unexpected
+from playlog.ingest.timing import RequestTiming
 
 if TYPE_CHECKING:
     from playlog.wiring import Services
@@ -36,6 +39,9 @@ ROUTES = [
     Route("/readyz", health.readyz),
     Route("/metrics", health.prometheus),
     Route("/", health.status_page),
+    Route("/v1/status", health.status_data),
+    Route("/openapi.json", docs.openapi_json),
+    Route("/docs", docs.docs_page),
     *confluent.ROUTES,
 ]
 
@@ -43,6 +49,7 @@ ROUTES = [
 def create_app(services: Services, admin_key: str) -> Starlette:
     app = Starlette(
         routes=ROUTES,
+        middleware=[Middleware(RequestTiming, routes=ROUTES)],
         exception_handlers={
             PlaylogError: on_error,
             HTTPException: on_http_error,

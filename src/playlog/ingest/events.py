@@ -55,6 +55,7 @@ async def post_events(request: Request) -> Response:
         request.headers.get("content-encoding", ""),
         body,
     )
+    request.state.events = batch.count  # for the refusal counter, if the append fails
     headers = {
         "game": game,
         "format": batch.format,
@@ -89,7 +90,7 @@ async def _append(deps: Ingest, message: Message) -> None:
         deps.services.log.append, deps.services.settings.log.data_topic, [message]
     )
     metrics.APPEND_SECONDS.observe(time.monotonic() - started)
-    metrics.EVENTS_ACCEPTED.labels(game=message.headers["game"]).inc(int(message.headers["count"]))
+    metrics.count_accepted(message.headers["game"], int(message.headers["count"]))
     metrics.BYTES_ACCEPTED.inc(len(message.value))
 
 

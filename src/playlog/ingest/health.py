@@ -1,11 +1,12 @@
 """``GET /healthz`` (liveness), ``/readyz`` (readiness), ``/metrics`` (Prometheus) and
-``/`` (the status page): open to anyone."""
+``/`` (the status page, a static page): open to anyone. ``GET /v1/status``, the data
+the page shows: the admin key, unless ``server.public_status``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -13,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from playlog.errors import PlaylogError
-from playlog.ingest.http import JSON, ingest
-from playlog.monitor import metrics
-from playlog.monitor.status import render_status
+from playlog.ingest.http import JSON, admin, ingest
+from playlog.monitor import metrics, snapshot, status
+from playlog.monitor.history import HISTORY
 
 if TYPE_CHECKING:
     from playlog.warehouse.base import Warehouse
@@ -41,6 +42,12 @@ class WarehouseProbe:
             self._running = started
         probe = self._running
         await asyncio.wait([probe], timeout=WAREHOUSE_CHECK_WAIT_S)
+        state = self._outcome(probe)
+        metrics.WAREHOUSE_UP.set(1 if state == "ok" else 0)
+        return state
+
+    @staticmethod
+    def _outcome(probe: asyncio.Task[None]) -> str:
         if not probe.done():
             return f"no answer within {WAREHOUSE_CHECK_WAIT_S:g} s"
         if probe.cancelled():
@@ -83,10 +90,25 @@ async def prometheus(request: Request) -> Response:
 
 
 async def status_page(request: Request) -> Response:
+    return HTMLResponse(status.page())
+
+
+async def status_data(request: Request) -> Response:
     services = ingest(request).services
+    if not services.settings.server.public_status:
+        await admin(request)
 
-    def page() -> str:
-        types = {g: services.registry.event_types(g) for g in services.catalog.games()}
-        return render_status(services.settings, types)
+    def recent_failed() -> list[dict[str, Any]] | None:
+        if services.warehouse is None:
+            return None
+        try:
+            result = services.warehouse.query(status.RECENT_FAILED_SQL)
+        except PlaylogError:  # no such table (yet): nothing to list
+            return None
+        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
-    return HTMLResponse(await run_in_threadpool(page))
+    def gather() -> dict[str, Any]:
+        failed = recent_failed()
+        return status.document(services.settings, snapshot.take(), HISTORY, failed)
+
+    return JSON(await run_in_threadpool(gather))

@@ -8,9 +8,8 @@ import base64
 import datetime as dt
 import json
 import logging
-import uuid
+import math
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -55,22 +54,47 @@ def ingest(request: Request) -> Ingest:
 
 
 class _Encoder(json.JSONEncoder):
-    """Query results hold dates, decimals and bytes; JSON has none of them."""
+    """Query results hold what JSON has no name for: dates, durations, decimals, bytes,
+    and whatever else a warehouse returns (written as its text: a query's answer is
+    never a 500 for the type of a value)."""
 
     def default(self, o: Any) -> Any:
         if isinstance(o, dt.datetime | dt.date | dt.time):
             return o.isoformat()
-        if isinstance(o, Decimal):
-            return str(o)
+        if isinstance(o, dt.timedelta):
+            return _duration(o)
         if isinstance(o, bytes | bytearray | memoryview):
             return base64.b64encode(bytes(o)).decode()
-        if isinstance(o, uuid.UUID):
-            return str(o)
-        return super().default(o)
+        return str(o)  # Decimal, UUID, IP addresses, ...
+
+
+def _duration(delta: dt.timedelta) -> str:
+    """ISO 8601 in days and seconds, e.g. ``P1DT5400.5S``, ``-P0DT90S`` (a warehouse's
+    interval arrives as a timedelta: months already counted as days)."""
+    micros = abs(delta) // dt.timedelta(microseconds=1)
+    days, micros = divmod(micros, 86_400 * 10**6)
+    seconds = f"{micros // 10**6}.{micros % 10**6:06d}".rstrip("0").rstrip(".")
+    return f"{'-' if delta < dt.timedelta(0) else ''}P{days}DT{seconds}S"
+
+
+def _named_non_finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as the strings PostgreSQL's JSON uses."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _named_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_named_non_finite(v) for v in value]
+    return value
 
 
 def to_json(content: Any) -> bytes:
-    return json.dumps(content, cls=_Encoder, separators=(",", ":")).encode()
+    """Standard JSON (RFC 8259: no NaN, no Infinity, which strict parsers refuse)."""
+    try:
+        return json.dumps(content, cls=_Encoder, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:  # a non-finite float (rare): walk the content once more
+        named = _named_non_finite(content)
+        return json.dumps(named, cls=_Encoder, separators=(",", ":"), allow_nan=False).encode()
 
 
 class JSON(JSONResponse):
@@ -172,15 +196,18 @@ _HTTP_CODES = {
 }
 
 
-def _count_if_events(request: Request, status: int) -> None:
+def _count_if_events(request: Request, status: int, code: str) -> None:
+    """A refused event batch, by status and by reason; its events count if they were
+    counted before the refusal (``request.state.events``: a log outage), else as one."""
     if request.url.path.endswith("/events"):
         metrics.REQUESTS.labels(status=str(status)).inc()
+        metrics.REFUSED_EVENTS.labels(reason=code).inc(getattr(request.state, "events", 1))
 
 
 async def on_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PlaylogError)
     headers = {"Retry-After": "1"} if isinstance(exc, TransientError) else None
-    _count_if_events(request, exc.status)
+    _count_if_events(request, exc.status, exc.code)
     if exc.status >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
     return JSON(exc.to_json(), status_code=exc.status, headers=headers)
@@ -196,8 +223,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         message = f"method {request.method} is not allowed on {request.url.path}"
     else:
         message = exc.detail
-    _count_if_events(request, status)
     code = _HTTP_CODES.get(status, f"http_{status}")
+    _count_if_events(request, status, code)
     body = {"error": {"code": code, "message": message}}
     return JSON(body, status_code=status, headers=exc.headers)
 
@@ -211,6 +238,6 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
         type(exc).__name__,
         exc_info=exc,
     )
-    _count_if_events(request, 500)
+    _count_if_events(request, 500, "internal")
     body = {"error": {"code": "internal", "message": "internal error; see the server log"}}
     return JSON(body, status_code=500)

@@ -55,7 +55,7 @@ async def get_schema(request: Request) -> Response:
     # a hash is registered is no business of a caller without a key.
     owner = await run_in_threadpool(deps.auth.identify, request)
     fingerprint = request.path_params["fingerprint"]
-    schema = await run_in_threadpool(deps.services.registry.by_fingerprint, fingerprint)
+    schema = await run_in_threadpool(deps.services.registry.by_fingerprint, fingerprint, owner)
     if owner is not None and owner != schema.game:
         raise Forbidden(f"this key belongs to another game than {schema.game!r}")
     return JSON(

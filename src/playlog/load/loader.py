@@ -221,6 +221,7 @@ class Loader:
                 self._retry_later(exc, attempt, stop)
                 continue
             metrics.LOAD_TRANSACTIONS.labels(outcome="committed").inc()
+            metrics.WAREHOUSE_UP.set(1)
             metrics.LOAD_SECONDS.observe(time.monotonic() - started)
             self._failures.clear()
             self._record_done(batch, loaded)
@@ -242,30 +243,38 @@ class Loader:
     def _isolate(self, batch: Sequence[_Item], exc: WarehouseError, stop: threading.Event) -> None:
         if len(batch) == 1:
             log.error("task %s cannot be loaded: %s", batch[0].task.key, exc)
-            self._dead_letter(batch[0].record, exc, stop)
+            self._dead_letter(batch[0].record, exc, stop, batch[0].task)
             return
         half = len(batch) // 2
         self._load(batch[:half], stop)
         self._load(batch[half:], stop)
 
     def _record_done(self, batch: Sequence[_Item], loaded: set[str]) -> None:
-        now = time.time()
         for item in batch:
             task = item.task
             if task.task_id in loaded:
                 metrics.LOAD_TASKS.inc()
-                metrics.LOAD_ROWS.labels(table=task.table).inc(task.rows)
-                metrics.FRESHNESS.labels(table=task.table).set(now - task.received_max_ms / 1000)
+                metrics.count_loaded(task.table, task.rows, task.received_max_ms)
             else:
                 metrics.LOAD_SKIPPED.inc()
             self._tracker.done(item.record.partition, item.record.offset)
 
-    def _dead_letter(self, record: Record, exc: Exception, stop: threading.Event) -> None:
-        """Until the dead-letter topic took it: only then is the record done."""
+    def _dead_letter(
+        self, record: Record, exc: Exception, stop: threading.Event, task: CopyTask | None = None
+    ) -> None:
+        """Until the dead-letter topic took it: only then is the record done.
+
+        A task's failure is named after its file (``source`` = the file key, or the
+        failed event the task replays): a task delivered twice fails as one event."""
         delay = self._settings.health_interval_s
+        if task is None:
+            message = dead_letter(record, exc, "load")
+        else:
+            about = {"game": task.game, "event_type": task.event_type}
+            message = dead_letter(record, exc, "load", task.replay_of or task.key, **about)
         while not stop.is_set():
             try:
-                self._log.append(self._dead_topic, [dead_letter(record, exc)])
+                self._log.append(self._dead_topic, [message])
             except TransientError as error:
                 log.warning("dead-letter append failed, retrying: %s", error)
                 stop.wait(delay)
@@ -288,6 +297,7 @@ class Loader:
         def probe() -> None:
             try:
                 self._warehouse.check()
+                metrics.WAREHOUSE_UP.set(1)
             except WarehouseUnavailable as exc:
                 self._wait_until_healthy(exc, stop)
             finally:
@@ -314,6 +324,7 @@ class Loader:
 
     def _probe_until_healthy(self, cause: Exception, stop: threading.Event) -> None:
         log.error("warehouse unavailable, pausing consumption: %s", cause)
+        metrics.WAREHOUSE_UP.set(0)
         delay = min(self._settings.health_interval_s, self._settings.max_backoff_s)
         while not stop.is_set():
             stop.wait(delay)
@@ -324,5 +335,6 @@ class Loader:
                 log.warning("warehouse still unavailable (next check in %.1fs): %s", delay, exc)
                 continue
             log.info("warehouse healthy again, resuming")
+            metrics.WAREHOUSE_UP.set(1)
             self._healthy.set()
             return

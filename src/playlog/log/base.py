@@ -12,6 +12,7 @@ Offsets follow Kafka: a committed offset is the *next* offset to read.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -39,22 +40,47 @@ class Record:
     timestamp_ms: int
 
 
-def dead_letter(record: Record, exc: BaseException) -> Message:
-    """``record`` for the dead-letter topic: as it was, plus why and where from.
+def dead_letter(
+    record: Record, exc: BaseException, stage: str, source: str | None = None, **about: str
+) -> Message:
+    """``record`` for the dead-letter topic: as it was, plus why, when and where from.
 
-    The ``source`` header (``topic/partition/offset``) is the dead letter's id: it
-    depends on the record's position only, never on the error. A stage that crashes
+    The ``source`` header is the dead letter's id: ``topic/partition/offset`` of the
+    record by default (a stage passes a better one: the loader the task's file key),
+    the failed event's own source for a record ``playlog replay`` sent again. It
+    depends on the data's position only, never on the error. A stage that crashes
     after appending its dead letters and before appending its tasks or committing
-    appends them again on replay, with the same ``source``: readers of the dead-letter
-    topic keep the first record of each ``source`` (e.g. as the key of
-    ``playlog.failed_events``) and drop the rest.
+    appends them again on replay, with the same ``source``: ``playlog.failed_events``
+    keeps one row per ``source``. ``about`` adds ``event_type``/``schema_hash``.
     """
+    position = f"{record.topic}/{record.partition}/{record.offset}"
     headers = {
         **record.headers,
+        **about,
         "error": f"{type(exc).__name__}: {exc}",
-        "source": f"{record.topic}/{record.partition}/{record.offset}",
+        "category": failure_category(exc),
+        "stage": stage,
+        "failed_at_ms": str(int(time.time() * 1000)),
+        "source": source or record.headers.get("replay_of") or position,
     }
     return Message(record.key, record.value, headers)
+
+
+# Exceptions from decoding bytes (a damaged block) vs. from converting decoded values
+# to columns (a timestamp no column holds): the two bounded reasons beyond our codes.
+_UNDECODABLE = ("EOFError", "IndexError", "error", "StopIteration")  # zlib.error
+
+
+def failure_category(exc: BaseException) -> str:
+    """A bounded name for why ``exc`` failed (a metric label; the message is not)."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code.isidentifier():
+        return code  # a PlaylogError's code: unknown_schema, warehouse_error, ...
+    if type(exc).__name__ in _UNDECODABLE:
+        return "undecodable"
+    if isinstance(exc, ValueError | ArithmeticError | TypeError | LookupError):
+        return "unconvertible"  # Arrow's errors are ValueErrors and ArithmeticErrors
+    return "other"
 
 
 class Subscription(Protocol):

@@ -12,10 +12,12 @@ import time
 from playlog.client import ApiError, Client
 from playlog.errors import PlaylogError
 from playlog.monitor import metrics
+from playlog.names import CANARY_GAME
 
 log = logging.getLogger("playlog.monitor")
 
-CANARY_GAME = "playlog_canary"
+__all__ = ["CANARY_GAME", "Canary"]
+
 CANARY_TYPE = "canary"
 CANARY_SCHEMA = {
     "type": "record",
@@ -26,8 +28,16 @@ CANARY_SCHEMA = {
 
 
 class Canary:
-    def __init__(self, url: str, admin_key: str, interval_s: float, timeout_s: float = 300) -> None:
-        self._admin = Client(url, admin_key)
+    def __init__(
+        self,
+        url: str,
+        admin_key: str,
+        interval_s: float,
+        timeout_s: float = 300,
+        verify: bool = True,
+    ) -> None:
+        self._verify = verify
+        self._admin = Client(url, admin_key, verify=verify)
         self._url = url
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -43,7 +53,7 @@ class Canary:
                 raise
             key = self._admin.add_key(CANARY_GAME)["api_key"]
         self._admin.register(CANARY_GAME, CANARY_TYPE, CANARY_SCHEMA)
-        return Client(self._url, key)
+        return Client(self._url, key, verify=self._verify)
 
     def probe(self, stop: threading.Event) -> float | None:
         """Send one canary and wait for it; its latency in seconds, None on timeout."""
@@ -65,16 +75,16 @@ class Canary:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            metrics.HEARTBEAT.labels(stage="canary").set_to_current_time()
             try:
                 latency = self.probe(stop)
             except PlaylogError as exc:
                 log.warning("canary failed: %s", exc)
                 latency = None
             if latency is not None:
-                metrics.CANARY_LATENCY.set(latency)
-                metrics.CANARY_OK.set(1)
+                metrics.set_canary(latency)
                 log.info("canary arrived in %.2fs", latency)
             elif not stop.is_set():
-                metrics.CANARY_OK.set(0)
+                metrics.set_canary(None)
                 log.error("canary did not arrive within %.0fs", self._timeout_s)
             stop.wait(self._interval_s)

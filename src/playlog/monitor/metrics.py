@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from playlog.monitor.collectors import TableFreshness, UnsetGauge
+from playlog.names import CANARY_GAME
 
 if TYPE_CHECKING:
     from playlog.log.base import Record
@@ -26,6 +30,17 @@ REQUESTS = Counter("playlog_ingest_requests_total", "HTTP event batches", ["stat
 EVENTS_ACCEPTED = Counter("playlog_ingest_events_total", "events accepted", ["game"])
 BYTES_ACCEPTED = Counter("playlog_ingest_bytes_total", "event body bytes accepted")
 APPEND_SECONDS = Histogram("playlog_log_append_seconds", "time to append a batch durably")
+REFUSED_EVENTS = Counter(
+    "playlog_ingest_refused_events_total",
+    "events refused, by the error code answered (a body refused before its events were "
+    "counted counts as one)",
+    ["reason"],
+)
+HTTP_SECONDS = Histogram(
+    "playlog_http_request_duration_seconds",
+    "time to answer an HTTP request, by route template",
+    ["method", "route", "code"],
+)
 
 # process
 PROCESS_BATCHES = Counter("playlog_process_batches_total", "micro-batches processed")
@@ -48,15 +63,72 @@ LOAD_SECONDS = Histogram("playlog_load_transaction_seconds", "time per load tran
 LOAD_IN_FLIGHT = Gauge("playlog_load_in_flight_tasks", "COPY tasks consumed and not yet done")
 LOADER_STATE = Gauge("playlog_loader_state", "1 for the loader's current state", ["state"])
 HEARTBEAT = Gauge("playlog_heartbeat_timestamp_seconds", "last heartbeat of a stage", ["stage"])
-FRESHNESS = Gauge(
-    "playlog_load_freshness_seconds", "now minus the newest receive time loaded", ["table"]
+# playlog_table_freshness_seconds and playlog_load_freshness_seconds, aged at scrape time
+FRESHNESS = TableFreshness()
+REGISTRY.register(FRESHNESS)
+WAREHOUSE_UP = UnsetGauge(
+    "playlog_warehouse_up", "1 when the warehouse answered its last check, 0 when not"
 )
+REGISTRY.register(WAREHOUSE_UP)
+
+# failed events: one per row of playlog.failed_events (reason: a bounded category)
+FAILED_EVENTS = Counter(
+    "playlog_failed_events_total", "dead letters recorded in playlog.failed_events",
+    ["stage", "reason"],
+)  # fmt: skip
 
 # canary
 CANARY_LATENCY = Gauge("playlog_canary_latency_seconds", "last end-to-end canary latency")
 CANARY_OK = Gauge("playlog_canary_ok", "1 when the last canary arrived in time")
+_canary_arrived: bool | None = None  # None: no canary finished yet (the gauge reads 0)
+
+
+def set_canary(latency_s: float | None) -> None:
+    """The outcome of one canary: its latency, or None when it did not arrive in time."""
+    global _canary_arrived
+    _canary_arrived = latency_s is not None
+    CANARY_OK.set(1 if _canary_arrived else 0)
+    if latency_s is not None:
+        CANARY_LATENCY.set(latency_s)
+
+
+def canary_arrived() -> bool | None:
+    return _canary_arrived
+
 
 LOADER_STATES = ("consuming", "paused", "failing", "stopped")
+
+# Label series of games that are gone (a loadtest's, a deleted one) would stay in every
+# scrape until a restart; playlog's own canary game is never a label at all.
+HIDDEN_GAMES = frozenset({CANARY_GAME})
+
+
+def count_accepted(game: str, events: int) -> None:
+    if game not in HIDDEN_GAMES:
+        EVENTS_ACCEPTED.labels(game=game).inc(events)
+
+
+def count_loaded(table: str, rows: int, received_max_ms: int) -> None:
+    if table.partition(".")[0] not in HIDDEN_GAMES:
+        LOAD_ROWS.labels(table=table).inc(rows)
+        FRESHNESS.loaded(table, received_max_ms)
+
+
+def keep_only_games(games: set[str]) -> None:
+    """Drop every per-game series of a game not in ``games`` (or hidden)."""
+
+    def keep(game: str) -> bool:
+        return game in games and game not in HIDDEN_GAMES
+
+    _drop_series(EVENTS_ACCEPTED, "game", keep)
+    _drop_series(LOAD_ROWS, "table", lambda table: keep(table.partition(".")[0]))
+    FRESHNESS.keep_games(keep)
+
+
+def _drop_series(metric: Counter, label: str, keep: Callable[[str], bool]) -> None:
+    for family in metric.collect():
+        for value in {s.labels[label] for s in family.samples if not keep(s.labels[label])}:
+            metric.remove(value)
 
 
 def set_loader_state(state: str) -> None:

@@ -1,62 +1,72 @@
-"""The status page: what runs, where data is, and how far each stage got."""
+"""The status page: a static page (``status.html``, no build step) that polls
+``GET /v1/status``, whose JSON this module makes from a snapshot of the metrics and
+their recent history."""
 
 from __future__ import annotations
 
-import html
+from importlib import resources
+from typing import Any
 
-from prometheus_client import REGISTRY
-
+from playlog.monitor.history import History
+from playlog.monitor.snapshot import Snapshot
 from playlog.settings import Settings
 
-_SHOWN = (
-    "playlog_ingest_events_total",
-    "playlog_process_events_total",
-    "playlog_load_rows_total",
-    "playlog_process_lag_records",
-    "playlog_load_in_flight_tasks",
-    "playlog_dead_letters_total",
-    "playlog_canary_latency_seconds",
+# The dead letters the page lists, newest first, where playlog.failed_events exists.
+RECENT_FAILED_SQL = (
+    "select failed_at, stage, game, event_type, reason from playlog.failed_events "
+    "order by failed_at desc limit 10"
 )
 
 
-def metric_totals() -> dict[str, float]:
-    """Each shown metric summed over its labels."""
-    totals: dict[str, float] = {}
-    for family in REGISTRY.collect():
-        for sample in family.samples:
-            name = sample.name
-            if name in _SHOWN:
-                totals[name] = totals.get(name, 0.0) + sample.value
-    state = [
-        s.labels["state"]
-        for f in REGISTRY.collect()
-        if f.name == "playlog_loader_state"
-        for s in f.samples
-        if s.value == 1
+def page() -> str:
+    return resources.files("playlog.monitor").joinpath("status.html").read_text()
+
+
+def _rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _tables(now: Snapshot, history: History, slo_s: float) -> list[dict[str, Any]]:
+    rates = history.table_rates_per_min(now)
+    names = sorted(set(now.rows_by_table) | set(now.freshness_s))
+    return [
+        {
+            "table": name,
+            "rows": now.rows_by_table.get(name, 0.0),
+            "rows_per_min": _rounded(rates.get(name, 0.0), 1),
+            "freshness_s": _rounded(now.freshness_s.get(name)),
+            "stale": now.freshness_s.get(name, 0.0) > slo_s,
+        }
+        for name in names
     ]
-    totals["loader_state:" + (state[0] if state else "n/a")] = 1
-    return totals
 
 
-def render_status(settings: Settings, event_types: dict[str, list[str]]) -> str:
-    """The page; ``event_types`` maps each game to its event types."""
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:g}</td></tr>" for k, v in metric_totals().items()
-    )
-    games = "".join(
-        f"<li>{html.escape(game)}: {html.escape(', '.join(types))}</li>"
-        for game, types in event_types.items()
-    )
-    adapters = (
-        f"log={settings.log.kind} engine={settings.process.engine} "
-        f"object_store={settings.storage.kind} warehouse={settings.warehouse.kind}"
-    )
-    return (
-        "<!doctype html><html><head><title>playlog</title></head><body>"
-        "<h1>playlog</h1>"
-        f"<p>{html.escape(adapters)}; data in {html.escape(str(settings.data_dir))}</p>"
-        f"<h2>Progress</h2><table>{rows}</table>"
-        f"<h2>Games</h2><ul>{games or '<li>none yet</li>'}</ul>"
-        '<p><a href="/metrics">metrics</a> · <a href="/readyz">readiness</a></p>'
-        "</body></html>"
-    )
+def document(
+    settings: Settings, now: Snapshot, history: History, failed: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """``GET /v1/status``: ``failed`` None when failed events cannot be listed here."""
+    series = history.series()
+    last = {key: values[-1] if values else None for key, values in series.items()}
+    return {
+        "at": now.at,
+        "freshness_slo_s": settings.monitor.freshness_slo_s,
+        "totals": {
+            "events_accepted": now.events_accepted,
+            "rows_loaded": now.rows_loaded,
+            "ingest_per_s": _rounded(last["ingest_per_s"], 1),
+            "load_per_s": _rounded(last["load_per_s"], 1),
+        },
+        "tables": _tables(now, history, settings.monitor.freshness_slo_s),
+        "stages": {stage: _rounded(age, 1) for stage, age in sorted(now.heartbeat_age_s.items())},
+        "lag": [
+            {"consumer": name, "records": records, "oldest_unread_s": now.oldest_unread_s.get(name)}
+            for name, records in sorted(now.lag_records.items())
+        ],
+        "loader": {"state": now.loader_state, "reason": now.loader_reason},
+        "warehouse_up": now.warehouse_up,
+        "canary": {"ok": now.canary_ok, "latency_s": _rounded(now.canary_latency_s)},
+        "refused": now.refused_by_reason,
+        "dead_letters": now.dead_letters_by_stage,
+        "failed": failed,
+        "history": series,
+    }

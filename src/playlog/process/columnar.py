@@ -6,9 +6,11 @@ core). So the containers of one writer schema (and codec) across a range's recor
 are re-framed behind a single header, without decoding, and decoded in one call;
 the columns are then resolved to the table's latest schema with Arrow casts.
 
-Schema resolution done column-wise must equal Avro's, so the fast path only takes
-flat records of plain types (``FAST_KINDS``) with unchanged enums; anything else,
-and any error, goes the exact (row) path in ``transform``.
+The header names the writer schema as ``decoder_schema`` rewrites it (defaults, maps,
+nested enums and references replaced by what polars reads, the same bytes); nested
+fields become JSON text in ``json_text``. Schema resolution done column-wise must
+equal Avro's, so writer and latest may differ only in flat columns (promotions, added
+fields, unchanged enums); anything else goes the exact (row) path in ``transform``.
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import fastavro
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from playlog.avro.codecs import Inflater
+from playlog.avro.limits import DEFAULT_INFLATED_BYTES
 from playlog.avro.ocf import SYNC_SIZE, Container, read_long
 from playlog.avro.schema import EventSchema
+from playlog.avro.types import Column
 from playlog.contracts import METADATA_COLUMNS
+from playlog.process.decoder_schema import NotColumnar, Shape, decoding_of
+from playlog.process.json_text import to_json_text
+from playlog.process.values import json_default
 
 FAST_KINDS = frozenset(
     {"boolean", "int", "long", "float", "double", "string", "bytes", "date", "timestamp",
-     "local_timestamp"}
+     "local_timestamp", "timestamp_ns", "local_timestamp_ns", "json"}
 )  # fmt: skip
 
 
@@ -42,6 +50,10 @@ def fast_path_fits(writer: EventSchema, latest: EventSchema) -> bool:
     """True when column-wise resolution of ``writer`` data to ``latest`` is exact."""
     if any(c.kind not in FAST_KINDS for c in writer.columns):
         return False
+    try:
+        decoding_of(writer.schema_json)
+    except NotColumnar:
+        return False
     if writer.fingerprint == latest.fingerprint:
         return True
     latest_types = {f["name"]: f["type"] for f in latest.raw["fields"]}
@@ -52,11 +64,14 @@ def fast_path_fits(writer: EventSchema, latest: EventSchema) -> bool:
         for f in latest.raw["fields"]
     ):
         return False
+    kinds = {c.field: c.kind for c in writer.columns}
     for writer_field in writer.raw["fields"]:
         kind = writer_field["type"]
+        changed = latest_types.get(writer_field["name"]) not in (None, kind)
         is_enum = isinstance(kind, dict) and kind.get("type") == "enum"
-        # Enum resolution maps unknown symbols to the reader's default: not a cast.
-        if is_enum and latest_types.get(writer_field["name"]) not in (None, kind):
+        # Enum resolution maps unknown symbols to the reader's default, and a nested
+        # type's resolution reaches inside it: neither is a cast.
+        if changed and (is_enum or kinds[writer_field["name"]] == "json"):
             return False
     return True
 
@@ -107,19 +122,32 @@ class SchemaGroup:
         return pa.Table.from_arrays(arrays, names=names)
 
 
+# What polars.read_avro decodes; blocks of the other codecs are inflated and re-framed
+# as "null" (the same Avro data, so the result is exactly the same).
+POLARS_CODECS = frozenset({"null", "deflate", "snappy"})
+
+
 def reframe(parts: list[tuple[bytes, Container]], writer: EventSchema) -> bytes:
     """One container file holding every block of ``parts`` (all written with
-    ``writer``, one codec): a header naming ``writer`` without its defaults, then each
-    block with that header's sync marker."""
+    ``writer``, one codec): a header naming ``writer`` as the decoder reads it, then
+    each block with that header's sync marker."""
     first_value, first = parts[0]
     sync = first_value[first.header_end - SYNC_SIZE : first.header_end]
-    out = [_header(_without_defaults(writer.schema_json), first.codec, sync)]
+    inflate = first.codec not in POLARS_CODECS
+    decoded = decoding_of(writer.schema_json).schema_json
+    out = [_header(decoded, "null" if inflate else first.codec, sync)]
     for value, container in parts:
+        # (each record's blocks were inflated within the limit just before: check_ocf)
+        inflater = Inflater(DEFAULT_INFLATED_BYTES)
         pos = container.header_end
         while pos < container.end:
-            _, after_count = read_long(value, pos)
+            count, after_count = read_long(value, pos)
             size, data_start = read_long(value, after_count)
-            out += [value[pos : data_start + size], sync]
+            if inflate:
+                data = inflater.inflate(first.codec, value[data_start : data_start + size], "")
+                out += [_long(count), _long(len(data)), data, sync]
+            else:
+                out += [value[pos : data_start + size], sync]
             pos = data_start + size + SYNC_SIZE
     return b"".join(out)
 
@@ -147,48 +175,43 @@ def _long(value: int) -> bytes:
     return bytes(out)
 
 
-@lru_cache(maxsize=1024)
-def _without_defaults(schema_json: str) -> str:
-    """The schema as the decoder needs it. Defaults never change how data written with
-    this very schema decodes, and polars refuses a string field that has one."""
-
-    def strip(node: Any) -> Any:
-        if isinstance(node, list):
-            return [strip(item) for item in node]
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k != "default"}
-        return node
-
-    return json.dumps(strip(json.loads(schema_json)))
-
-
 def _resolve(decoded: pa.Table, writer: EventSchema, latest: EventSchema) -> list[pa.Array]:
     """Columns of ``latest`` from data written with ``writer``: cast along promotions,
-    defaults where the writer lacks a field (taken from fastavro's own resolution of
-    one row, so they match the exact path value for value)."""
+    defaults where the writer lacks a field (Avro's own resolution of them, so they
+    match the exact path value for value)."""
     defaults: dict[str, Any] | None = None
     arrays = []
+    shapes = decoding_of(writer.schema_json).shapes
     for column in latest.columns:
         if column.field in decoded.column_names:
             array = decoded[column.field].combine_chunks()
-            if pa.types.is_dictionary(array.type):  # enums arrive as categoricals
-                array = array.cast(pa.string())
-            arrays.append(array.cast(column.arrow_type))
+            arrays.append(_decoded_column(array, column, shapes[column.field]))
             continue
         if defaults is None:
-            defaults = _defaults(decoded, writer, latest)
+            defaults = _defaults(writer, latest)
         value = defaults.get(column.field)
         if column.kind == "json" and value is not None:
-            value = json.dumps(value)
+            value = json.dumps(value, default=json_default)
         arrays.append(pa.array([value] * decoded.num_rows, type=column.arrow_type))
     return arrays
 
 
-def _defaults(decoded: pa.Table, writer: EventSchema, latest: EventSchema) -> dict[str, Any]:
-    row = decoded.slice(0, 1).to_pylist()[0]
-    out = io.BytesIO()
-    fastavro.schemaless_writer(out, writer.parsed, row)
-    out.seek(0)
-    resolved = fastavro.schemaless_reader(out, writer.parsed, latest.parsed)
+def _decoded_column(array: pa.Array, column: Column, shape: Shape) -> pa.Array:
+    if column.kind == "json":
+        return to_json_text(array, shape)
+    if shape.kind == "enum":  # decoded as the symbol's index
+        array = pc.take(pa.array(shape.symbols, pa.string()), array)
+    return array.cast(column.arrow_type)
+
+
+def _defaults(writer: EventSchema, latest: EventSchema) -> dict[str, Any]:
+    """The values Avro gives the fields of ``latest`` that ``writer`` lacks: an empty
+    record written, read with a reader schema of just those fields."""
+    present = {f["name"] for f in writer.raw["fields"]}
+    missing = [f for f in latest.raw["fields"] if f["name"] not in present]
+    name = latest.raw["name"]
+    empty = fastavro.parse_schema({"type": "record", "name": name, "fields": []})
+    reader = fastavro.parse_schema({"type": "record", "name": name, "fields": missing})
+    resolved = fastavro.schemaless_reader(io.BytesIO(b""), empty, reader)
     assert isinstance(resolved, dict)
     return resolved

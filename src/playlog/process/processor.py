@@ -29,6 +29,7 @@ from playlog.log.base import Log, Message, dead_letter
 from playlog.monitor import metrics
 from playlog.process.lease import Lease, LeaseLost
 from playlog.process.plans import Plan, PlanStore
+from playlog.process.replay import about
 from playlog.registry.catalog import Catalog
 from playlog.settings import Settings
 from playlog.storage.base import ObjectStore
@@ -192,7 +193,8 @@ class Processor:
     def _dead_range(self, span: OffsetRange, exc: Exception) -> RangeResult:
         records = self._log.read(span.topic, span.partition, span.first, span.last + 1)
         log.error("range %s: giving up, dead-lettering its %d records", span, len(records))
-        return RangeResult([], [dead_letter(record, exc) for record in records], 0)
+        dead = [dead_letter(record, exc, "process", **about(record)) for record in records]
+        return RangeResult([], dead, 0)
 
     def _commit(self, offsets: dict[int, int]) -> None:
         """Commit ``offsets``, never moving one backwards (the embedded log refuses

@@ -6,33 +6,35 @@ executor): it depends only on the records, a schema lookup and an object store.
 Rows are resolved to the table's latest registered schema (Avro resolution), so a
 table has one column layout. Every row gets ``_event_id`` (unique: offset, partition
 and index packed into 63 bits), ``_received_at`` and ``_schema_hash``.
+
+Each OCF container whose schema the columnar path can take joins the group of its
+game, writer schema and codec (``columnar``); the rest is decoded row by row
+(``rows``). A group whose decoder fails sends only the records it holds the row way,
+where a damaged record is found and dead-lettered alone. A record is all or nothing:
+rows of a dead-lettered or re-routed record are dropped from the columnar tables.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
-import json
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
 
-import fastavro
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from playlog.avro import ocf, single_object
+from playlog.avro import ocf
 from playlog.avro.limits import Limits, check_ocf
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import (
+    EVENT_ID,
     FORMAT_SINGLE_OBJECT,
-    METADATA_COLUMNS,
     RECEIVED_AT,
+    REPLAY_OF,
     CopyTask,
     OffsetRange,
     RangeResult,
@@ -41,61 +43,22 @@ from playlog.contracts import (
 from playlog.errors import PlaylogError, TransientError
 from playlog.log.base import Message, Record, dead_letter
 from playlog.process.columnar import FastPathFailed, SchemaGroup, fast_path_fits
+from playlog.process.replay import about, replay
+from playlog.process.rows import (
+    LatestLookup,
+    SchemaLookup,
+    decode_record,
+    event_id,
+    record_tables,
+)
 from playlog.storage.base import ObjectStore
 
+__all__ = [
+    "LatestLookup", "SchemaLookup", "decode_record", "event_id", "file_key",
+    "transform_range",
+]  # fmt: skip
+
 log = logging.getLogger("playlog.process")
-
-# game, fingerprint -> the registered version with that hash (raises UnknownSchema)
-SchemaLookup = Callable[[str, str], EventSchema]
-# game, event_type -> the latest version
-LatestLookup = Callable[[str, str], EventSchema]
-
-
-def event_id(offset: int, partition: int, index: int) -> int:
-    """Unique per event: offset (36 bits) | partition (10 bits) | index (17 bits)."""
-    return (((offset << 10) | partition) << 17) | index
-
-
-@dataclass
-class _Rows:
-    latest: EventSchema
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    event_ids: list[int] = field(default_factory=list)
-    received_ms: list[int] = field(default_factory=list)
-    hashes: list[str] = field(default_factory=list)
-
-
-def decode_record(
-    record: Record, lookup: SchemaLookup, latest: LatestLookup
-) -> Iterator[tuple[EventSchema, EventSchema, dict[str, Any]]]:
-    """Yield (writer schema, latest schema, row resolved to latest) per event."""
-    game = record.headers["game"]
-    if record.headers.get("format") == FORMAT_SINGLE_OBJECT:
-        resolved: dict[str, tuple[EventSchema, EventSchema]] = {}
-
-        def writer_for(fingerprint: str) -> Any:
-            if fingerprint not in resolved:
-                writer = lookup(game, fingerprint)
-                resolved[fingerprint] = (writer, latest(game, writer.event_type))
-            return resolved[fingerprint][0].parsed
-
-        def reader_for(fingerprint: str) -> Any:
-            return resolved[fingerprint][1].parsed
-
-        for fingerprint, row in single_object.decode(record.value, writer_for, reader_for):
-            yield (*resolved[fingerprint], row)
-        return
-    for container in ocf.walk(record.value):
-        writer = lookup(game, fingerprint_of(container.schema_json))
-        target = latest(game, writer.event_type)
-        stream = io.BytesIO(record.value[container.start : container.end])
-        # Data of the latest version is read as written: fastavro resolves a union by
-        # its first matching branch, so [string, bytes] would turn bytes into text.
-        reader = None if writer.schema_json == target.schema_json else target.parsed
-        for resolved_row in fastavro.reader(stream, reader_schema=reader):
-            assert isinstance(resolved_row, dict)
-            yield writer, target, resolved_row
-
 
 # What decoding a damaged record raises. Ingest checks OCF framing only, so a block's
 # bytes can still be corrupt: fastavro then raises IndexError or (deflate) zlib.error.
@@ -105,6 +68,33 @@ _UNDECODABLE = (
     PlaylogError, ValueError, EOFError, LookupError, TypeError, ArithmeticError,
     zlib.error, pa.ArrowException,
 )  # fmt: skip
+
+GroupKey = tuple[str, str, str]  # game, writer fingerprint, codec
+
+
+@dataclass
+class _Planned:
+    record: Record
+    received_ms: int
+    groups: dict[int, GroupKey]  # container number -> its columnar group
+    all_columnar: bool = False  # no container left for the row path
+
+
+@dataclass
+class _Output:
+    columnar: dict[tuple[str, str], list[pa.Table]] = field(default_factory=dict)
+    rows: dict[tuple[str, str], list[pa.Table]] = field(default_factory=dict)
+    dead: list[Message] = field(default_factory=list)
+    # Records (``_event_id >> 17``) whose columnar rows are not loaded after all.
+    dropped: set[int] = field(default_factory=set)
+
+    def tables(self) -> Iterator[tuple[tuple[str, str], pa.Table]]:
+        """Each table's rows: columnar (less the dropped records), then row path."""
+        for key in sorted(self.columnar.keys() | self.rows.keys()):
+            parts = [_without(t, self.dropped) for t in self.columnar.get(key, [])]
+            table = pa.concat_tables(parts + self.rows.get(key, []))
+            if table.num_rows:
+                yield key, table
 
 
 def transform_range(
@@ -117,11 +107,16 @@ def transform_range(
     """Write this range's files (same range -> same keys) and return their COPY tasks.
     A record that cannot be decoded becomes a dead letter with the reason."""
     records = list(records)
-    try:
-        return _transform(span, records, lookup, _pinned(latest), store, fast=True)
-    except FastPathFailed as exc:
-        log.warning("range %s: fast path failed (%s); decoding row by row", span, exc)
-        return _transform(span, records, lookup, _pinned(latest), store, fast=False)
+    pinned = _pinned(latest)
+    fresh = [r for r in records if REPLAY_OF not in r.headers]
+    result = _transform(span, fresh, lookup, pinned, store, fast=True)
+    for record in records:
+        if REPLAY_OF in record.headers:
+            replayed = replay(record, lambda s, r: _transform(s, r, lookup, pinned, store, True))
+            result.tasks += replayed.tasks
+            result.dead_letters += replayed.dead_letters
+            result.events += replayed.events
+    return result
 
 
 def _pinned(latest: LatestLookup) -> LatestLookup:
@@ -145,62 +140,112 @@ def _transform(
     store: ObjectStore,
     fast: bool,
 ) -> RangeResult:
-    groups: dict[tuple[str, str, str], SchemaGroup] = {}  # game, fingerprint, codec
-    tables: dict[tuple[str, str], list[pa.Table]] = {}
-    dead: list[Message] = []
-    day: str | None = None
-    events = 0
-    for record in records:
-        received_ms = int(record.headers.get("received_at_ms", record.timestamp_ms))
-        if day is None:
-            day = dt.datetime.fromtimestamp(received_ms / 1000, dt.UTC).strftime("%Y-%m-%d")
-        try:
-            _check_limits(record, lookup)
-            planned = _plan_columnar(record, lookup, latest) if fast else None
-            if planned is not None:
-                index = 0
-                for container, writer, target in planned:
-                    group_key = (writer.game, writer.fingerprint, container.codec)
-                    group = groups.setdefault(group_key, SchemaGroup(writer, target))
-                    first_id = event_id(record.offset, record.partition, index)
-                    group.add(record.value, container, first_id, received_ms)
-                    index += container.count
-                events += index
-                continue
-            decoded = list(decode_record(record, lookup, latest))
-            converted = _record_tables(record, decoded, received_ms)
-        except TransientError:
-            raise  # e.g. the catalog is down: retry the range, the record is fine
-        except _UNDECODABLE as exc:
-            dead.append(dead_letter(record, exc))
-            continue
-        for key, table in converted.items():
-            tables.setdefault(key, []).append(table)
-        events += len(decoded)
-    for group in groups.values():
-        tables.setdefault((group.latest.game, group.latest.event_type), []).append(group.to_arrow())
-    tasks = [
-        _write_file(span, day or "1970-01-01", latest(*key), pa.concat_tables(parts), store)
-        for key, parts in sorted(tables.items())
-    ]
-    return RangeResult(tasks, dead, events)
+    """``fast=False`` decodes every event row by row (the reference the tests compare
+    the columnar path with)."""
+    out = _Output()
+    groups: dict[GroupKey, SchemaGroup] = {}
+    planned = [p for r in records if (p := _plan(r, lookup, latest, fast, groups, out))]
+    failed = _decode_groups(groups, out)
+    for plan in planned:
+        rerouted = any(key in failed for key in plan.groups.values())
+        _decode_rows(plan, lookup, latest, out, skip=frozenset() if rerouted else plan.groups)
+    day = _day(records)
+    tasks = [_write_file(span, day, latest(*key), table, store) for key, table in out.tables()]
+    return RangeResult(tasks, out.dead, sum(t.rows for t in tasks))
 
 
-def _record_tables(
+def _received_ms(record: Record) -> int:
+    return int(record.headers.get("received_at_ms", record.timestamp_ms))
+
+
+def _day(records: list[Record]) -> str:
+    """The range's partition day: the day its first record was received."""
+    if not records:
+        return "1970-01-01"
+    return dt.datetime.fromtimestamp(_received_ms(records[0]) / 1000, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _plan(
     record: Record,
-    decoded: list[tuple[EventSchema, EventSchema, dict[str, Any]]],
-    received_ms: int,
-) -> dict[tuple[str, str], pa.Table]:
-    """One record's rows as Arrow, per table (the row path converts record by record
-    so that a value no column can hold costs only its own record)."""
-    buckets: dict[tuple[str, str], _Rows] = {}
-    for index, (writer, target, row) in enumerate(decoded):
-        bucket = buckets.setdefault((target.game, target.event_type), _Rows(target))
-        bucket.rows.append(row)
-        bucket.event_ids.append(event_id(record.offset, record.partition, index))
-        bucket.received_ms.append(received_ms)
-        bucket.hashes.append(writer.fingerprint)
-    return {key: to_arrow(bucket) for key, bucket in buckets.items()}
+    lookup: SchemaLookup,
+    latest: LatestLookup,
+    fast: bool,
+    groups: dict[GroupKey, SchemaGroup],
+    out: _Output,
+) -> _Planned | None:
+    """Check the record and put its columnar containers in their groups (None: the
+    record is dead-lettered)."""
+    try:
+        _check_limits(record, lookup)
+        columnar, containers = _columnar_containers(record, lookup, latest, fast)
+    except TransientError:
+        raise  # e.g. the catalog is down: retry the range, the record is fine
+    except _UNDECODABLE as exc:
+        out.dead.append(dead_letter(record, exc, "process", **about(record, lookup)))
+        return None
+    plan = _Planned(record, _received_ms(record), {}, len(columnar) == containers)
+    for number, index, container, writer, target in columnar:
+        key = (writer.game, writer.fingerprint, container.codec)
+        group = groups.setdefault(key, SchemaGroup(writer, target))
+        first_id = event_id(record.offset, record.partition, index)
+        group.add(record.value, container, first_id, plan.received_ms)
+        plan.groups[number] = key
+    return plan
+
+
+def _decode_groups(groups: dict[GroupKey, SchemaGroup], out: _Output) -> set[GroupKey]:
+    """Decode each group column-wise; the keys of those whose decoder failed."""
+    failed = set()
+    for key, group in groups.items():
+        try:
+            table = group.to_arrow()
+        except FastPathFailed as exc:
+            log.warning("schema %s: columnar decoding failed (%s); its records go row by row",
+                        group.writer.fingerprint, exc)  # fmt: skip
+            failed.add(key)
+            out.dropped.update(first_id >> 17 for first_id in group.first_ids)
+            continue
+        out.columnar.setdefault((group.latest.game, group.latest.event_type), []).append(table)
+    return failed
+
+
+def _decode_rows(
+    plan: _Planned,
+    lookup: SchemaLookup,
+    latest: LatestLookup,
+    out: _Output,
+    skip: frozenset[int] | dict[int, GroupKey],
+) -> None:
+    """Decode what the columnar path does not take of a record: a record that fails
+    here is dead-lettered, its columnar rows dropped."""
+    record = plan.record
+    if plan.all_columnar and skip:
+        return
+    try:
+        decoded = list(decode_record(record, lookup, latest, frozenset(skip)))
+        converted = record_tables(record, decoded, plan.received_ms)
+    except TransientError:
+        raise
+    except _UNDECODABLE as exc:
+        out.dead.append(dead_letter(record, exc, "process", **about(record, lookup)))
+        out.dropped.add(_record_key(record))
+        return
+    for key, table in converted.items():
+        out.rows.setdefault(key, []).append(table)
+
+
+def _record_key(record: Record) -> int:
+    """What ``_event_id >> 17`` is for every event of the record."""
+    return event_id(record.offset, record.partition, 0) >> 17
+
+
+def _without(table: pa.Table, dropped: set[int]) -> pa.Table:
+    """The table without the rows of records that are not loaded after all."""
+    if not dropped:
+        return table
+    records = pc.shift_right(table[EVENT_ID], 17)
+    keep = pc.invert(pc.is_in(records, value_set=pa.array(sorted(dropped), pa.int64())))
+    return table.filter(keep)
 
 
 def _check_limits(record: Record, lookup: SchemaLookup) -> None:
@@ -212,50 +257,27 @@ def _check_limits(record: Record, lookup: SchemaLookup) -> None:
         check_ocf(record.value, ocf.walk(record.value), writer_of, Limits())
 
 
-def _plan_columnar(
-    record: Record, lookup: SchemaLookup, latest: LatestLookup
-) -> list[tuple[ocf.Container, EventSchema, EventSchema]] | None:
-    """The record's containers with their writer and latest schemas, if the fast path
-    can take all of them; None sends the record the exact (row) way."""
+Columnar = tuple[int, int, ocf.Container, EventSchema, EventSchema]
+
+
+def _columnar_containers(
+    record: Record, lookup: SchemaLookup, latest: LatestLookup, fast: bool
+) -> tuple[list[Columnar], int]:
+    """((number, index of its first event, container, writer, latest) of each of the
+    record's containers that the columnar path can take, how many containers it has;
+    a single-object record counts as one)."""
     if record.headers.get("format") == FORMAT_SINGLE_OBJECT:
-        return None
+        return [], 1
     game = record.headers["game"]
-    planned = []
-    for container in ocf.walk(record.value):
+    planned, index = [], 0
+    containers = ocf.walk(record.value)
+    for number, container in enumerate(containers):
         writer = lookup(game, fingerprint_of(container.schema_json))
         target = latest(game, writer.event_type)
-        if not fast_path_fits(writer, target):
-            return None
-        planned.append((container, writer, target))
-    return planned
-
-
-def to_arrow(rows: _Rows) -> pa.Table:
-    columns = rows.latest.columns
-    arrays = []
-    for column in columns:
-        values = [row.get(column.field) for row in rows.rows]
-        if column.kind == "json":
-            values = [None if v is None else json.dumps(v, default=_json_default) for v in values]
-        arrays.append(pa.array(values, type=column.arrow_type))
-    received = pa.array(rows.received_ms, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
-    arrays += [
-        pa.array(rows.event_ids, type=pa.int64()),
-        received.cast(pa.timestamp("us", tz="UTC")),
-        pa.array(rows.hashes, type=pa.string()),
-    ]
-    names = [c.name for c in columns] + list(METADATA_COLUMNS)
-    return pa.Table.from_arrays(arrays, names=names)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dt.date | dt.time | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+        if fast and fast_path_fits(writer, target):
+            planned.append((number, index, container, writer, target))
+        index += container.count
+    return planned, len(containers)
 
 
 def file_key(span: OffsetRange, game: str, event_type: str, day: str) -> str:

@@ -155,10 +155,15 @@ class Registry:
             )
         return found
 
-    def by_fingerprint(self, fingerprint: str) -> EventSchema:
-        return self._found(
-            lambda i: i.any_by_fingerprint.get(fingerprint), f"fingerprint {fingerprint}"
-        )
+    def by_fingerprint(self, fingerprint: str, game: str | None = None) -> EventSchema:
+        """The version with this hash: ``game``'s own where it has one (two games may
+        register the same schema), else any game's."""
+
+        def get(index: SchemaIndex) -> EventSchema | None:
+            own = index.by_fingerprint.get((game, fingerprint)) if game else None
+            return own or index.any_by_fingerprint.get(fingerprint)
+
+        return self._found(get, f"fingerprint {fingerprint}")
 
     def by_id(self, schema_id: int) -> EventSchema:
         """By the catalog's integer id (the Confluent API's)."""

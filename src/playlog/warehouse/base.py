@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from playlog.avro.types import Column
-from playlog.contracts import CopyTask
+from playlog.contracts import CopyTask, FailedEvent
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,18 @@ class Warehouse(Protocol):
     def load(self, tasks: Sequence[CopyTask]) -> list[str]:
         """Load every task not yet in the ledger in ONE transaction, tables in sorted
         order, each with its explicit column list; record them in the ledger in the same
-        transaction. A task id given twice loads once. Returns the ids of the tasks
-        loaded now (skipped ones excluded).
+        transaction. A task id given twice loads once. A task that replays a failed
+        event (``replay_of``) marks it replayed in the same transaction. Returns the
+        ids of the tasks loaded now (skipped ones excluded).
 
         Raises ``WarehouseUnavailable`` (retry later; nothing committed),
         ``WarehouseConflict`` (retry now) or ``WarehouseError`` (the data is bad)."""
+
+    def record_failed(self, events: Sequence[FailedEvent]) -> list[str]:
+        """Insert into ``playlog.failed_events`` every event whose ``source`` is not
+        there yet, in ONE transaction; returns the sources inserted now. Recording the
+        same dead letter again (a redelivery, a stage's replay) changes nothing.
+        Raises like ``load``."""
 
     def check(self) -> None:
         """Run a real test query; raise ``WarehouseUnavailable`` (and nothing else: the

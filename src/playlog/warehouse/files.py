@@ -29,12 +29,14 @@ SQL_TO_ARROW: dict[str, pa.DataType] = {
     "float": pa.float32(),
     "double": pa.float64(),
     "double precision": pa.float64(),
+    "timestamp_ns": pa.timestamp("ns"),  # DuckDB's; the file holds the Avro long
 }
 _MAX_DECIMAL128 = 38
-# Avro's promotions between the Arrow types above: what may be cast, and to what.
+# Avro's promotions between the Arrow types above: what may be cast, and to what; and
+# the Avro long of a nanosecond timestamp to DuckDB's TIMESTAMP_NS.
 _WIDENS = {
     pa.int32(): {pa.int64(), pa.float32(), pa.float64()},
-    pa.int64(): {pa.float32(), pa.float64()},
+    pa.int64(): {pa.float32(), pa.float64(), pa.timestamp("ns")},
     pa.float32(): {pa.float64()},
 }
 

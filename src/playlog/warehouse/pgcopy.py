@@ -7,7 +7,9 @@ Arrow kernels and numpy for a whole column at once, never one Python object per 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,9 @@ _FIXED: dict[int, tuple[pa.DataType, pa.DataType | None, int, str]] = {
     1114: (pa.timestamp("us"), pa.int64(), _PG_EPOCH_US, ">i8"),
     1184: (pa.timestamp("us", tz="UTC"), pa.int64(), _PG_EPOCH_US, ">i8"),
 }
+# Types whose values a batch file holds as text: numeric (decimals wider than Arrow's
+# decimal128), uuid. Parsed before psycopg's dumper sees them.
+_FROM_TEXT: dict[int, Callable[[str], Any]] = {1700: Decimal, 2950: uuid.UUID}
 # Variable-width types sent as their bytes: text, varchar, bytea.
 _VARIABLE: dict[int, pa.DataType] = {
     25: pa.large_string(),
@@ -65,9 +70,13 @@ def _field(column: pa.Array, oid: int, conn: Conn) -> pa.Array:
         return _fixed_fields(column, *_FIXED[oid])
     if oid in _VARIABLE:
         return _variable_fields(column.cast(_VARIABLE[oid]).cast(pa.large_binary()))
-    # Rare types (NUMERIC...): psycopg's own binary dumper, one Python call per value.
+    # Rare types (NUMERIC, UUID...): psycopg's own binary dumper, one call per value.
     dumper = conn.adapters.get_dumper_by_oid(oid, libpq.Format.BINARY)(object, conn)
-    dumped = [None if v is None else dumper.dump(v) for v in column.to_pylist()]
+    values = column.to_pylist()
+    parse = _FROM_TEXT.get(oid)
+    if parse is not None and pa.types.is_string(column.type):
+        values = [None if v is None else parse(v) for v in values]
+    dumped = [None if v is None else dumper.dump(v) for v in values]
     return _variable_fields(
         pa.array([None if d is None else bytes(d) for d in dumped], pa.large_binary())
     )

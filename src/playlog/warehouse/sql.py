@@ -1,21 +1,29 @@
-"""SQL text every warehouse adapter shares: table DDL, the ledger, task grouping.
+"""SQL text every warehouse adapter shares: table DDL, the ledger, failed events, task
+grouping.
 
 Pure functions; the dialect comes in as a ``TypeMapper`` and a placeholder style."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from playlog.avro.types import PROMOTIONS, Column
-from playlog.contracts import LEDGER_SCHEMA, LEDGER_TABLE, CopyTask
+from playlog.contracts import FAILED_TABLE, LEDGER_SCHEMA, LEDGER_TABLE, CopyTask, FailedEvent
 from playlog.errors import IncompatibleSchema
 from playlog.names import quote, quoted_table
 from playlog.warehouse.types import TypeMapper
 
 LEDGER = f"{quote(LEDGER_SCHEMA)}.{quote(LEDGER_TABLE)}"
+FAILED = f"{quote(LEDGER_SCHEMA)}.{quote(FAILED_TABLE)}"
+# What the failed-events sink inserts, in this order (replayed_at is set by a load).
+FAILED_INSERTED = (
+    "failed_at", "stage", "game", "event_type", "schema_hash", "reason", "source", "payload",
+)  # fmt: skip
 
 
 def columns_sql(game_placeholder: str) -> str:
@@ -82,12 +90,16 @@ _KIND_OF_SQL = {
     "timestamp without time zone": "local_timestamp",
     "decimal": "decimal",
     "numeric": "decimal",
+    "uuid": "uuid",
+    "character": "uuid",  # Redshift's CHAR(36)
+    "char": "uuid",
+    "timestamp_ns": "timestamp_ns",
 }
 _NUMBERS = {"int", "long", "float", "double"}
 
 
 def alter_plan(
-    existing: Mapping[str, str], columns: Sequence[Column]
+    existing: Mapping[str, str], columns: Sequence[Column], types: TypeMapper
 ) -> tuple[list[Column], list[Column]]:
     """What brings a table with ``existing`` ``{column: SQL type}`` up to ``columns``:
     (columns to add, columns to widen along an Avro promotion or to a wider decimal).
@@ -100,17 +112,16 @@ def alter_plan(
         current = existing.get(column.name)
         if current is None:
             add.append(column)
-        elif _widens(current, column):
+        elif _widens(current, column, types):
             widen.append(column)
     return add, widen
 
 
-def _widens(current: str, column: Column) -> bool:
+def _widens(current: str, column: Column, types: TypeMapper) -> bool:
     """Whether the column, held as SQL type ``current``, must widen for ``column``'s
     values; raises when they cannot go there at all."""
-    held = _KIND_OF_SQL.get(current.lower().split("(")[0].strip())
-    kind = "string" if column.kind == "json" else column.kind
-    if held is None:
+    held, kind = _held_kind(current), _held_kind(types.sql_type(column))
+    if held is None or kind is None:
         return False  # a type we do not know is left as it is
     if held == kind == "decimal":
         return _decimal_widens(current, column)
@@ -145,6 +156,11 @@ def _conflict(current: str, column: Column, kind: str) -> IncompatibleSchema:
     )
 
 
+def _held_kind(sql_type: str) -> str | None:
+    """The kind of value a column of ``sql_type`` holds (texts, JSON among them, alike)."""
+    return _KIND_OF_SQL.get(sql_type.lower().split("(")[0].strip())
+
+
 def ledger_ddl(types: TypeMapper) -> list[str]:
     """The load ledger: one row per loaded COPY task, written in the load's transaction.
     The primary key makes two loaders racing on one task conflict instead of doubling
@@ -158,7 +174,53 @@ def ledger_ddl(types: TypeMapper) -> list[str]:
         f"  file_key {text} NOT NULL,\n"
         f"  row_count BIGINT NOT NULL,\n"
         f"  loaded_at TIMESTAMPTZ NOT NULL\n)",
+        failed_events_ddl(types),
     ]
+
+
+def failed_events_ddl(types: TypeMapper) -> str:
+    """``playlog.failed_events``: one row per dead letter, keyed by its ``source``
+    (the key is what makes recording a dead letter delivered twice a no-op)."""
+    text, string, blob = types.text, types.names["string"], types.names["bytes"]
+    return (
+        f"CREATE TABLE IF NOT EXISTS {FAILED} (\n"
+        "  failed_at TIMESTAMPTZ NOT NULL,\n"
+        f"  stage {text} NOT NULL,\n"
+        f"  game {text} NOT NULL,\n"
+        f"  event_type {text} NOT NULL,\n"
+        f"  schema_hash {text} NOT NULL,\n"
+        f"  reason {string} NOT NULL,\n"
+        "  source VARCHAR(512) PRIMARY KEY,\n"
+        f"  payload {blob} NOT NULL,\n"
+        "  replayed_at TIMESTAMPTZ\n)"
+    )
+
+
+def failed_lookup_sql(count: int, placeholder: str = "%s") -> str:
+    return f"SELECT source FROM {FAILED} WHERE source IN ({_placeholders(count, placeholder)})"
+
+
+def failed_insert_sql(count: int, placeholder: str = "%s") -> str:
+    row = f"({_placeholders(len(FAILED_INSERTED), placeholder)})"
+    return f"INSERT INTO {FAILED} ({', '.join(FAILED_INSERTED)}) VALUES {', '.join([row] * count)}"
+
+
+def failed_row(event: FailedEvent) -> tuple[Any, ...]:
+    """``event`` as the values of :data:`FAILED_INSERTED`."""
+    failed_at = dt.datetime.fromtimestamp(event.failed_at_ms / 1000, dt.UTC)
+    return (
+        failed_at, event.stage, event.game, event.event_type, event.schema_hash,
+        event.reason, event.source, event.payload,
+    )  # fmt: skip
+
+
+def failed_mark_sql(count: int, placeholder: str = "%s", now: str = "now()") -> str:
+    """Mark failed events replayed (once: a later load of the same replay finds the
+    task in the ledger and never gets here)."""
+    return (
+        f"UPDATE {FAILED} SET replayed_at = {now} "
+        f"WHERE replayed_at IS NULL AND source IN ({_placeholders(count, placeholder)})"
+    )
 
 
 def ledger_lookup_sql(count: int, placeholder: str = "%s") -> str:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import pyarrow as pa
 
 from playlog.avro.types import Column
-from playlog.contracts import CopyTask
+from playlog.contracts import CopyTask, FailedEvent
 from playlog.errors import (
     BadRequest,
     ClientError,
@@ -185,7 +185,7 @@ class SqlWarehouse(Generic[C]):
                     self._execute(conn, sqltext.create_table_sql(table, columns, self.types))
                     log.info("created table %s.%s", game, event_type)
                     return
-                add, widen = sqltext.alter_plan(existing, columns)
+                add, widen = sqltext.alter_plan(existing, columns, self.types)
                 for column in add:
                     self._execute(conn, sqltext.add_column_sql(table, column, self.types))
                     log.info("table %s.%s: added column %s", game, event_type, column.name)
@@ -219,7 +219,9 @@ class SqlWarehouse(Generic[C]):
     def _load_in_transaction(self, conn: C, tasks: Sequence[CopyTask]) -> list[str]:
         if not tasks:
             return []
-        self._lock_for_load(conn, sorted({quoted_table(t.game, t.event_type) for t in tasks}))
+        tables = {quoted_table(t.game, t.event_type) for t in tasks}
+        replays = sorted({t.replay_of for t in tasks if t.replay_of})
+        self._lock_for_load(conn, sorted(tables | ({sqltext.FAILED} if replays else set())))
         ids = [t.task_id for t in tasks]
         lookup = sqltext.ledger_lookup_sql(len(ids), self.placeholder)
         done = {row[0] for row in self._select(conn, lookup, ids)}
@@ -232,7 +234,32 @@ class SqlWarehouse(Generic[C]):
             rows = sorted((t.task_id, t.table, t.key, t.rows) for t in todo)
             insert = sqltext.ledger_insert_sql(len(rows), self.placeholder, self.now_sql)
             self._execute(conn, insert, [v for row in rows for v in row])
+        replayed = sorted({t.replay_of for t in todo if t.replay_of})
+        if replayed:  # marked in the transaction that loads the replay: exactly once
+            mark = sqltext.failed_mark_sql(len(replayed), self.placeholder, self.now_sql)
+            self._execute(conn, mark, replayed)
         return [t.task_id for t in todo]
+
+    def record_failed(self, events: Sequence[FailedEvent]) -> list[str]:
+        # The first of each source wins, as the table's key would have it.
+        unique = list({e.source: e for e in reversed(events)}.values())
+
+        def work(conn: C) -> list[str]:
+            with self._transaction(conn):
+                return self._record_failed_in_transaction(conn, unique)
+
+        return self._run(work) if unique else []
+
+    def _record_failed_in_transaction(self, conn: C, events: Sequence[FailedEvent]) -> list[str]:
+        self._lock_for_load(conn, [sqltext.FAILED])
+        sources = [e.source for e in events]
+        lookup = sqltext.failed_lookup_sql(len(sources), self.placeholder)
+        present = {row[0] for row in self._select(conn, lookup, sources)}
+        new = sorted((e for e in events if e.source not in present), key=lambda e: e.source)
+        if new:
+            insert = sqltext.failed_insert_sql(len(new), self.placeholder)
+            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e)])
+        return [e.source for e in new]
 
     def check(self) -> None:
         try:

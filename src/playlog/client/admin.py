@@ -1,50 +1,17 @@
-"""A Python client of the HTTP API (used by the CLI, the canary and the demo), and how
-to find the running server and its admin key."""
+"""The admin client of the HTTP API (the CLI, the canary, the demo and the tests use
+it): one call per endpoint, on httpx."""
 
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from playlog.contracts import server_file
-from playlog.errors import PlaylogError
-
-
-class ApiError(PlaylogError):
-    """An error answer of the server, with its status and code."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        super().__init__(error.get("message") or str(body), status=status, code=error.get("code"))
-        self.status = status
-
-
-def server_url(data_dir: Path, explicit: str | None = None) -> str | None:
-    """--url, else PLAYLOG_URL, else what a running server wrote in the data dir."""
-    if explicit:
-        return explicit.rstrip("/")
-    if os.environ.get("PLAYLOG_URL"):
-        return os.environ["PLAYLOG_URL"].rstrip("/")
-    marker = server_file(data_dir)
-    try:
-        found = json.loads(marker.read_text())
-        os.kill(int(found["pid"]), 0)  # a marker left by a killed server is stale
-        return str(found["url"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def admin_key_of(data_dir: Path) -> str | None:
-    if os.environ.get("PLAYLOG_ADMIN_KEY"):
-        return os.environ["PLAYLOG_ADMIN_KEY"]
-    path = data_dir / "admin_key"
-    return path.read_text().strip() if path.exists() else None
+from playlog.client.errors import Unreachable, api_error
+from playlog.errors import TransientError
 
 
 class Client:
@@ -54,24 +21,27 @@ class Client:
         key: str | None,
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        verify: bool = True,
     ) -> None:
+        """``verify``: check the server's certificate against the public authorities,
+        or the bundle in ``SSL_CERT_FILE``."""
         self.url = url
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._http = httpx.Client(
-            base_url=url, headers=headers, timeout=timeout_s, transport=transport
+            base_url=url, headers=headers, timeout=timeout_s, transport=transport, verify=verify
         )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise PlaylogError(f"cannot reach playlog at {self.url}: {exc}") from exc
+            raise Unreachable(f"cannot reach playlog at {self.url}: {exc}") from exc
         try:
             body = response.json()
         except ValueError:
             body = response.text
         if response.status_code >= 400:
-            raise ApiError(response.status_code, body)
+            raise api_error(response.status_code, body, response.headers)
         return body
 
     def alive(self) -> bool:
@@ -119,10 +89,7 @@ class Client:
                     "POST", f"/v1/games/{game}/events", content=body, headers=headers
                 )
                 return result
-            except ApiError as exc:
-                if exc.status != 503 or attempt == attempts:
-                    raise
-            except PlaylogError:  # no answer: the batch may or may not be in the log
+            except TransientError:  # 503, or no answer: the batch may be in the log
                 if attempt == attempts:
                     raise
             time.sleep(min(2.0, 0.1 * 2**attempt))
