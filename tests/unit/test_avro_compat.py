@@ -326,6 +326,19 @@ def test_a_field_whose_aliases_match_two_old_fields_is_refused() -> None:
     assert exc.details == {"field": "a", "rule": "ambiguous_alias"}
 
 
+def test_an_invalid_logical_type_is_the_underlying_type() -> None:
+    """Ignored, as the Avro specification says (the column is the underlying type's):
+    a decimal without precision is bytes, and becoming a valid decimal is a change."""
+    invalid = {"type": "bytes", "logicalType": "decimal"}
+    check_backward(record(field("price", invalid)), record(field("price", "bytes")))
+    check_backward(record(field("price", "bytes")), record(field("price", invalid)))
+    check_backward(
+        record(field("n", "long")), record(field("n", {"type": "long", "logicalType": "x"}))
+    )
+    exc = refused(record(field("price", invalid)), record(field("price", DECIMAL_9_2)))
+    assert exc.details == {"field": "price", "rule": "logical_type_change"}
+
+
 def test_decimal_scale_change_is_refused() -> None:
     dec = {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}
     old = record(field("price", dec))

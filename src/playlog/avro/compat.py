@@ -24,6 +24,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import SchemaParseException
 
+from playlog.avro.logical import valid_logical
 from playlog.avro.types import PROMOTIONS
 from playlog.errors import BadRequest, IncompatibleSchema
 
@@ -209,16 +210,18 @@ def _matches(old: Any, new: Any) -> bool:
 
 def _decimal_widens(old: Any, new: Any) -> bool:
     """A decimal gaining precision at the same scale: the same unscaled values."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return False
-    if old.get("logicalType") != "decimal" or new.get("logicalType") != "decimal":
+    if not (_logical(old) or "").startswith("decimal") or not (_logical(new) or "").startswith(
+        "decimal"
+    ):
         return False
     same_scale = old.get("scale", 0) == new.get("scale", 0)
     return bool(same_scale and new.get("precision", 0) >= old.get("precision", 0))
 
 
 def _logical(avro_type: Any) -> str | None:
-    if not isinstance(avro_type, dict) or "logicalType" not in avro_type:
+    """The type's logical type, None for none or an invalid one (ignored, as the Avro
+    specification says: the column is the underlying type's)."""
+    if not isinstance(avro_type, dict) or not valid_logical(avro_type):
         return None
     logical = str(avro_type["logicalType"])
     if logical == "decimal":
