@@ -1,0 +1,92 @@
+"""``playlog reconcile``'s core: which batch files were never loaded, which ledger rows
+lost their file, and the COPY task a lost file gets back (the one the processor made)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from tests.support.batch_files import NOW, stored_task
+
+from playlog.contracts import OffsetRange, task_id_for
+from playlog.load.reconcile import Findings, classify, pending_keys, queue, task_for_file
+from playlog.log.embedded import EmbeddedLog
+from playlog.process.transform import file_key
+from playlog.storage.local import LocalStore
+
+DATA = "playlog.events"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def key(first: int, incarnation: str = "", topic: str = DATA) -> str:
+    span = OffsetRange(topic, 3, first, first + 9, incarnation)
+    return file_key(span, "g1", "login", "2026-12-01")
+
+
+def test_files_are_sorted_by_what_happened_to_them() -> None:
+    stored = [key(0), key(10), key(20), key(30), "_manifests/x.json", key(40, topic="other")]
+    found = classify(
+        stored,
+        loaded=[key(0), key(50)],
+        pending=[key(10)],
+        failed=[key(20)],
+        data_topic=DATA,
+    )
+    assert found == Findings(
+        unloaded=[key(30)],
+        pending=[key(10)],
+        failed=[key(20)],
+        missing=[key(50)],
+        foreign=["_manifests/x.json", key(40, topic="other")],
+    )
+
+
+def test_nothing_to_do_when_every_file_is_loaded() -> None:
+    found = classify([key(0)], loaded=[key(0)], pending=[], failed=[], data_topic=DATA)
+    assert found == Findings([], [], [], [], [])
+    assert found.clean
+
+
+@pytest.mark.parametrize("incarnation", ["", "0a1b2c3d", "12345678"])
+def test_a_lost_file_gets_back_the_task_the_processor_made(
+    tmp_path: Path, incarnation: str
+) -> None:
+    store = LocalStore(tmp_path)
+    made = stored_task(store, 7)
+    moved = key(7, incarnation)
+    store.put(moved, store.get(made.key))
+    received_ms = (NOW - EPOCH) // dt.timedelta(milliseconds=1)
+    assert task_for_file(store, moved, DATA) == dataclasses.replace(
+        made,
+        task_id=task_id_for(moved),  # what makes it exactly once: the id of its key
+        key=moved,
+        uri=store.uri(moved),
+        received_min_ms=received_ms,
+        received_max_ms=received_ms,
+        source_partition=3,
+        source_first=7,
+        source_last=16,
+    )
+
+
+def test_a_lost_replay_file_still_marks_its_failed_event(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    made = stored_task(store, 7)
+    replayed = file_key(OffsetRange(DATA, 3, 41, 41, "replay"), "g1", "login", "2026-12-01")
+    store.put(replayed, store.get(made.key))
+    assert task_for_file(store, replayed, DATA).replay_of == f"{DATA}/3/41"
+
+
+def test_pending_tasks_are_those_the_loader_has_not_committed(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "log.sqlite")
+    log.ensure_topic("playlog.copy", 2)
+    store = LocalStore(tmp_path / "objects")
+    tasks = [stored_task(store, first) for first in range(3)]
+    queue(log, "playlog.copy", tasks)
+    assert pending_keys(log, "playlog.copy", "playlog-load") == {t.key for t in tasks}
+    ends = log.end_offsets("playlog.copy")
+    log.commit("playlog-load", "playlog.copy", ends)
+    assert pending_keys(log, "playlog.copy", "playlog-load") == set()
+    log.close()
