@@ -106,6 +106,6 @@ def test_keys_lists_every_object_under_a_prefix_past_one_page(
     keys = [f"g1/login/{i:04d}.parquet" for i in range(1005)]  # more than one page
     for key in [*keys, "g2/x.parquet"]:
         store.put(key, b"x")
-    assert list(store.keys("g1/")) == keys
-    assert list(store.keys())[-1] == "g2/x.parquet"
-    assert len(list(store.keys())) == 1006
+    assert list(store.list_keys("g1/")) == keys
+    assert list(store.list_keys())[-1] == "g2/x.parquet"
+    assert len(list(store.list_keys())) == 1006

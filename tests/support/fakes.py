@@ -298,7 +298,7 @@ class MemoryStore:
     def uri(self, key: str) -> str:
         return f"s3://bkt/{key}"
 
-    def keys(self, prefix: str = "") -> Iterator[str]:
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
         yield from sorted(k for k in self.objects if k.startswith(prefix))
 
 

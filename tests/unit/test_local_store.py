@@ -147,8 +147,8 @@ def test_keys_lists_every_object_under_a_prefix_in_order(store: LocalStore) -> N
     for key in ["g2/a.parquet", "g1/login/b.parquet", "g1/login/a.parquet", "top"]:
         store.put(key, b"x")
     (store.root / "g1" / "login" / ".tmp-half").write_bytes(b"half")  # a put under way
-    assert list(store.keys()) == [
+    assert list(store.list_keys()) == [
         "g1/login/a.parquet", "g1/login/b.parquet", "g2/a.parquet", "top",
     ]  # fmt: skip
-    assert list(store.keys("g1/")) == ["g1/login/a.parquet", "g1/login/b.parquet"]
-    assert list(store.keys("none/")) == []
+    assert list(store.list_keys("g1/")) == ["g1/login/a.parquet", "g1/login/b.parquet"]
+    assert list(store.list_keys("none/")) == []

@@ -23,7 +23,7 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def keys(self, prefix: str = "") -> Iterator[str]:
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Every object key starting with ``prefix``, in key order (``playlog
         reconcile`` lists the store); raises ``StoreUnavailable`` like ``get``."""
 

@@ -63,7 +63,7 @@ class LocalStore:
         except OSError as exc:
             raise _unavailable(exc, f"delete {key}") from exc
 
-    def keys(self, prefix: str = "") -> Iterator[str]:
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
         # Half-written files (``.tmp-*``, see ``put``) are no objects yet.
         try:
             paths = sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*"))

@@ -167,7 +167,7 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, f"delete {full}") from exc
 
-    def keys(self, prefix: str = "") -> Iterator[str]:
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
         pages = self._client.get_paginator("list_objects_v2")
         try:  # S3 lists in UTF-8 binary order, a page of up to 1000 at a time
             for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
