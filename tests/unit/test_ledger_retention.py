@@ -5,15 +5,17 @@ task redelivered after compaction never loads a second time."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.batch_files import NOW, stored_task
+from tests.support.deadline import wait_until
 
 from playlog.avro.types import Column
 from playlog.errors import ConfigError, WarehouseUnavailable
-from playlog.load.ledger import Compaction, compact_ledger, ledger_cutoff
+from playlog.load.ledger import Compaction, compact_ledger, ledger_cutoff, ledger_retention
 from playlog.settings import Settings
 from playlog.storage.local import LocalStore
 from playlog.warehouse.duckdb import DuckDBWarehouse
@@ -78,6 +80,26 @@ def test_a_task_redelivered_after_compaction_never_loads_twice(
     with pytest.raises(WarehouseUnavailable, match="missing"):
         warehouse.load([gone])
     assert rows(warehouse) == 4
+
+
+def test_the_stage_compacts_what_its_retention_lets_go(
+    parts: tuple[DuckDBWarehouse, LocalStore],
+) -> None:
+    warehouse, store = parts
+    kept, gone = stored_task(store, 1), stored_task(store, 2)
+    warehouse.load([kept, gone])
+    store.delete(gone.key)
+    settings = Settings.read(load={"ledger_retention_hours": 504})
+    in_a_month = NOW + dt.timedelta(hours=24 * 30)  # both rows past the 504 h by then
+    stage = ledger_retention(settings, warehouse, store, every_s=0.05, now=lambda: in_a_month)
+    stop = threading.Event()
+    runner = threading.Thread(target=stage, args=(stop,))
+    runner.start()
+    try:
+        wait_until(lambda: ledger_keys(warehouse) == {kept.key}, 10, "compaction")
+    finally:
+        stop.set()
+        runner.join()
 
 
 def test_the_cutoff_is_the_ledger_retention_and_off_by_default() -> None:

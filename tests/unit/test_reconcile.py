@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +93,19 @@ def test_pending_tasks_are_those_the_loader_has_not_committed(tmp_path: Path) ->
     log.commit("playlog-load", "playlog.copy", ends)
     assert pending_keys(log, "playlog.copy", "playlog-load") == set()
     log.close()
+
+
+def test_reconcile_of_a_data_dir_without_a_pipeline_is_a_one_line_error(tmp_path: Path) -> None:
+    empty = tmp_path / "nothing-here"
+    done = subprocess.run(
+        [sys.executable, "-m", "playlog", "reconcile", "--data-dir", str(empty)],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PLAYLOG_")},
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: no playlog data in {empty} (run `playlog up` first, or pass --data-dir)"
+    ]
+    assert not empty.exists()  # reconcile created nothing

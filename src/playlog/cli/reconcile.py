@@ -119,6 +119,11 @@ def run_reconcile(
     def query(sql: str) -> list[list[Any]]:
         return run_query(settings, url, sql)[1]
 
+    if settings.log.kind == "embedded" and not settings.log_path.exists():
+        # Opening would create an empty pipeline there: a mistyped --data-dir.
+        raise PlaylogError(
+            f"no playlog data in {settings.data_dir} (run `playlog up` first, or pass --data-dir)"
+        )
     store, log = open_store(settings), open_log(settings)
     try:
         with err.status("comparing store, copy topic and ledger", spinner="dots"):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from playlog.errors import PlaylogError
@@ -62,14 +63,22 @@ def compact_ledger(
     return Compaction(scanned, forgotten)
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def ledger_retention(
-    settings: Settings, warehouse: Warehouse, store: ObjectStore, every_s: float = COMPACT_EVERY_S
+    settings: Settings,
+    warehouse: Warehouse,
+    store: ObjectStore,
+    every_s: float = COMPACT_EVERY_S,
+    now: Callable[[], dt.datetime] = _utc_now,
 ) -> Stage:
     """A stage compacting the ledger every ``every_s`` (when a retention is set)."""
 
     def compact(stop: threading.Event) -> None:
         while not stop.wait(every_s):
-            cutoff = ledger_cutoff(settings, dt.datetime.now(dt.UTC))
+            cutoff = ledger_cutoff(settings, now())
             if cutoff is None:
                 continue
             try:
