@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
+from rich.console import Console
 from tests.support.batch_files import NOW, stored_task
 
+from playlog.cli.reconcile import column_values, wait_loaded
 from playlog.contracts import OffsetRange, task_id_for
 from playlog.load.reconcile import Findings, classify, pending_keys, queue, task_for_file
 from playlog.log.embedded import EmbeddedLog
@@ -109,3 +116,29 @@ def test_reconcile_of_a_data_dir_without_a_pipeline_is_a_one_line_error(tmp_path
         f"error: no playlog data in {empty} (run `playlog up` first, or pass --data-dir)"
     ]
     assert not empty.exists()  # reconcile created nothing
+
+
+def ledger_query(keys: list[str], max_rows: int) -> Callable[[str], list[list[Any]]]:
+    """A ledger to query, answering at most ``max_rows`` rows (query.max_rows)."""
+    db = duckdb.connect()
+    db.execute("CREATE SCHEMA playlog; CREATE TABLE playlog.load_ledger (file_key VARCHAR)")
+    db.executemany("INSERT INTO playlog.load_ledger VALUES (?)", [[k] for k in keys])
+    return lambda sql: [list(row) for row in db.execute(sql).fetchmany(max_rows)]
+
+
+def test_the_whole_ledger_is_read_even_when_answers_are_cut_short() -> None:
+    keys = [key(i * 10) for i in range(2_500)] + ["g1/it's/quoted.parquet"]
+    query = ledger_query(keys, max_rows=700)
+    seen: list[int] = []
+    assert column_values(query, "playlog.load_ledger", "file_key", seen=seen.append) == set(keys)
+    assert seen[-1] == len(keys) and len(seen) == 4  # pages of 700
+
+
+def test_waiting_for_loads_counts_the_queued_files_in_the_ledger() -> None:
+    loaded = [key(i * 10) for i in range(1_500)] + ["g1/it's/quoted.parquet"]
+    query = ledger_query(loaded, max_rows=10_000)
+    quiet = Console(file=io.StringIO())
+    assert wait_loaded(query, loaded, 5.0, quiet) == len(loaded)
+    started = time.monotonic()
+    assert wait_loaded(query, [*loaded, key(99_999)], 0.3, quiet) == len(loaded)
+    assert 0.3 <= time.monotonic() - started < 5  # gave up at --wait, not before

@@ -52,28 +52,40 @@ class Report:
         return json.dumps({**findings, **extra, "clean": self.findings.clean})
 
 
-def _column(query: Query, table: str, column: str, where: str = "") -> set[str]:
+def _quiet(count: int) -> None:
+    """No progress to show."""
+
+
+def column_values(
+    query: Query, table: str, column: str, where: str = "", seen: Callable[[int], None] = _quiet
+) -> set[str]:
     """Every value of ``column``, a page at a time in value order (a page may be cut
     by query.max_rows: the next starts after its last value all the same)."""
     values: set[str] = set()
     after = ""
     while True:
-        quoted = "'" + after.replace("'", "''") + "'"
-        condition = " AND ".join(filter(None, [f"{column} > {quoted}", where]))
+        condition = " AND ".join(filter(None, [f"{column} > {_quoted(after)}", where]))
         sql = f"SELECT {column} FROM {table} WHERE {condition} ORDER BY {column} LIMIT {PAGE}"
         page = [str(row[0]) for row in query(sql)]
         if not page:
             return values
         values.update(page)
+        seen(len(values))
         after = page[-1]
 
 
-def find(settings: Settings, query: Query, store: ObjectStore, log: Log) -> Report:
+def find(
+    settings: Settings, query: Query, store: ObjectStore, log: Log, say: Callable[[str], None]
+) -> Report:
     copy, group = settings.log.copy_topic, settings.load.group
+    say("listing the object store")
     stored = list(store.list_keys())
+    say("reading the copy topic")
     pending = pending_keys(log, copy, group)
-    loaded = _column(query, "playlog.load_ledger", "file_key")
-    failed = _column(query, "playlog.failed_events", "source", "stage = 'load'")
+    loaded = column_values(
+        query, "playlog.load_ledger", "file_key", seen=lambda n: say(f"reading the ledger: {n}")
+    )
+    failed = column_values(query, "playlog.failed_events", "source", "stage = 'load'")
     pending |= pending_keys(log, copy, group)
     findings = classify(stored, loaded, pending, failed, settings.log.data_topic)
     return Report(findings, len(stored))
@@ -94,13 +106,13 @@ def apply(report: Report, settings: Settings, store: ObjectStore, log: Log) -> l
 
 def wait_loaded(query: Query, keys: Iterable[str], timeout_s: float, err: Console) -> int:
     """How many of ``keys`` the ledger holds once all are there or ``timeout_s`` passed."""
-    waiting, done = set(keys), 0
+    waiting, done = sorted(set(keys)), 0
     deadline = time.monotonic() + timeout_s
     with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
         bar = progress.add_task("loading", total=len(waiting))
         while waiting:
-            in_ledger = {k for k in waiting if _in_ledger(query, k)}
-            done, waiting = done + len(in_ledger), waiting - in_ledger
+            in_ledger = _in_ledger(query, waiting)
+            done, waiting = done + len(in_ledger), [k for k in waiting if k not in in_ledger]
             progress.update(bar, completed=done)
             if not waiting or time.monotonic() >= deadline:
                 break
@@ -108,9 +120,17 @@ def wait_loaded(query: Query, keys: Iterable[str], timeout_s: float, err: Consol
     return done
 
 
-def _in_ledger(query: Query, key: str) -> bool:
-    quoted = "'" + key.replace("'", "''") + "'"
-    return bool(query(f"SELECT 1 FROM playlog.load_ledger WHERE file_key = {quoted}"))
+def _in_ledger(query: Query, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), PAGE):
+        listed = ", ".join(_quoted(k) for k in keys[start : start + PAGE])
+        sql = f"SELECT file_key FROM playlog.load_ledger WHERE file_key IN ({listed})"
+        found.update(str(row[0]) for row in query(sql))
+    return found
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def run_reconcile(
@@ -126,8 +146,8 @@ def run_reconcile(
         )
     store, log = open_store(settings), open_log(settings)
     try:
-        with err.status("comparing store, copy topic and ledger", spinner="dots"):
-            report = find(settings, query, store, log)
+        with err.status("comparing store, copy topic and ledger") as status:
+            report = find(settings, query, store, log, status.update)
         tasks = apply(report, settings, store, log) if act else []
     finally:
         log.close()
