@@ -53,6 +53,13 @@ def test_files_are_sorted_by_what_happened_to_them() -> None:
     )
 
 
+def test_a_replay_file_whose_load_failed_counts_as_failed() -> None:
+    # A replay's load failure is named after the failed event it replays, not its key.
+    replayed = file_key(OffsetRange(DATA, 3, 41, 41, "replay"), "g1", "login", "2026-12-01")
+    found = classify([replayed], loaded=[], pending=[], failed=[f"{DATA}/3/41"], data_topic=DATA)
+    assert (found.failed, found.unloaded) == ([replayed], [])
+
+
 def test_nothing_to_do_when_every_file_is_loaded() -> None:
     found = classify([key(0)], loaded=[key(0)], pending=[], failed=[], data_topic=DATA)
     assert found == Findings([], [], [], [], [])

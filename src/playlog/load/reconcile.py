@@ -84,9 +84,12 @@ def classify(
 ) -> Findings:
     """Every stored key and every ledger key (``loaded``), sorted into :class:`Findings`."""
     stored_set, loaded_set = set(stored), set(loaded)
-    waiting, dead = set(pending), set(failed)
-    files = sorted(k for k in stored_set if _parse(k, data_topic) is not None)
+    waiting, failures = set(pending), set(failed)
+    parsed = {k: _parse(k, data_topic) for k in stored_set}
+    files = sorted(k for k, name in parsed.items() if name is not None)
     not_loaded = [k for k in files if k not in loaded_set]
+    # The loader names a failed task after its file, or after the failed event it replays.
+    dead = {k for k in not_loaded if k in failures or _replay_of(parsed[k]) in failures}
     return Findings(
         unloaded=[k for k in not_loaded if k not in waiting and k not in dead],
         pending=[k for k in not_loaded if k in waiting and k not in dead],
@@ -110,7 +113,6 @@ def task_for_file(store: ObjectStore, key: str, data_topic: str) -> CopyTask:
     except Exception as exc:  # pyarrow raises many kinds for a damaged file
         raise CorruptRecord(f"{key} is not a readable Parquet batch file: {exc}") from exc
     received = pc.min_max(table[RECEIVED_AT])
-    replay_of = f"{parsed.topic}/{parsed.partition}/{parsed.first}"
     return CopyTask(
         task_id=task_id_for(key),
         game=parsed.game,
@@ -126,8 +128,15 @@ def task_for_file(store: ObjectStore, key: str, data_topic: str) -> CopyTask:
         source_partition=parsed.partition,
         source_first=parsed.first,
         source_last=parsed.last,
-        replay_of=replay_of if parsed.incarnation == _REPLAY else "",
+        replay_of=_replay_of(parsed),
     )
+
+
+def _replay_of(name: _FileKey | None) -> str:
+    """The failed event a replay's file was written for ("" for other files)."""
+    if name is None or name.incarnation != _REPLAY:
+        return ""
+    return f"{name.topic}/{name.partition}/{name.first}"
 
 
 def pending_keys(log: Log, copy_topic: str, group: str) -> set[str]:
