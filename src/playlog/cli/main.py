@@ -297,7 +297,10 @@ def reconcile(
     from playlog.cli.reconcile import render, run_reconcile
 
     report = run_reconcile(_settings(config, data_dir), url, apply, wait, console, err)
-    print(report.as_json()) if as_json else render(report, console)
+    if as_json:
+        print(report.as_json())
+    else:
+        render(report, console)
 
 
 @app.command()

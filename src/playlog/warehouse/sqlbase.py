@@ -10,8 +10,10 @@
 (table, column list) in sorted order -> ``copy_group`` per group -> ledger rows ->
 COMMIT. ``ensure_table`` is the idempotent create/alter plan of ``sql``. ``query``
 runs one statement that ``sqlcheck`` lets through, in a read-only transaction that is
-rolled back. ``check`` raises ``WarehouseUnavailable`` and nothing else. Models: dlt's
-``SqlClientBase`` and quix-streams' ``BatchingSink`` (the base batches, a sink writes).
+rolled back. ``loads_before``/``forget_loads`` page and delete ledger rows (ledger
+retention, load/ledger.py). ``check`` raises ``WarehouseUnavailable`` and nothing
+else. Models: dlt's ``SqlClientBase`` and quix-streams' ``BatchingSink`` (the base
+batches, a sink writes).
 """
 
 from __future__ import annotations
