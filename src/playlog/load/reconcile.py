@@ -15,6 +15,7 @@ with no file is *missing*; keys that are no batch file of the data topic are
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterable, Sequence
@@ -59,14 +60,18 @@ class _FileKey:
     incarnation: str
 
 
-def _parse(key: str, data_topic: str) -> _FileKey | None:
+@functools.cache
+def _key_pattern(data_topic: str) -> re.Pattern[str]:
     """``{game}/{event_type}/dt={day}/{topic}-{p}-{first}-{last}[-{incarnation}].parquet``
     (process/transform.py ``file_key``); the topic is known, so dashes in it are too."""
-    pattern = (
+    return re.compile(
         r"(?P<game>[^/]+)/(?P<event_type>[^/]+)/dt=[^/]+/" + re.escape(data_topic)
         + r"-(?P<p>\d+)-(?P<first>\d+)-(?P<last>\d+)(?:-(?P<inc>[0-9a-z]+))?\.parquet"
     )  # fmt: skip
-    match = re.fullmatch(pattern, key)
+
+
+def _parse(key: str, data_topic: str) -> _FileKey | None:
+    match = _key_pattern(data_topic).fullmatch(key)
     if match is None:
         return None
     return _FileKey(
