@@ -859,3 +859,46 @@ def test_loading_a_replay_marks_its_failed_event_replayed_once(backend: Backend)
     assert backend.count("login") == 2
     again = wh.query(f"select replayed_at from playlog.failed_events where source = '{task.key}'")
     assert again.rows == [(marked,)]
+
+
+# ledger retention ------------------------------------------------------------------------
+
+
+def own_loads(wh: Warehouse, before: dt.datetime, game: str) -> list[tuple[str, str]]:
+    """This test's ledger rows loaded before ``before``, walked a page at a time (the
+    PostgreSQL tests share one ledger)."""
+    rows: list[tuple[str, str]] = []
+    after = ""
+    while page := wh.loads_before(before, after, 50):
+        assert page == sorted(page) and page[0][0] > after  # task-id order, after ``after``
+        rows += page
+        after = page[-1][0]
+    return [row for row in rows if row[1].startswith(f"{game}/")]
+
+
+def test_loads_before_pages_the_ledger_and_forget_loads_deletes_just_those(
+    backend: Backend,
+) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    tasks = [backend.task("login", {"player": pa.array(["p"])}, i * 10) for i in range(3)]
+    wh.load(tasks)
+    later, earlier = (dt.datetime.now(UTC) + dt.timedelta(hours=h) for h in (1, -1))
+    if backend.fake is not None:
+        assert wh.loads_before(later, "", 50) == []  # the fake holds no rows to page
+        [page] = backend.issued('SELECT task_id, file_key FROM "playlog"."load_ledger"')
+        assert "ORDER BY task_id LIMIT 50" in page
+        assert wh.forget_loads([tasks[0].task_id, "no-such-task"]) == 1
+        assert len(backend.issued('DELETE FROM "playlog"."load_ledger"')) == 1
+        assert backend.fake.params[-2] == (tasks[0].task_id,)  # then COMMIT
+        return
+    assert own_loads(wh, later, backend.game) == sorted((t.task_id, t.key) for t in tasks)
+    assert own_loads(wh, earlier, backend.game) == []
+    assert wh.forget_loads([tasks[0].task_id, "no-such-task"]) == 1
+    assert wh.forget_loads([]) == 0
+    rest = sorted((t.task_id, t.key) for t in tasks[1:])
+    assert own_loads(wh, later, backend.game) == rest
+    # Forgotten means loadable again: why only ledger retention forgets, and only
+    # tasks whose file has left the store.
+    assert wh.load(tasks) == [tasks[0].task_id]
+    assert backend.count("login") == 4

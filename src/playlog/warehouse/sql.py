@@ -237,6 +237,20 @@ def ledger_insert_sql(count: int, placeholder: str = "%s", now: str = "now()") -
     )
 
 
+def ledger_page_sql(limit: int, placeholder: str = "%s") -> str:
+    """Ledger rows loaded before a time (parameter 1), task ids after one (2), in id
+    order: what ledger retention walks a page at a time."""
+    return (
+        f"SELECT task_id, file_key FROM {LEDGER} "
+        f"WHERE loaded_at < {placeholder} AND task_id > {placeholder} "
+        f"ORDER BY task_id LIMIT {int(limit)}"
+    )
+
+
+def ledger_delete_sql(count: int, placeholder: str = "%s") -> str:
+    return f"DELETE FROM {LEDGER} WHERE task_id IN ({_placeholders(count, placeholder)})"
+
+
 @dataclass(frozen=True)
 class TaskGroup:
     """Tasks of one table with one column list: one COPY statement."""
