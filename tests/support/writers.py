@@ -22,6 +22,8 @@ from typing import Any, cast
 import fastavro
 import pytest
 
+from tests.support import apt
+
 HERE = Path(__file__).parent / "interop"
 # interop: the common types and the logical types Avro Java 1.8 writes; columnar: its
 # fields of the types the columnar fast path takes; avrointerop and weather: those of
@@ -39,7 +41,6 @@ CLASSPATH = [
 ]  # fmt: skip
 JAVA_CODECS = ("null", "deflate", "snappy", "bzip2", "xz")  # Avro 1.8.2: zstandard came in 1.9
 PYTHON_CODECS = ("null", "deflate", "snappy", "zstandard", "bzip2")  # avro 1.12: no xz
-INSTALL_S = 900
 RUN_S = 120
 
 
@@ -49,27 +50,13 @@ class JavaOutput:
     fingerprints: dict[str, str]  # schema name -> parsingFingerprint64, single-object order
 
 
-def _install_libavro_java() -> str | None:
-    """Install Debian's libavro-java (pulls in its codecs' jars); the reason it could
-    not, or None."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return "libavro-java missing and not root with apt-get to install it"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "libavro-java"]
-    for args in (["apt-get", "update"], install):
-        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=INSTALL_S)
-        if done.returncode != 0:
-            return f"{' '.join(args)} failed: {done.stderr[-300:]}"
-    return None
-
-
 def java_files(out: Path) -> JavaOutput:
     """Compile AvroWriter.java and run it into ``out``; skips with the reason where Avro
     Java or a JDK is missing and cannot be installed."""
     if shutil.which("javac") is None or shutil.which("java") is None:
         pytest.skip("no JDK (javac, java) on this machine")
     if not all(Path(jar).exists() for jar in CLASSPATH):
-        reason = _install_libavro_java()
+        reason = apt.install(["libavro-java"])  # pulls in its codecs' jars
         if not all(Path(jar).exists() for jar in CLASSPATH):
             pytest.skip(reason or "libavro-java's jars not found after installing")
     classpath = os.pathsep.join(CLASSPATH)

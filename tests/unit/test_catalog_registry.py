@@ -414,7 +414,11 @@ def test_string_to_bytes_is_refused_because_no_column_can_follow(tmp_path: Path)
         v2 = {"type": "record", "name": "e", "fields": [{"name": "note", "type": "bytes"}]}
         with pytest.raises(IncompatibleSchema) as raised:
             services.registry.register("g", "e", json.dumps(v2))
-        assert raised.value.details == {"field": "note", "rule": "type_change"}
+        assert raised.value.details == {
+            "field": "note",
+            "rule": "string_bytes_change",
+            "version": 1,
+        }
         assert [s.version for s in services.registry.versions("g", "e")] == [1]
     finally:
         services.close()

@@ -543,16 +543,21 @@ def test_an_unexpected_load_error_is_retried_instead_of_killing_the_worker(
     """E.g. pyarrow's ArrowInvalid out of a batch of two schema versions: the worker
     used to die and take the process (and every restart) with it."""
     calls = []
+    started: list[RecordingLoader] = []
 
     def bug(tasks: Sequence[CopyTask]) -> None:
         calls.append(1)
         if len(calls) <= 3:
             raise ValueError("Schema at index 2 was different")
+        # The retry that succeeds waits until the control loop has reported the
+        # failure: a retry quicker than one loop round would otherwise go unseen.
+        wait_until(lambda: bool(started) and "failing" in started[0].states, "failing reported")
 
     rig = rigs(FakeWarehouse(hook=bug))
     tasks = make_tasks(spread_tables(2, 2), 3)
     rig.append(tasks)
     loader = rig.start()
+    started.append(loader)
     rig.wait_loaded(tasks)
     wait_until(rig.at_end, "offsets at the end")
     rig.assert_exactly_once(tasks)

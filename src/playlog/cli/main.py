@@ -280,6 +280,30 @@ def replay(
 
 
 @app.command()
+def reconcile(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Queue lost files for loading (default: report only)")
+    ] = False,
+    wait: Annotated[
+        float, typer.Option(help="With --apply: seconds to wait for the loads (0: none)")
+    ] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
+    """Compare the object store, the copy topic and the load ledger: batch files never
+    loaded, ledger rows whose file is gone. --apply loads the lost files (each once)."""
+    from playlog.cli.reconcile import render, run_reconcile
+
+    report = run_reconcile(_settings(config, data_dir), url, apply, wait, console, err)
+    if as_json:
+        print(report.as_json())
+    else:
+        render(report, console)
+
+
+@app.command()
 def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
     """Readiness and progress of the running server."""
     from playlog.client import ApiError
