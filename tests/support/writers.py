@@ -46,7 +46,8 @@ RUN_S = 120
 
 @dataclass(frozen=True)
 class JavaOutput:
-    files: dict[str, Path]  # "interop-snappy" -> its file
+    files: dict[str, Path]  # "interop-snappy" -> its container file
+    single: dict[str, Path]  # "interop-single" -> its rows single-object encoded
     fingerprints: dict[str, str]  # schema name -> parsingFingerprint64, single-object order
 
 
@@ -64,14 +65,17 @@ def java_files(out: Path) -> JavaOutput:
     _run(["javac", "-d", str(out), "-cp", classpath, str(source)])
     args = [str(out), str(HERE), str(ROWS)]
     lines = _run(["java", "-cp", os.pathsep.join([str(out), classpath]), "AvroWriter", *args])
-    files, fingerprints = {}, {}
+    files, single, fingerprints = {}, {}, {}
     for line in lines.splitlines():
         kind, *rest = line.split()
-        if kind == "file":
-            files[Path(rest[0]).stem] = Path(rest[0])
+        path = Path(rest[0])
+        if kind == "file" and path.suffix == ".avro":
+            files[path.stem] = path
+        elif kind == "file":
+            single[path.stem] = path
         elif kind == "fingerprint":
             fingerprints[rest[0]] = rest[1]
-    return JavaOutput(files, fingerprints)
+    return JavaOutput(files, single, fingerprints)
 
 
 def _run(args: list[str]) -> str:
@@ -185,10 +189,21 @@ def _clock(micros: int) -> dt.time:
     return (dt.datetime.min + dt.timedelta(microseconds=micros)).time()
 
 
+SINGLE_OBJECT_HEADER = 10  # C3 01 and the 8 bytes of the fingerprint
+
+
 def written(path: Path) -> list[dict[str, Any]]:
     """The file's rows as a reader sees them: fastavro, the reference; Apache's ``avro``
-    where fastavro cannot read the header (metadata that is not UTF-8)."""
+    where fastavro cannot read the header (metadata that is not UTF-8). A ``.bin`` file
+    holds single-object encoded rows of the schema its name starts with."""
     data = path.read_bytes()
+    if path.suffix == ".bin":
+        schema = fastavro.parse_schema(SCHEMAS[path.stem.split("-")[0]])
+        stream, rows = io.BytesIO(data), []
+        while stream.tell() < len(data):
+            stream.seek(SINGLE_OBJECT_HEADER, io.SEEK_CUR)
+            rows.append(fastavro.schemaless_reader(stream, schema, None))
+        return cast(list[dict[str, Any]], rows)
     try:
         return list(fastavro.reader(io.BytesIO(data)))  # type: ignore[arg-type]
     except UnicodeDecodeError:

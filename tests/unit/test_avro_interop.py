@@ -17,7 +17,7 @@ import pytest
 from tests.support import writers
 
 from playlog.avro.schema import EventSchema, fingerprint_of
-from playlog.contracts import FORMAT_OCF, OffsetRange
+from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT, OffsetRange
 from playlog.log.base import Record
 from playlog.process import columnar
 from playlog.process.transform import _transform
@@ -39,14 +39,15 @@ COLUMNAR = {"interop": False, "columnar": True, "avrointerop": False, "weather":
 def batch_file_rows(
     path: Path, fast: bool, tmp_path: Path, registered: str | None = None
 ) -> tuple[list[list[object]], int]:
-    """``path``'s container through the processor, its schema registered as the .avsc
-    spells it (or as ``registered``): the batch file's rows, in the schema's field
-    order and ``writers.comparable`` form, and how many container groups the columnar
-    path decoded."""
+    """``path``'s containers (or single objects) through the processor, its schema
+    registered as the .avsc spells it (or as ``registered``): the batch file's rows, in
+    the schema's field order and ``writers.comparable`` form, and how many container
+    groups the columnar path decoded."""
     schema = writers.SCHEMAS[path.stem.split("-")[0]]
     text = registered or json.dumps(schema)
     event_schema = EventSchema("g", schema["name"].lower(), 1, fingerprint_of(text), text)
-    headers = {"game": "g", "format": FORMAT_OCF, "received_at_ms": "1700000000000"}
+    fmt = FORMAT_SINGLE_OBJECT if path.suffix == ".bin" else FORMAT_OCF
+    headers = {"game": "g", "format": fmt, "received_at_ms": "1700000000000"}
     record = Record("events", 0, 9, b"g", path.read_bytes(), headers, 0)
     store = LocalStore(tmp_path)
     decoded = []
@@ -110,6 +111,21 @@ def test_a_schema_registered_as_java_generated_code_spells_it_loads_exactly(
     header = fastavro.reader(io.BytesIO(file.read_bytes())).metadata["avro.schema"]
     assert '"avro.java.string":"String"' in header
     assert_exact(file, path == "fast", tmp_path, registered=header)
+
+
+@pytest.mark.parametrize("name", list(writers.SCHEMAS))
+def test_avro_java_single_objects_reach_the_batch_file_exactly(
+    avro_java: writers.JavaOutput, name: str, tmp_path: Path
+) -> None:
+    """Java's BinaryMessageEncoder: its headers name playlog's fingerprint, and the
+    rows are the same as its container files'."""
+    single = avro_java.single[f"{name}-single"]
+    fingerprint = fingerprint_of(json.dumps(writers.SCHEMAS[name]))
+    assert single.read_bytes()[:10] == b"\xc3\x01" + bytes.fromhex(fingerprint)
+    ocf_rows = writers.written(avro_java.files[f"{name}-null"])
+    assert writers.written(single) == ocf_rows
+    rows, columnar_groups = batch_file_rows(single, True, tmp_path)
+    assert (rows, columnar_groups) == (writers.expected_rows(writers.SCHEMAS[name], ocf_rows), 0)
 
 
 def test_fingerprints_equal_avro_javas(avro_java: writers.JavaOutput) -> None:

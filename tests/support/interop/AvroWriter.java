@@ -1,6 +1,7 @@
 // Writes Object Container Files the way a Java game server does (Apache Avro's
 // DataFileWriter, generic records, BigDecimal through Avro's DecimalConversion), one file
-// per schema and codec, and prints each schema's SchemaNormalization.parsingFingerprint64.
+// per schema and codec, the same rows single-object encoded (BinaryMessageEncoder), and
+// prints each schema's SchemaNormalization.parsingFingerprint64.
 //
 // Usage: java AvroWriter OUT_DIR AVSC_DIR ROWS
 // (AVSC_DIR: interop, columnar, avrointerop and weather.avsc)
@@ -8,6 +9,7 @@
 // and "file <path>" per file written.
 
 import java.io.File;
+import java.io.FileOutputStream;
 import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -27,6 +29,7 @@ import org.apache.avro.file.DataFileWriter;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.message.BinaryMessageEncoder;
 
 public class AvroWriter {
   // Avro 1.8.2's codecs (zstandard arrived in Avro 1.9)
@@ -64,7 +67,10 @@ public class AvroWriter {
     write(new File(out, "weather-syncinmeta.avro"), weather, weatherRows(weather), "deflate", sync, meta);
     String[] names = {"interop", "columnar", "avrointerop", "weather"};
     Schema[] schemas = {interop, columnar, avroInterop, weather};
+    List<List<GenericRecord>> rowsOf =
+        Arrays.asList(interopRows, columnarRows, avroInteropRows, weatherRows(weather));
     for (int s = 0; s < schemas.length; s++) {
+      writeSingleObjects(new File(out, names[s] + "-single.bin"), schemas[s], rowsOf.get(s));
       long fp = SchemaNormalization.parsingFingerprint64(schemas[s]);
       byte[] le = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(fp).array();
       StringBuilder hex = new StringBuilder();
@@ -85,7 +91,7 @@ public class AvroWriter {
         writer.setMeta("user.binary", meta[0]);
       }
       if (sync != null) {
-        writer.create(schema, new java.io.FileOutputStream(file), sync);
+        writer.create(schema, new FileOutputStream(file), sync);
       } else {
         writer.create(schema, file);
       }
@@ -172,6 +178,20 @@ public class AvroWriter {
       projected.put(field.name(), row.get(field.name()));
     }
     return projected;
+  }
+
+  // Single-object encoding (C3 01, the fingerprint, the datum) of each row, back to back
+  static void writeSingleObjects(File file, Schema schema, List<GenericRecord> rows)
+      throws Exception {
+    BinaryMessageEncoder<GenericRecord> encoder =
+        new BinaryMessageEncoder<>(GenericData.get(), schema);
+    try (FileOutputStream out = new FileOutputStream(file)) {
+      for (GenericRecord row : rows) {
+        ByteBuffer message = encoder.encode(row);
+        out.write(message.array(), message.arrayOffset() + message.position(), message.remaining());
+      }
+    }
+    System.out.println("file " + file);
   }
 
   // Avro's weather test files' five readings
