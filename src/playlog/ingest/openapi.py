@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from playlog.ingest import openapi_confluent as confluent
 from playlog.ingest.idempotency import MAX_KEY_LENGTH
 from playlog.ingest.openapi_schemas import FINGERPRINT, NAME_SCHEMA, SCHEMAS
 
@@ -165,7 +166,7 @@ def _events() -> dict[str, Any]:
         "security": [{"gameKey": []}], "parameters": [GAME, idempotency, encoding, own_id],
         "requestBody": {"required": True, "content": {
             "application/avro": binary("Avro Object Container Files back to back, one event "
-                                       "type per container, codec `null` or `deflate`."),
+                                       "type per container, any codec of Avro 1.12."),
             "avro/binary": binary("The same as `application/avro`."),
             "application/vnd.apache.avro+binary": binary("Single-object encoded events back "
                 "to back: `C3 01`, the 8-byte fingerprint, the datum."),
@@ -231,13 +232,18 @@ def document() -> dict[str, Any]:
             "summary": "Game telemetry from the game client to the analytics warehouse.",
             "description": 'JSON answers; every error is `{"error": {"code": ..., '
             '"message": ..., ...}}`, an unknown path (404 `not_found`) and method (405 '
-            "`method_not_allowed`) included. Keys travel as `Authorization: Bearer <key>`.",
+            "`method_not_allowed`) included. Keys travel as `Authorization: Bearer <key>`. "
+            "The Confluent Schema Registry API's subset (`/subjects`, `/schemas/ids`, "
+            "`/compatibility`, `/config`) answers in Confluent's shapes "
+            '(`{"error_code": ..., "message": ...}`) and also takes a key as the password '
+            "of HTTP Basic auth; the rest of that API answers 404 (405 for PUT and DELETE).",
         },
-        "paths": {**_games(), **_schemas(), **_events(), **_operations()},
+        "paths": {**_games(), **_schemas(), **_events(), **_operations(), **confluent.paths()},
         "components": {
-            "schemas": SCHEMAS,
-            "responses": _error_responses(),
+            "schemas": {**SCHEMAS, **confluent.SCHEMAS},
+            "responses": {**_error_responses(), **confluent.error_responses()},
             "securitySchemes": {
+                **confluent.SECURITY_SCHEMES,
                 "adminKey": {
                     "type": "http",
                     "scheme": "bearer",
@@ -246,7 +252,7 @@ def document() -> dict[str, Any]:
                 "gameKey": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A key of the game in the path.",
+                    "description": "A key of the game in the path (or the subject's).",
                 },
             },
         },
