@@ -283,9 +283,10 @@ def test_a_refused_batch_is_not_retried_and_the_callback_gets_the_servers_error(
     [(outcome, count, failure)] = results
     assert (outcome, count) == ("failed", 2)
     assert isinstance(failure, ApiError) and not isinstance(failure, TransientError)
-    assert (failure.status, failure.code, failure.details) == (
+    assert (failure.status, failure.code, failure.message, failure.details) == (
         422,
         "invalid_payload",
+        "invalid_payload said the server",
         {"field": "level"},
     )
 
