@@ -11,12 +11,10 @@ from typing import Any
 from playlog.ingest import openapi_confluent as confluent
 from playlog.ingest.idempotency import MAX_KEY_LENGTH
 from playlog.ingest.openapi_schemas import FINGERPRINT, NAME_SCHEMA, SCHEMAS
+from playlog.ingest.openapi_schemas import path_parameter as _path
+from playlog.ingest.openapi_schemas import ref as _ref
 
 JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -27,11 +25,6 @@ def _errors(*statuses: int) -> dict[str, Any]:
     """Error answers by status, all in the ``{"error": {...}}`` shape; every operation
     may also answer 431 (request head too large) and 500 (a bug)."""
     return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in (*statuses, 431, 500)}
-
-
-def _path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema,
-            "description": description}  # fmt: skip
 
 
 GAME = _path("game", NAME_SCHEMA, "The game's name.")

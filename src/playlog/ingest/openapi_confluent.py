@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from playlog.ingest.confluent import COMPATIBILITY, MAX_VERSION, MEDIA_TYPE
-from playlog.ingest.openapi_schemas import LEVELUP
+from playlog.ingest.openapi_schemas import LEVELUP, object_schema, path_parameter, ref
 from playlog.names import NAME_PATTERN
 
 BODY_TYPES = (MEDIA_TYPE, "application/json")
@@ -18,12 +18,9 @@ _INT = {"type": "integer", "minimum": 1}
 _TEXT = {"type": "string"}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _object(**properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": list(properties), "properties": properties}
+    """An object whose properties are all required."""
+    return object_schema(properties)
 
 
 SCHEMAS: dict[str, Any] = {
@@ -107,38 +104,37 @@ def _answer(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def error_responses() -> dict[str, Any]:
     return {
-        f"C{status}": {**_answer(_ref("ConfluentError"), text), "headers": _HEADERS.get(status, {})}
+        f"C{status}": {**_answer(ref("ConfluentError"), text), "headers": _HEADERS.get(status, {})}
         for status, text in _ERROR_TEXT.items()
     }
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    refs = {str(s): {"$ref": f"#/components/responses/C{s}"} for s in (*statuses, 401, 500, 503)}
-    return {**refs, "431": {"$ref": "#/components/responses/E431"}}
+    """Error answers by status, in order; every operation may also answer 401, 500, 503
+    and 431 (the one in playlog's shape: the server refuses the head unrouted)."""
+    return {
+        str(s): {"$ref": f"#/components/responses/{'E' if s == 431 else 'C'}{s}"}
+        for s in sorted({*statuses, 401, 431, 500, 503})
+    }
 
 
-def _path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema,
-            "description": description}  # fmt: skip
-
-
-SUBJECT = _path(
+SUBJECT = path_parameter(
     "subject",
     {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}\\.{NAME_PATTERN.pattern}$",
      "examples": ["g1.levelup"]},
     "`{game}.{event_type}`: what `record_subject_name_strategy` makes of a record whose "
     "namespace is the game and name the event type.",
 )  # fmt: skip
-VERSION = _path(
+VERSION = path_parameter(
     "version",
     {"anyOf": [{**_INT, "maximum": MAX_VERSION}, {"const": -1}, {"const": "latest"}]},
     "A version number, or `latest` (or -1) for the newest.",
 )
-SCHEMA_ID = _path("id", _INT, "The schema's id, as registration answered it.")
+SCHEMA_ID = path_parameter("id", _INT, "The schema's id, as registration answered it.")
 _BODY = {
     "required": True,
     "description": "The schema, as Confluent's clients send it.",
-    "content": {media: {"schema": _ref("ConfluentSchema")} for media in BODY_TYPES},
+    "content": {media: {"schema": ref("ConfluentSchema")} for media in BODY_TYPES},
 }
 _TAGS = ["Confluent Schema Registry"]
 _READ = {"security": _ANYONE_WITH_A_KEY, "tags": _TAGS}
@@ -166,36 +162,36 @@ def paths() -> dict[str, Any]:
                 "already answers its id and changes nothing.",
                 "security": _ADMIN, "tags": _TAGS, "parameters": [SUBJECT],
                 "requestBody": _BODY,
-                "responses": {"200": _answer(_ref("SchemaId"), "Its id."),
+                "responses": {"200": _answer(ref("SchemaId"), "Its id."),
                               **_errors(400, 403, 404, 409, 413, 422)},
             },
         },
         "/subjects/{subject}/versions/{version}": {"get": {
             "summary": "One version of a subject", **_READ, "parameters": [SUBJECT, VERSION],
-            "responses": {"200": _answer(_ref("SubjectVersion"), "The version."),
+            "responses": {"200": _answer(ref("SubjectVersion"), "The version."),
                           **_errors(403, 404, 422)},
         }},
         "/subjects/{subject}": {"post": {
             "summary": "Look up a schema under a subject", **_READ, "parameters": [SUBJECT],
             "requestBody": _BODY,
-            "responses": {"200": _answer(_ref("SubjectVersion"), "Its version."),
+            "responses": {"200": _answer(ref("SubjectVersion"), "Its version."),
                           **_errors(400, 403, 404, 413, 422)},
         }},
         "/schemas/ids/{id}": {"get": {
             "summary": "A schema by its id", **_READ, "parameters": [SCHEMA_ID],
-            "responses": {"200": _answer(_ref("SchemaById"), "The schema."),
+            "responses": {"200": _answer(ref("SchemaById"), "The schema."),
                           **_errors(403, 404)},
         }},
         "/compatibility/subjects/{subject}/versions/latest": {"post": {
             "summary": "Test a schema against the subject's versions", **_READ,
             "description": f"Against every version ({COMPATIBILITY}), as registering would.",
             "parameters": [SUBJECT, verbose], "requestBody": _BODY,
-            "responses": {"200": _answer(_ref("Compatibility"), "Whether it may register."),
+            "responses": {"200": _answer(ref("Compatibility"), "Whether it may register."),
                           **_errors(400, 403, 404, 413, 422)},
         }},
         "/config": {"get": {
             "summary": "The compatibility level", **_READ,
-            "responses": {"200": _answer(_ref("CompatibilityLevel"), "playlog's rule."),
+            "responses": {"200": _answer(ref("CompatibilityLevel"), "playlog's rule."),
                           **_errors()},
         }},
     }  # fmt: skip
