@@ -93,7 +93,8 @@ def classify(
     parsed = {k: _parse(k, data_topic) for k in stored_set}
     files = sorted(k for k, name in parsed.items() if name is not None)
     not_loaded = [k for k in files if k not in loaded_set]
-    # The loader names a failed task after its file, or after the failed event it replays.
+    # The loader names a failed task after its file; older versions named a replay's
+    # task after the failed event it replays, and such rows are still about the file.
     dead = {k for k in not_loaded if k in failures or _replay_of(parsed[k]) in failures}
     return Findings(
         unloaded=[k for k in not_loaded if k not in waiting and k not in dead],
