@@ -261,7 +261,7 @@ class SqlWarehouse(Generic[C]):
         new = sorted((e for e in events if e.source not in present), key=lambda e: e.source)
         if new:
             insert = sqltext.failed_insert_sql(len(new), self.placeholder)
-            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e)])
+            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e, self.types)])
         return [e.source for e in new]
 
     def loads_before(
