@@ -234,8 +234,8 @@ def _cut(text: str, width: int | None) -> str:
 
 
 def failed_mark_sql(count: int, placeholder: str = "%s", now: str = "now()") -> str:
-    """Mark failed events replayed (once: a later load of the same replay finds the
-    task in the ledger and never gets here)."""
+    """Mark failed events replayed, once: a later load of the same replay (the ledger
+    skips it) leaves the first mark's time."""
     return (
         f"UPDATE {FAILED} SET replayed_at = {now} "
         f"WHERE replayed_at IS NULL AND source IN ({_placeholders(count, placeholder)})"
