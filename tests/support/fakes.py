@@ -63,6 +63,7 @@ class FakeWarehouse:
     table_overlaps: list[str] = field(default_factory=list)  # tables held twice at once
     failed: dict[str, FailedEvent] = field(default_factory=dict)  # playlog.failed_events
     max_payload: int | None = None  # a longer failed-event payload: WarehouseError
+    max_text: int | None = None  # a longer stage/game/event_type/schema_hash: the same
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -184,6 +185,10 @@ class FakeWarehouse:
         limit = self.max_payload
         if limit is not None and any(len(e.payload) > limit for e in events):
             raise WarehouseError(f"value too long for type varbyte({limit})")
+        width = self.max_text
+        texts = [t for e in events for t in (e.stage, e.game, e.event_type, e.schema_hash)]
+        if width is not None and any(len(t) > width for t in texts):
+            raise WarehouseError(f"text longer than {width} characters")
         with self._lock:
             new = {e.source: e for e in reversed(events) if e.source not in self.failed}
             self.failed.update(new)

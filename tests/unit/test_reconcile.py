@@ -88,12 +88,19 @@ def test_a_lost_file_gets_back_the_task_the_processor_made(
     )
 
 
-def test_a_lost_replay_file_still_marks_its_failed_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("incarnation", "source"),
+    [("replay", f"{DATA}/3/41"), ("replay-0a1b2c3dr4e5f6a", f"{DATA}/3/41@0a1b2c3dr4e5f6a")],
+)
+def test_a_lost_replay_file_still_marks_its_failed_event(
+    tmp_path: Path, incarnation: str, source: str
+) -> None:
     store = LocalStore(tmp_path)
     made = stored_task(store, 7)
-    replayed = file_key(OffsetRange(DATA, 3, 41, 41, "replay"), "g1", "login", "2026-12-01")
+    replayed = file_key(OffsetRange(DATA, 3, 41, 41, incarnation), "g1", "login", "2026-12-01")
     store.put(replayed, store.get(made.key))
-    assert task_for_file(store, replayed, DATA).replay_of == f"{DATA}/3/41"
+    task = task_for_file(store, replayed, DATA)
+    assert (task.replay_of, task.task_id, task.source_first) == (source, task_id_for(replayed), 41)
 
 
 def test_pending_tasks_are_those_the_loader_has_not_committed(tmp_path: Path) -> None:

@@ -266,7 +266,7 @@ def replay(
     conditions = failures.filters(game, None, event_type, reason_like)
     log_ = open_log(settings)
     try:
-        sent = failures.replay_all(
+        done = failures.replay_all(
             lambda sql: run_query(settings, url, sql)[1],
             log_,
             conditions,
@@ -275,8 +275,15 @@ def replay(
         )
     finally:
         log_.close()
-    stages = ", ".join(f"{n} from {stage}" for stage, n in sorted(sent.items()))
-    console.print(f"replayed {sum(sent.values())} failed events{f' ({stages})' if sent else ''}")
+    stages = ", ".join(f"{n} from {stage}" for stage, n in sorted(done.sent.items()))
+    count = sum(done.sent.values())
+    console.print(f"replayed {count} failed events{f' ({stages})' if done.sent else ''}")
+    if done.skipped:
+        console.print(
+            f"skipped {len(done.skipped)} stored without their payload (nothing to send): "
+            + ", ".join(done.skipped[:10])
+            + (", ..." if len(done.skipped) > 10 else "")
+        )
 
 
 @app.command()

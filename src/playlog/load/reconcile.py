@@ -26,11 +26,12 @@ import pyarrow.parquet as pq
 
 from playlog.contracts import RECEIVED_AT, CopyTask, task_id_for
 from playlog.errors import CorruptRecord
-from playlog.log.base import Log, Message
+from playlog.log.base import Log, Message, position
 from playlog.storage.base import ObjectStore
 
 # The incarnation of a replayed failed event's files (process/replay.py): such a file
-# was written at the failed event's own position, which its task names in replay_of.
+# was written at the failed event's own position (and ``replay-{its incarnation}``),
+# which its task names in replay_of.
 _REPLAY = "replay"
 _READ_CHUNK = 1_000  # copy-topic records per read
 
@@ -66,7 +67,7 @@ def _key_pattern(data_topic: str) -> re.Pattern[str]:
     (process/transform.py ``file_key``); the topic is known, so dashes in it are too."""
     return re.compile(
         r"(?P<game>[^/]+)/(?P<event_type>[^/]+)/dt=[^/]+/" + re.escape(data_topic)
-        + r"-(?P<p>\d+)-(?P<first>\d+)-(?P<last>\d+)(?:-(?P<inc>[0-9a-z]+))?\.parquet"
+        + r"-(?P<p>\d+)-(?P<first>\d+)-(?P<last>\d+)(?:-(?P<inc>(?:replay-)?[0-9a-z]+))?\.parquet"
     )  # fmt: skip
 
 
@@ -93,7 +94,8 @@ def classify(
     parsed = {k: _parse(k, data_topic) for k in stored_set}
     files = sorted(k for k, name in parsed.items() if name is not None)
     not_loaded = [k for k in files if k not in loaded_set]
-    # The loader names a failed task after its file, or after the failed event it replays.
+    # The loader names a failed task after its file; older versions named a replay's
+    # task after the failed event it replays, and such rows are still about the file.
     dead = {k for k in not_loaded if k in failures or _replay_of(parsed[k]) in failures}
     return Findings(
         unloaded=[k for k in not_loaded if k not in waiting and k not in dead],
@@ -139,9 +141,10 @@ def task_for_file(store: ObjectStore, key: str, data_topic: str) -> CopyTask:
 
 def _replay_of(name: _FileKey | None) -> str:
     """The failed event a replay's file was written for ("" for other files)."""
-    if name is None or name.incarnation != _REPLAY:
+    if name is None or not (name.incarnation + "-").startswith(_REPLAY + "-"):
         return ""
-    return f"{name.topic}/{name.partition}/{name.first}"
+    original = name.incarnation.removeprefix(_REPLAY).removeprefix("-")
+    return position(name.topic, name.partition, name.first, original)
 
 
 def pending_keys(log: Log, copy_topic: str, group: str) -> set[str]:

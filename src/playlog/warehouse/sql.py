@@ -205,18 +205,37 @@ def failed_insert_sql(count: int, placeholder: str = "%s") -> str:
     return f"INSERT INTO {FAILED} ({', '.join(FAILED_INSERTED)}) VALUES {', '.join([row] * count)}"
 
 
-def failed_row(event: FailedEvent) -> tuple[Any, ...]:
-    """``event`` as the values of :data:`FAILED_INSERTED`."""
+def failed_row(event: FailedEvent, types: TypeMapper) -> tuple[Any, ...]:
+    """``event`` as the values of :data:`FAILED_INSERTED`, its descriptive text cut to
+    the widths of :func:`failed_events_ddl`'s columns (Redshift's are bounded; a
+    record holding many schemas lists more hashes than fit): a row that cannot fit
+    would be refused again on every retry."""
     failed_at = dt.datetime.fromtimestamp(event.failed_at_ms / 1000, dt.UTC)
+    text, string = _width(types.text), _width(types.names["string"])
     return (
-        failed_at, event.stage, event.game, event.event_type, event.schema_hash,
-        event.reason, event.source, event.payload,
+        failed_at, _cut(event.stage, text), _cut(event.game, text),
+        _cut(event.event_type, text), _cut(event.schema_hash, text),
+        _cut(event.reason, string), event.source, event.payload,
     )  # fmt: skip
 
 
+def _width(sql_type: str) -> int | None:
+    """``VARCHAR(512)`` -> 512; None for an unbounded text type."""
+    match = re.fullmatch(r"VARCHAR\((\d+)\)", sql_type, re.IGNORECASE)
+    return int(match[1]) if match else None
+
+
+def _cut(text: str, width: int | None) -> str:
+    """``text`` in at most ``width`` UTF-8 bytes (Redshift's VARCHAR counts bytes, a
+    character PostgreSQL's: bytes fit both), never splitting a character."""
+    if width is None:
+        return text
+    return text.encode()[:width].decode(errors="ignore")
+
+
 def failed_mark_sql(count: int, placeholder: str = "%s", now: str = "now()") -> str:
-    """Mark failed events replayed (once: a later load of the same replay finds the
-    task in the ledger and never gets here)."""
+    """Mark failed events replayed, once: a later load of the same replay (the ledger
+    skips it) leaves the first mark's time."""
     return (
         f"UPDATE {FAILED} SET replayed_at = {now} "
         f"WHERE replayed_at IS NULL AND source IN ({_placeholders(count, placeholder)})"

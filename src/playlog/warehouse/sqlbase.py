@@ -237,10 +237,12 @@ class SqlWarehouse(Generic[C]):
             rows = sorted((t.task_id, t.table, t.key, t.rows) for t in todo)
             insert = sqltext.ledger_insert_sql(len(rows), self.placeholder, self.now_sql)
             self._execute(conn, insert, [v for row in rows for v in row])
-        replayed = sorted({t.replay_of for t in todo if t.replay_of})
-        if replayed:  # marked in the transaction that loads the replay: exactly once
-            mark = sqltext.failed_mark_sql(len(replayed), self.placeholder, self.now_sql)
-            self._execute(conn, mark, replayed)
+        # Marked in the transaction that loads the replay; a replay the ledger skips
+        # (its file loaded already, e.g. by ``reconcile --apply``) is marked too, else
+        # every ``playlog replay`` would send it again. Marking is once: see the SQL.
+        if replays:
+            mark = sqltext.failed_mark_sql(len(replays), self.placeholder, self.now_sql)
+            self._execute(conn, mark, replays)
         return [t.task_id for t in todo]
 
     def record_failed(self, events: Sequence[FailedEvent]) -> list[str]:
@@ -261,7 +263,7 @@ class SqlWarehouse(Generic[C]):
         new = sorted((e for e in events if e.source not in present), key=lambda e: e.source)
         if new:
             insert = sqltext.failed_insert_sql(len(new), self.placeholder)
-            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e)])
+            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e, self.types)])
         return [e.source for e in new]
 
     def loads_before(
