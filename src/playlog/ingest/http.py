@@ -30,7 +30,7 @@ from playlog.monitor import metrics
 from playlog.names import check_name
 
 if TYPE_CHECKING:
-    from playlog.ingest.health import WarehouseProbe
+    from playlog.ingest.health import StatusCache, WarehouseProbe
     from playlog.wiring import Services
 
 log = logging.getLogger("playlog.ingest")
@@ -46,6 +46,7 @@ class Ingest:
     services: Services
     auth: Auth
     warehouse_probe: WarehouseProbe | None
+    status: StatusCache
 
 
 def ingest(request: Request) -> Ingest:
