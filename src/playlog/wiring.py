@@ -28,9 +28,10 @@ def open_engine(settings: Settings, log_: Log, registry: Registry, store: Object
         from playlog.engine.spark import SparkEngine
 
         return SparkEngine(settings, registry)
+    from playlog.avro.limits import Limits
     from playlog.engine.inprocess import InProcessEngine
 
-    return InProcessEngine(log_, registry, store)
+    return InProcessEngine(log_, registry, store, Limits.of(settings.server))
 
 
 def open_catalog(settings: Settings) -> Catalog:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -27,10 +28,13 @@ __all__ = ["ADMIN", "TestClient", "app_client"]
 
 
 @contextmanager
-def app_client(tmp_path: Path, warehouse: Warehouse | None = None) -> Iterator[TestClient]:
+def app_client(
+    tmp_path: Path, warehouse: Warehouse | None = None, **server: Any
+) -> Iterator[TestClient]:
+    """``server``: settings of ``[server]``."""
     catalog = Catalog(tmp_path / "catalog.sqlite")
     services = SimpleNamespace(
-        settings=Settings(data_dir=tmp_path), registry=Registry(catalog, warehouse),
+        settings=Settings(data_dir=tmp_path, server=server), registry=Registry(catalog, warehouse),
         catalog=catalog, log=None, warehouse=warehouse,
     )  # fmt: skip
     with TestClient(create_app(services, ADMIN), raise_server_exceptions=False) as client:  # type: ignore[arg-type]

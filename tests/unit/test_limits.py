@@ -13,11 +13,12 @@ from tests.support.avro import NODE, linked_list, ocf_block, ocf_of, zigzag
 
 from playlog.avro import single_object
 from playlog.avro.limits import Limits
-from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT, OffsetRange
-from playlog.log.base import Record
+from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT, OffsetRange, RangeResult
+from playlog.engine import spark
+from playlog.log.base import Message, Record
 from playlog.process.transform import transform_range
 from playlog.settings import Settings
-from playlog.wiring import Services
+from playlog.wiring import Services, open_engine
 
 LOGIN_V1 = {
     "type": "record",
@@ -76,3 +77,57 @@ def test_deflate_block_inflating_past_the_limit_is_a_dead_letter(services: Servi
     events, reasons = run(services, [record(0, fine, FORMAT_OCF), record(1, bomb, FORMAT_OCF)])
     assert events == 1 and len(reasons) == 1
     assert f"more than {Limits().inflated_bytes} bytes" in reasons[0]
+
+
+# Past the default limits (64 levels, 80 MiB inflated), within these.
+RAISED = {"max_nesting_depth": 300, "max_inflated_bytes": 100 * 2**20}
+
+
+def _engine_run(services: Services, engine: str, values: list[tuple[bytes, str]]) -> RangeResult:
+    """Append ``values`` as ingest does and process them with ``engine``."""
+    topic = services.settings.log.data_topic
+    messages = [
+        Message(GAME.encode(), value, record(0, value, fmt).headers) for value, fmt in values
+    ]
+    [(partition, first), *_] = services.log.append(topic, messages)
+    span = OffsetRange(topic, partition, first, first + len(values) - 1)
+    if engine == "in-process":
+        engine_ = open_engine(services.settings, services.log, services.registry, services.store)
+        return engine_.execute([span])[0]
+    schemas = services.catalog.schemas()
+    try:
+        [result] = spark._run_ranges(services.settings, schemas, [span])
+    finally:
+        for log_, _ in spark._worker_adapters.values():
+            log_.close()
+        spark._worker_adapters.clear()
+    return result
+
+
+@pytest.mark.parametrize("engine", ["in-process", "spark executor"])
+def test_records_within_the_configured_limits_are_processed(
+    tmp_path: Path, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ingest accepts by the server's limits: the processor must not dead-letter
+    what ingest accepted (it checked every record against the defaults)."""
+    services = Services.open(Settings.read(data_dir=tmp_path, server=RAISED))
+    try:
+        services.catalog.add_game(GAME)
+        node = services.registry.register(GAME, "node", json.dumps(NODE))[0]
+        services.registry.register(GAME, "login", json.dumps(LOGIN_V1))
+        datum = zigzag(1000) + b"x" * 1000 + zigzag(1)  # 1,003 bytes
+        # zstandard: the columnar path inflates it again (polars reads deflate itself)
+        inflating = ocf_of(LOGIN_V1, [datum] * 85_000, "zstandard")  # 85 MB inflated
+        values = [
+            (ocf_of(NODE, [linked_list(100)]), FORMAT_OCF),  # 200 levels
+            (single_object.frame(node.fingerprint, linked_list(100)), FORMAT_SINGLE_OBJECT),
+            (inflating, FORMAT_OCF),
+            (ocf_of(NODE, [linked_list(200)]), FORMAT_OCF),  # 400 levels: still too deep
+        ]
+        result = _engine_run(services, engine, values)
+    finally:
+        services.close()
+    reasons = [m.headers.get("error", "") for m in result.dead_letters]
+    assert len(reasons) == 1 and "nested deeper than 300 levels" in reasons[0], reasons
+    assert result.events == 2 + 85_000
+    assert "columnar decoding failed" not in caplog.text  # its inflater has the limit too

@@ -5,15 +5,25 @@ open), and how refusals are counted by reason."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from tests.support.app import ADMIN as APP_ADMIN
+from tests.support.app import app_client
 
+from playlog.contracts import FailedEvent
 from playlog.errors import LogUnavailable
+from playlog.ingest import health
 from playlog.ingest.app import create_app
+from playlog.monitor import status
 from playlog.settings import Settings
+from playlog.storage.local import LocalStore
+from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
+from playlog.warehouse.duckdb import DuckDBWarehouse
 from playlog.wiring import Services
 
 ADMIN = "pl_admin_test"
@@ -98,3 +108,64 @@ def test_a_batch_refused_after_validation_counts_its_events(
         services.close()
     assert refused("log_unavailable") == before["log_unavailable"] + 7
     assert refused("bad_request") == before["bad_request"] + 1
+
+
+class CountingWarehouse(DuckDBWarehouse):
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path / "w.duckdb", LocalStore(tmp_path / "objects"))
+        self.queries = 0
+
+    def query(self, sql: str, limits: QueryLimits = DEFAULT_LIMITS) -> QueryResult:
+        self.queries += 1
+        return super().query(sql, limits)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[CountingWarehouse]:
+    warehouse = CountingWarehouse(tmp_path)
+    secret = FailedEvent(1_000, "process", "g1", "e", "h", "bad value 'card 4111'", "s1", b"x")
+    assert warehouse.record_failed([secret]) == ["s1"]
+    yield warehouse
+    warehouse.close()
+
+
+def test_public_status_leaves_out_reasons_the_admin_key_sees_them(
+    tmp_path: Path, warehouse: CountingWarehouse
+) -> None:
+    with app_client(tmp_path, warehouse, public_status=True) as client:
+        anonymous = client.get("/v1/status")
+        admin = client.get("/v1/status", headers={"Authorization": f"Bearer {APP_ADMIN}"})
+        game = client.get("/v1/status", headers={"Authorization": "Bearer pl_unknown"})
+    assert anonymous.status_code == admin.status_code == game.status_code == 200
+    assert "4111" not in anonymous.text and "4111" not in game.text
+    [public_row] = anonymous.json()["failed"]
+    assert public_row["stage"] == "process" and "reason" not in public_row
+    assert anonymous.json()["loader"]["reason"] is None
+    assert [row["reason"] for row in admin.json()["failed"]] == ["bad value 'card 4111'"]
+
+
+def test_the_public_view_drops_the_loaders_reason_and_every_failed_reason() -> None:
+    document = {
+        "loader": {"state": "failing", "reason": "invalid input: 'card 4111'"},
+        "failed": [{"stage": "load", "reason": "x"}, {"stage": "process", "reason": "y"}],
+        "totals": {"events_accepted": 3.0},
+    }
+    assert status.public(document) == {
+        "loader": {"state": "failing", "reason": None},
+        "failed": [{"stage": "load"}, {"stage": "process"}],
+        "totals": {"events_accepted": 3.0},
+    }
+    assert status.public({**document, "failed": None})["failed"] is None
+
+
+def test_status_data_is_gathered_once_per_cache_period(
+    tmp_path: Path, warehouse: CountingWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "STATUS_CACHE_S", 0.5)
+    with app_client(tmp_path, warehouse, public_status=True) as client:
+        for _ in range(20):
+            assert client.get("/v1/status").status_code == 200
+        assert warehouse.queries == 1
+        time.sleep(0.6)
+        client.get("/v1/status", headers={"Authorization": f"Bearer {APP_ADMIN}"})
+        assert warehouse.queries == 2

@@ -239,7 +239,8 @@ def test_a_fingerprint_pin_keeps_the_version_of_that_fingerprint() -> None:
 
 def test_the_backoff_is_exponential_with_full_jitter_unless_the_server_says() -> None:
     backoff = Backoff(first_s=0.1, max_s=1.0)
-    for attempt, ceiling in [(0, 0.1), (1, 0.2), (3, 0.8), (4, 1.0), (30, 1.0)]:
+    # 2.0**1024 overflows a float: attempt 1,024 ended the sender thread
+    for attempt, ceiling in [(0, 0.1), (1, 0.2), (3, 0.8), (4, 1.0), (30, 1.0), (1024, 1.0)]:
         delays = [backoff.delay(attempt, None) for _ in range(200)]
         assert all(0 <= d <= ceiling for d in delays), attempt
         assert max(delays) > 0.8 * ceiling and min(delays) < 0.2 * ceiling  # spread over all
@@ -261,6 +262,21 @@ def test_transient_answers_and_lost_answers_are_retried_under_one_key() -> None:
     assert len({headers["Idempotency-Key"] for headers, _ in server.posts}) == 1
     assert len({body for _, body in server.posts}) == 1
     assert (t.stats.sent, t.stats.failed, t.stats.retried) == (1, 0, 4)
+
+
+def test_a_bug_in_a_send_fails_that_batch_and_the_sender_goes_on() -> None:
+    server = FakeServer([RuntimeError("a bug in the transport")])
+    results: list[tuple[str, int, PlaylogError | None]] = []
+    t = tracker(server, batching=Batching(max_events=1), on_result=lambda *r: results.append(r))
+    t.track("levelup", {"player": "ann", "level": 1})
+    assert t.flush(5)
+    t.track("levelup", {"player": "bo", "level": 2})
+    assert t.flush(5)
+    t.close()
+    assert len(server.posts) == 2 and (t.stats.sent, t.stats.failed) == (1, 1)
+    assert [(outcome, count) for outcome, count, _ in results] == [("failed", 1), ("sent", 1)]
+    assert "a bug in the transport" in str(results[0][2])
+    assert [e["player"] for _, e in server.events(1)] == ["bo"]
 
 
 def test_retry_after_is_honoured() -> None:

@@ -109,6 +109,30 @@ def test_the_webhook_reads_the_process_metrics(receiver: Receiver) -> None:
     ]
 
 
+def test_a_change_not_delivered_is_posted_again_at_the_next_check(receiver: Receiver) -> None:
+    broken = Snapshot(at=1.0, canary_ok=False)
+    hook = Webhook(receiver.url, 600, take=Script(broken, broken, broken))
+    receiver.status = 500
+    hook.check()
+    receiver.status = 204
+    hook.check()
+    hook.check()  # delivered: said already
+    assert events(receiver.received) == [("canary_failing", "canary")] * 2
+    assert receiver.received[1]["previous"] == "ok"
+
+
+def test_a_change_never_delivered_that_is_over_is_not_posted(receiver: Receiver) -> None:
+    # failing then ok again while the receiver was down: the receiver heard "ok" last
+    broken, healthy = Snapshot(at=1.0, canary_ok=False), Snapshot(at=2.0, canary_ok=True)
+    hook = Webhook(receiver.url, 600, take=Script(broken, healthy, broken))
+    receiver.status = 500
+    hook.check()
+    receiver.status = 204
+    assert hook.check() == []
+    assert events(hook.check()) == [("canary_failing", "canary")]
+    assert events(receiver.received) == [("canary_failing", "canary")] * 2
+
+
 @pytest.mark.parametrize("url", ["closed", "http://[::1", "error"])
 def test_a_failing_webhook_is_logged_and_never_raises(
     url: str, receiver: Receiver, caplog: pytest.LogCaptureFixture

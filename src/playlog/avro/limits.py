@@ -1,22 +1,26 @@
 """What one body may cost to check and to decode: nesting depth and inflated size.
 
-Ingest checks every body against these limits before it answers 202, and the
-processor checks every record again before a native decoder sees it (records
-accepted before the limits existed, or by a node configured otherwise):
+Ingest checks every body against the configured limits (``Limits.of(server)``)
+before it answers 202, and the processor checks every record again with its own
+configured limits before a native decoder sees it (records accepted before the
+limits existed, or by a node configured otherwise):
 
-    >>> check_ocf(body, ocf.walk(body), lambda c: writer_schema_of(c), Limits())
+    >>> check_ocf(body, ocf.walk(body), writer_schema_of, Limits.of(settings.server))
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playlog.avro import ocf
 from playlog.avro.codecs import Inflater
 from playlog.avro.depth import DEFAULT_DEPTH, Plan, Walker, plan_for
 from playlog.errors import InvalidPayload
+
+if TYPE_CHECKING:
+    from playlog.settings import ServerSettings
 
 # 8x the default body limit (10 MiB), as ServerSettings.inflated_limit
 DEFAULT_INFLATED_BYTES = 8 * 10 * 1024 * 1024
@@ -27,6 +31,13 @@ class Limits:
     depth: int = DEFAULT_DEPTH
     inflated_bytes: int = DEFAULT_INFLATED_BYTES
 
+    @classmethod
+    def of(cls, server: ServerSettings) -> Limits:
+        """The configured limits: ingest and the processor must apply the same."""
+        return cls(server.max_nesting_depth, server.inflated_limit)
+
+
+DEFAULT_LIMITS = Limits()
 
 # an OCF container -> the parsed writer schema its blocks are decoded with
 WriterOf = Callable[[ocf.Container], Any]

@@ -32,7 +32,8 @@ class Backoff:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
-        return random.uniform(0, min(self.max_s, self.first_s * 2**attempt))
+        # the exponent capped: 2.0**1024 overflows, and max_s is reached long before
+        return random.uniform(0, min(self.max_s, self.first_s * 2 ** min(attempt, 64)))
 
 
 def answer_of(body: bytes) -> Any:

@@ -146,6 +146,9 @@ class Tracker:
             except PlaylogError as exc:
                 log.warning("playlog: %d events not sent: %s", len(batch), exc)
                 self._report("failed", len(batch), exc)
+            except Exception as exc:  # a bug must not end the sender: flush() would hang
+                log.exception("playlog: %d events not sent: a bug in the sender", len(batch))
+                self._report("failed", len(batch), PlaylogError(f"internal error: {exc!r}"))
             finally:
                 self._buffer.resolved(len(batch))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from playlog.avro.limits import DEFAULT_LIMITS, Limits
 from playlog.contracts import OffsetRange, RangeResult
 from playlog.log.base import Log
 from playlog.process.transform import transform_range
@@ -12,8 +13,11 @@ from playlog.storage.base import ObjectStore
 
 
 class InProcessEngine:
-    def __init__(self, log: Log, registry: Registry, store: ObjectStore) -> None:
+    def __init__(
+        self, log: Log, registry: Registry, store: ObjectStore, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
         self._log = log
+        self._limits = limits  # the server's: what ingest accepted is processed
         self._registry = registry
         self._store = store
 
@@ -32,6 +36,7 @@ class InProcessEngine:
                     lambda game, fp: self._registry.lookup(game, fp, fresh=True),
                     self._registry.latest,
                     self._store,
+                    self._limits,
                 )
             )
         return results

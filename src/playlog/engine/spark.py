@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
+from playlog.avro.limits import Limits
 from playlog.avro.schema import EventSchema
 from playlog.contracts import OffsetRange, RangeResult
 from playlog.log.base import Log
@@ -91,6 +92,7 @@ def _run_ranges(
 ) -> Iterator[RangeResult]:
     log_, store = _adapters(settings)
     snapshot = SchemaIndex.build(schemas)
+    limits = Limits.of(settings.server)  # the server's: what ingest accepted is processed
     for span in spans:
         records = log_.read(span.topic, span.partition, span.first, span.last + 1)
-        yield transform_range(span, records, snapshot.lookup, snapshot.latest, store)
+        yield transform_range(span, records, snapshot.lookup, snapshot.latest, store, limits)

@@ -57,5 +57,6 @@ def create_app(services: Services, admin_key: str) -> Starlette:
         },
     )
     probe = None if services.warehouse is None else health.WarehouseProbe(services.warehouse)
-    app.state.ingest = Ingest(services, Auth(services.catalog, admin_key), probe)
+    auth = Auth(services.catalog, admin_key)
+    app.state.ingest = Ingest(services, auth, probe, health.StatusCache(services))
     return app

@@ -49,8 +49,10 @@ log = logging.getLogger("playlog.ingest")
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 COMPATIBILITY = "BACKWARD_TRANSITIVE"
 MAX_VERSION = 2**31 - 1  # Confluent's versions are Java ints
-# ASCII digits only: int() also reads "+1", " 1" and other scripts' digits, raises on "²"
-_POSITIVE = re.compile(r"0*[1-9][0-9]{0,17}")
+# ASCII digits only: int() also reads "+1", " 1" and other scripts' digits, raises on "²";
+# and few of them: int() refuses over 4,300 digits, leading zeros included.
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_MAX_ID = 2**63 - 1  # the catalog's integers
 
 
 class SubjectNotFound(NotFound):
@@ -156,7 +158,8 @@ def _endpoint(
 
 def positive(text: str) -> int | None:
     """A version or id in the path as its number; None unless ASCII digits of one."""
-    return int(text) if _POSITIVE.fullmatch(text) else None
+    number = int(text) if _DIGITS.fullmatch(text) else 0
+    return number if 0 < number <= _MAX_ID else None
 
 
 def _registered(schema: EventSchema) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def check_batch(
 ) -> payloads.Batch:
     """The body as one data-topic value: inflated, parsed and validated (blocking)."""
     body = payloads.decompress(body, content_encoding, server.inflated_limit)
-    limits = payloads.Limits(server.max_nesting_depth, server.inflated_limit)
+    limits = payloads.Limits.of(server)
     return payloads.parse(registry, game, content_type, body, server.max_events_per_body, limits)
 
 

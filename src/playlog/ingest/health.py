@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,10 +22,12 @@ from playlog.monitor.history import HISTORY
 
 if TYPE_CHECKING:
     from playlog.warehouse.base import Warehouse
+    from playlog.wiring import Services
 
 log = logging.getLogger("playlog.ingest")
 
 WAREHOUSE_CHECK_WAIT_S = 1.0
+STATUS_CACHE_S = 2.0  # the status page polls every 2 s
 
 
 class WarehouseProbe:
@@ -94,21 +98,54 @@ async def status_page(request: Request) -> Response:
 
 
 async def status_data(request: Request) -> Response:
-    services = ingest(request).services
-    if not services.settings.server.public_status:
+    """The whole document for the admin key; with ``server.public_status``, anyone
+    else gets the public view (nothing that may hold event values)."""
+    deps = ingest(request)
+    if not deps.services.settings.server.public_status:
         await admin(request)
+        return JSON(await deps.status.document())
+    document = await deps.status.document()
+    return JSON(document if await _has_admin_key(request) else status.public(document))
 
-    def recent_failed() -> list[dict[str, Any]] | None:
-        if services.warehouse is None:
+
+async def _has_admin_key(request: Request) -> bool:
+    if "authorization" not in request.headers:
+        return False
+    try:
+        await admin(request)
+    except PlaylogError:  # no key, another key, or the catalog cannot tell: the public view
+        return False
+    return True
+
+
+class StatusCache:
+    """The status data, gathered at most once per ``STATUS_CACHE_S`` however many
+    ask: with ``server.public_status`` anyone may, and each gather queries the
+    warehouse."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lock = asyncio.Lock()
+        self._document: dict[str, Any] = {}
+        self._at = -math.inf
+
+    async def document(self) -> dict[str, Any]:
+        async with self._lock:  # one gather at a time; who waited reads its answer
+            if time.monotonic() - self._at >= STATUS_CACHE_S:
+                self._document = await run_in_threadpool(self._gather)
+                self._at = time.monotonic()
+            return self._document
+
+    def _gather(self) -> dict[str, Any]:
+        settings = self._services.settings
+        return status.document(settings, snapshot.take(), HISTORY, self._recent_failed())
+
+    def _recent_failed(self) -> list[dict[str, Any]] | None:
+        warehouse = self._services.warehouse
+        if warehouse is None:
             return None
         try:
-            result = services.warehouse.query(status.RECENT_FAILED_SQL)
+            result = warehouse.query(status.RECENT_FAILED_SQL)
         except PlaylogError:  # no such table (yet): nothing to list
             return None
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
-
-    def gather() -> dict[str, Any]:
-        failed = recent_failed()
-        return status.document(services.settings, snapshot.take(), HISTORY, failed)
-
-    return JSON(await run_in_threadpool(gather))

@@ -30,7 +30,7 @@ from playlog.monitor import metrics
 from playlog.names import check_name
 
 if TYPE_CHECKING:
-    from playlog.ingest.health import WarehouseProbe
+    from playlog.ingest.health import StatusCache, WarehouseProbe
     from playlog.wiring import Services
 
 log = logging.getLogger("playlog.ingest")
@@ -46,6 +46,7 @@ class Ingest:
     services: Services
     auth: Auth
     warehouse_probe: WarehouseProbe | None
+    status: StatusCache
 
 
 def ingest(request: Request) -> Ingest:
@@ -119,10 +120,19 @@ class ClientGone(ClientError):
     code = "client_closed_request"
 
 
+def _declared_length(header: str) -> int | None:
+    """The Content-Length header's number; None unless ASCII digits (``isdigit()`` is
+    true for "²", which ``int()`` refuses). Too many digits for ``int()`` is too large."""
+    if not header.isascii() or not header.isdigit():
+        return None
+    digits = header.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else 2**63
+
+
 async def read_body(request: Request) -> bytes:
     limit = ingest(request).services.settings.server.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = _declared_length(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(f"body of {declared} bytes; the limit is {limit}", limit=limit)
     chunks, size = [], 0
     try:

@@ -70,3 +70,18 @@ def document(
         "failed": failed,
         "history": series,
     }
+
+
+def public(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` for anyone (``server.public_status``): without the reasons of
+    failed events and of the loader's failure, which may quote event values."""
+    failed = document["failed"]
+    return {
+        **document,
+        "loader": {**document["loader"], "reason": None},
+        "failed": None if failed is None else [_without_reason(row) for row in failed],
+    }
+
+
+def _without_reason(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key != "reason"}

@@ -1,7 +1,9 @@
 """An optional webhook (``monitor.webhook_url``): JSON POSTed when something an
 on-call engineer cares about changes state, for chat rooms and pagers without a
-Prometheus. A webhook that fails is logged and retried at the next change; it never
-stops or slows the pipeline (it runs on its own thread, with a short timeout).
+Prometheus. A POST that fails is logged and sent again at each next check while the
+state lasts (a change that is over before it was delivered is not sent: the receiver
+last heard the state it is back to); it never stops or slows the pipeline (it runs
+on its own thread, with a short timeout).
 
 One POST per change::
 
@@ -71,11 +73,12 @@ class Webhook:
         messages = []
         for subject, (state, detail) in states(now, self._slo_s).items():
             previous = self._known.get(subject, ("ok", None))[0]
-            self._known[subject] = (state, detail)
-            if state != previous:
-                messages.append(self._message(subject, state, previous, detail, now.at))
-        for message in messages:
-            self._post(message)
+            if state == previous:
+                continue
+            message = self._message(subject, state, previous, detail, now.at)
+            messages.append(message)
+            if self._post(message):  # else the receiver has not heard: say it again next time
+                self._known[subject] = (state, detail)
         return messages
 
     def _message(
@@ -91,11 +94,14 @@ class Webhook:
             "at": dt.datetime.fromtimestamp(at, dt.UTC).isoformat(),
         }
 
-    def _post(self, message: dict[str, Any]) -> None:
+    def _post(self, message: dict[str, Any]) -> bool:
+        """Whether the receiver took it (a 2xx)."""
         try:
             httpx.post(self._url, json=message, timeout=TIMEOUT_S).raise_for_status()
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             log.warning("webhook %s: %s not delivered: %s", self._url, message["event"], exc)
+            return False
+        return True
 
     def run(self, stop: threading.Event, every_s: float) -> None:
         while not stop.wait(every_s):

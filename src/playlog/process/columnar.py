@@ -82,6 +82,8 @@ class SchemaGroup:
 
     writer: EventSchema
     latest: EventSchema
+    # what the blocks of one record may inflate to (check_ocf checked them with it)
+    inflated_bytes: int = DEFAULT_INFLATED_BYTES
     parts: list[tuple[bytes, Container]] = field(default_factory=list)
     first_ids: list[int] = field(default_factory=list)  # _event_id of each part's event 0
     received_ms: list[int] = field(default_factory=list)
@@ -95,7 +97,9 @@ class SchemaGroup:
         """The group's rows in the latest layout, with the metadata columns."""
         counts = np.array([c.count for _, c in self.parts], dtype=np.int64)
         try:
-            decoded = pl.read_avro(io.BytesIO(reframe(self.parts, self.writer))).to_arrow()
+            decoded = pl.read_avro(
+                io.BytesIO(reframe(self.parts, self.writer, self.inflated_bytes))
+            ).to_arrow()
             if decoded.num_rows != int(counts.sum()):
                 raise FastPathFailed("row count differs from the containers' block counts")
             arrays = _resolve(decoded, self.writer, self.latest)
@@ -127,7 +131,11 @@ class SchemaGroup:
 POLARS_CODECS = frozenset({"null", "deflate", "snappy"})
 
 
-def reframe(parts: list[tuple[bytes, Container]], writer: EventSchema) -> bytes:
+def reframe(
+    parts: list[tuple[bytes, Container]],
+    writer: EventSchema,
+    inflated_bytes: int = DEFAULT_INFLATED_BYTES,
+) -> bytes:
     """One container file holding every block of ``parts`` (all written with
     ``writer``, one codec): a header naming ``writer`` as the decoder reads it, then
     each block with that header's sync marker."""
@@ -138,7 +146,7 @@ def reframe(parts: list[tuple[bytes, Container]], writer: EventSchema) -> bytes:
     out = [_header(decoded, "null" if inflate else first.codec, sync)]
     for value, container in parts:
         # (each record's blocks were inflated within the limit just before: check_ocf)
-        inflater = Inflater(DEFAULT_INFLATED_BYTES)
+        inflater = Inflater(inflated_bytes)
         pos = container.header_end
         while pos < container.end:
             count, after_count = read_long(value, pos)

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from playlog.avro import ocf, single_object
 from playlog.avro.codecs import Inflater
-from playlog.avro.limits import Limits
+from playlog.avro.limits import DEFAULT_LIMITS, Limits
 from playlog.avro.schema import EventSchema, fingerprint_of, parse
 from playlog.contracts import FORMAT_SINGLE_OBJECT, METADATA_COLUMNS
 from playlog.errors import InvalidPayload
@@ -47,14 +47,15 @@ def decode_record(
     lookup: SchemaLookup,
     latest: LatestLookup,
     skip: frozenset[int] = frozenset(),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Decoded]:
     """Every event of the record, but those of the OCF containers numbered in ``skip``
     (the columnar path decodes them)."""
     game = record.headers["game"]
     if record.headers.get("format") == FORMAT_SINGLE_OBJECT:
-        yield from _single_objects(record, lookup, latest)
+        yield from _single_objects(record, lookup, latest, limits.depth)
         return
-    index, inflater = 0, Inflater(Limits().inflated_bytes)
+    index, inflater = 0, Inflater(limits.inflated_bytes)
     for number, container in enumerate(ocf.walk(record.value)):
         if number in skip:
             index += container.count
@@ -86,7 +87,7 @@ def _ocf_rows(
 
 
 def _single_objects(
-    record: Record, lookup: SchemaLookup, latest: LatestLookup
+    record: Record, lookup: SchemaLookup, latest: LatestLookup, max_depth: int
 ) -> Iterator[Decoded]:
     game = record.headers["game"]
     resolved: dict[str, tuple[EventSchema, EventSchema]] = {}
@@ -100,7 +101,7 @@ def _single_objects(
     def reader_for(fingerprint: str) -> Any:
         return resolved[fingerprint][1].parsed
 
-    decoded = single_object.decode(record.value, writer_for, reader_for)
+    decoded = single_object.decode(record.value, writer_for, reader_for, max_depth)
     for index, (fingerprint, row) in enumerate(decoded):
         yield (index, *resolved[fingerprint], row)
 

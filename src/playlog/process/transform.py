@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from playlog.avro import ocf
-from playlog.avro.limits import Limits, check_ocf
+from playlog.avro.limits import DEFAULT_LIMITS, Limits, check_ocf
 from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import (
     EVENT_ID,
@@ -103,16 +103,20 @@ def transform_range(
     lookup: SchemaLookup,
     latest: LatestLookup,
     store: ObjectStore,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> RangeResult:
     """Write this range's files (same range -> same keys) and return their COPY tasks.
-    A record that cannot be decoded becomes a dead letter with the reason."""
+    A record that cannot be decoded, or is past ``limits`` (the server's: what ingest
+    accepted must not be dead-lettered here), becomes a dead letter with the reason."""
     records = list(records)
     pinned = _pinned(latest)
     fresh = [r for r in records if REPLAY_OF not in r.headers]
-    result = _transform(span, fresh, lookup, pinned, store, fast=True)
+    result = _transform(span, fresh, lookup, pinned, store, True, limits)
     for record in records:
         if REPLAY_OF in record.headers:
-            replayed = replay(record, lambda s, r: _transform(s, r, lookup, pinned, store, True))
+            replayed = replay(
+                record, lambda s, r: _transform(s, r, lookup, pinned, store, True, limits)
+            )
             result.tasks += replayed.tasks
             result.dead_letters += replayed.dead_letters
             result.events += replayed.events
@@ -139,16 +143,18 @@ def _transform(
     latest: LatestLookup,
     store: ObjectStore,
     fast: bool,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> RangeResult:
     """``fast=False`` decodes every event row by row (the reference the tests compare
     the columnar path with)."""
     out = _Output()
     groups: dict[GroupKey, SchemaGroup] = {}
-    planned = [p for r in records if (p := _plan(r, lookup, latest, fast, groups, out))]
+    planned = [p for r in records if (p := _plan(r, lookup, latest, limits, fast, groups, out))]
     failed = _decode_groups(groups, out)
     for plan in planned:
         rerouted = any(key in failed for key in plan.groups.values())
-        _decode_rows(plan, lookup, latest, out, skip=frozenset() if rerouted else plan.groups)
+        skip = frozenset() if rerouted else frozenset(plan.groups)
+        _decode_rows(plan, lookup, latest, limits, out, skip)
     day = _day(records)
     tasks = [_write_file(span, day, latest(*key), table, store) for key, table in out.tables()]
     return RangeResult(tasks, out.dead, sum(t.rows for t in tasks))
@@ -169,6 +175,7 @@ def _plan(
     record: Record,
     lookup: SchemaLookup,
     latest: LatestLookup,
+    limits: Limits,
     fast: bool,
     groups: dict[GroupKey, SchemaGroup],
     out: _Output,
@@ -176,7 +183,7 @@ def _plan(
     """Check the record and put its columnar containers in their groups (None: the
     record is dead-lettered)."""
     try:
-        _check_limits(record, lookup)
+        _check_limits(record, lookup, limits)
         columnar, containers = _columnar_containers(record, lookup, latest, fast)
     except TransientError:
         raise  # e.g. the catalog is down: retry the range, the record is fine
@@ -186,7 +193,7 @@ def _plan(
     plan = _Planned(record, _received_ms(record), {}, len(columnar) == containers)
     for number, index, container, writer, target in columnar:
         key = (writer.game, writer.fingerprint, container.codec)
-        group = groups.setdefault(key, SchemaGroup(writer, target))
+        group = groups.setdefault(key, SchemaGroup(writer, target, limits.inflated_bytes))
         first_id = event_id(record.offset, record.partition, index)
         group.add(record.value, container, first_id, plan.received_ms)
         plan.groups[number] = key
@@ -213,8 +220,9 @@ def _decode_rows(
     plan: _Planned,
     lookup: SchemaLookup,
     latest: LatestLookup,
+    limits: Limits,
     out: _Output,
-    skip: frozenset[int] | dict[int, GroupKey],
+    skip: frozenset[int],
 ) -> None:
     """Decode what the columnar path does not take of a record: a record that fails
     here is dead-lettered, its columnar rows dropped."""
@@ -222,7 +230,7 @@ def _decode_rows(
     if plan.all_columnar and skip:
         return
     try:
-        decoded = list(decode_record(record, lookup, latest, frozenset(skip)))
+        decoded = list(decode_record(record, lookup, latest, skip, limits))
         converted = record_tables(record, decoded, plan.received_ms)
     except TransientError:
         raise
@@ -248,13 +256,13 @@ def _without(table: pa.Table, dropped: set[int]) -> pa.Table:
     return table.filter(keep)
 
 
-def _check_limits(record: Record, lookup: SchemaLookup) -> None:
+def _check_limits(record: Record, lookup: SchemaLookup, limits: Limits) -> None:
     """Refuse an OCF record whose data nests or inflates past the limits before a
     native decoder sees it (single-object data is checked as it is decoded)."""
     if record.headers.get("format") != FORMAT_SINGLE_OBJECT:
         game = record.headers["game"]
         writer_of = lambda c: lookup(game, fingerprint_of(c.schema_json)).parsed  # noqa: E731
-        check_ocf(record.value, ocf.walk(record.value), writer_of, Limits())
+        check_ocf(record.value, ocf.walk(record.value), writer_of, limits)
 
 
 Columnar = tuple[int, int, ocf.Container, EventSchema, EventSchema]
