@@ -63,6 +63,14 @@ SCHEMAS: dict[str, Any] = {
     "Revoked": _object(
         {"game": NAME_SCHEMA, "key_id": {"type": "string"}, "revoked": {"const": True}}
     ),
+    "Games": _object({"games": {"type": "array", "items": NAME_SCHEMA}}),
+    "DeletedGame": _object(
+        {
+            "game": NAME_SCHEMA,
+            "deleted": {"const": True},
+            "tables": {"type": "array", "items": _TABLE, "description": "Tables dropped."},
+        }
+    ),
     "AvroRecord": {
         **_object(
             {
