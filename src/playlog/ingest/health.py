@@ -19,7 +19,7 @@ from playlog.monitor import metrics, snapshot, status
 from playlog.monitor.history import HISTORY
 
 if TYPE_CHECKING:
-    from playlog.warehouse.base import Warehouse
+    from playlog.warehouse.base import QueryResult, Warehouse
 
 log = logging.getLogger("playlog.ingest")
 
@@ -98,17 +98,21 @@ async def status_data(request: Request) -> Response:
     if not services.settings.server.public_status:
         await admin(request)
 
-    def recent_failed() -> list[dict[str, Any]] | None:
+    def failed_query(sql: str) -> QueryResult | None:
         if services.warehouse is None:
             return None
         try:
-            result = services.warehouse.query(status.RECENT_FAILED_SQL)
+            return services.warehouse.query(sql)
         except PlaylogError:  # no such table (yet): nothing to list
             return None
-        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
     def gather() -> dict[str, Any]:
-        failed = recent_failed()
-        return status.document(services.settings, snapshot.take(), HISTORY, failed)
+        recent = failed_query(status.RECENT_FAILED_SQL)
+        counts = failed_query(status.FAILED_BY_TABLE_SQL)
+        failed = by_table = None
+        if recent is not None and counts is not None:
+            failed = [dict(zip(recent.columns, row, strict=True)) for row in recent.rows]
+            by_table = {str(table): int(n) for table, n in counts.rows}
+        return status.document(services.settings, snapshot.take(), HISTORY, failed, by_table)
 
     return JSON(await run_in_threadpool(gather))

@@ -161,9 +161,14 @@ SCHEMAS: dict[str, Any] = {
                             "rows_per_min": _MAYBE_NUMBER,
                             "freshness_s": _MAYBE_NUMBER,
                             "stale": {"type": "boolean"},
+                            "failed": {
+                                "type": ["integer", "null"],
+                                "description": "Failed events not replayed yet.",
+                            },
                         }
                     ),
                 },
+                "heartbeat_interval_s": _NUMBER,
                 "stages": {"type": "object", "additionalProperties": _MAYBE_NUMBER},
                 "lag": {"type": "array", "items": {"type": "object"}},
                 "loader": _object({"state": _MAYBE_STRING, "reason": _MAYBE_STRING}),
