@@ -123,6 +123,7 @@ def test_sql_prints_values_alike_through_the_server_and_from_the_file(
 
 def test_loadtest_shows_progress_and_deletes_its_game(shared_server: Server) -> None:
     args = ("loadtest", "--seconds", "2", "--event-types", "2", "--events-per-request", "50")
+
     def game_of(out: str) -> str:
         game = out.split("game ", 1)[1].split(":", 1)[0]
         assert game.startswith("load"), out

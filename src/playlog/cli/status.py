@@ -49,7 +49,7 @@ def _stage_state(report: dict[str, Any], stage: str, age: float | None) -> str:
         return f"[{colour}]{loader['state']}{reason}[/{colour}]"
     if stage == "canary":
         ok = (report.get("canary") or {}).get("ok")
-        return {True: "[green]arriving[/green]", False: "[red]failing[/red]"}.get(ok, "waiting")
+        return "waiting" if ok is None else "[green]arriving[/]" if ok else "[red]failing[/]"
     return "[green]alive[/green]"
 
 
