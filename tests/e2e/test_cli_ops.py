@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from playlog.cli.demo import free_port
 from tests.e2e.test_cli import README_LINE, create_game_and_schema, ok, playlog, wait_for_rows
-from tests.support.deadline import scaled
+from tests.support.deadline import scaled, wait_until
 from tests.support.events import fresh_game
 from tests.support.server import Server
 
@@ -39,7 +40,12 @@ def test_status_shows_stages_lag_tables_and_failed_counts(
     ok("send", game, "--key", key, "--url", server.url, stdin=README_LINE)
     wait_for_rows(server, f"{game}.levelup", 1)
 
-    report = json.loads(ok("status", "--json", "--url", server.url))
+    def report_with_lag() -> dict[str, Any] | None:
+        found: dict[str, Any] = json.loads(ok("status", "--json", "--url", server.url))
+        return found if len(found.get("lag", [])) == 2 else None  # observed every few s
+
+    report = wait_until(report_with_lag, 60, "lag of both consumer groups", interval=0.5)
+    assert report is not None
     assert report["ready"] is True and report["url"] == server.url
     assert report["checks"]["log"] == "ok" and report["checks"]["warehouse"] == "ok"
     assert {"ingest", "process", "load"} <= set(report["stages"])
@@ -149,6 +155,8 @@ def test_every_user_mistake_is_one_line(shared_server: Server, tmp_path: Path) -
     missing = str(tmp_path / "missing.avsc")
     binary = tmp_path / "binary.avsc"
     binary.write_bytes(b"\xff\xfe\x00\x81")
+    bad_port = tmp_path / "bad_port.toml"
+    bad_port.write_text('[server]\nport = "x"\n')
     cases = [
         (("schema", "register", game, "levelup", missing, "--url", url), [missing]),
         (("schema", "register", game, "levelup", str(binary), "--url", url), ["not a text"]),
@@ -163,6 +171,9 @@ def test_every_user_mistake_is_one_line(shared_server: Server, tmp_path: Path) -
         (("sql", "select 1", "--data-dir", str(tmp_path / "empty")), ["no warehouse"]),
         (("failed", "--since", "yesterday", "--url", url), ["--since"]),
         (("up", "--config", str(tmp_path / "missing.toml")), ["missing.toml"]),
+        (("up", "--config", str(bad_port)), ["server.port: Input should be a valid integer"]),
+        (("up", "--port", "99999", "--data-dir", str(tmp_path)), ["server.port", "65535"]),
+        (("up", "--host", "256.1.1.1", "--data-dir", str(tmp_path)), ["cannot listen on"]),
     ]
     for args, needles in cases:
         one_line_error(playlog(*args), *needles)

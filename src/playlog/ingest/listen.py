@@ -17,8 +17,9 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        reason = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {reason} (another server? choose --port)"
-        ) from exc
+        if exc.errno == errno.EADDRINUSE:  # the usual case: say what to do
+            reason = "address in use (another server? choose another --port)"
+        else:
+            reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
     return sock
