@@ -1,4 +1,4 @@
-"""``playlog demo`` and ``playlog loadtest``: traffic against a real running pipeline."""
+"""``playlog demo``: the pipeline with demo traffic, and the helpers of ``loadtest``."""
 
 from __future__ import annotations
 
