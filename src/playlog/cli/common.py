@@ -36,7 +36,7 @@ def settings_of(
     from playlog.settings import Settings
 
     flags = {"host": host, "port": port, **server_flags}
-    server: dict[str, Any] = {k: v for k, v in flags.items() if v}
+    server: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}  # --port 0 too
     return Settings.read(config, data_dir=data_dir, **({"server": server} if server else {}))
 
 

@@ -70,7 +70,7 @@ def lag_table(report: dict[str, Any]) -> Table:
 def tables_table(report: dict[str, Any]) -> Table:
     slo = report.get("freshness_slo_s")
     title = f"tables (stale: nothing newer loaded for {_seconds(slo)})"
-    table = Table("table", "rows", "rows/min", "freshness", "failed", title=title)
+    table = Table("table", "rows loaded", "rows/min", "freshness", "failed", title=title)
     for row in report.get("tables") or []:
         freshness = _seconds(row["freshness_s"])
         failed = "?" if row.get("failed") is None else f"{row['failed']:,}"
