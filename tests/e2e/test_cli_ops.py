@@ -210,10 +210,11 @@ def _stop(child: subprocess.Popen[str]) -> list[str]:
 def test_up_says_where_the_admin_key_is_refuses_a_taken_port_and_logs_changes_only(
     tmp_path: Path,
 ) -> None:
-    data_dir, port = tmp_path / "data", free_port()
-    first = _start_up(data_dir, port)
+    data_dir = tmp_path / "data"
+    first = _start_up(data_dir, 0)  # any free port: no race with other processes for one
     try:
         started = _lines_until(first, "serving on")
+        port = int(started[-1].rsplit(":", 1)[1])
         stored = data_dir / "admin_key"
         said = [line for line in started if line.startswith("admin key")]
         assert said == [f"admin key (shown once, stored in {stored}): {stored.read_text()}"]
@@ -233,7 +234,7 @@ def test_up_says_where_the_admin_key_is_refuses_a_taken_port_and_logs_changes_on
     assert not [line for line in info if "heartbeat" in line or "batch done" in line], info
     assert len([line for line in info if "canary arrived" in line]) <= 1, info
 
-    again = _start_up(data_dir, port)
+    again = _start_up(data_dir, 0)
     try:
         said = [line for line in _lines_until(again, "serving on") if "admin key" in line]
         assert said == [f"admin key: in {stored}\n"]
