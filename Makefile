@@ -26,8 +26,12 @@ install: $(VENV)/.all
 demo: $(VENV)/.base
 	$(BIN)/playlog demo
 
+# Two pytest-xdist workers, one test file each at a time: most of an end-to-end test
+# is waiting (for Spark, for a stage to catch up), so two overlap well on two cores.
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.all
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The integration suite and one cluster end-to-end test as on a laptop without a
 # PostgreSQL server or a JDK: tests/peers.py ignores the server on port 5432, JAVA_HOME

@@ -27,6 +27,7 @@ from playlog.ingest.listen import listen
 from playlog.ingest.protocol import limited_protocol
 from playlog.ingest.tls import uvicorn_tls
 from playlog.load.failed import FailedEventSink
+from playlog.load.ledger import ledger_retention
 from playlog.load.loader import Loader
 from playlog.log.base import Log
 from playlog.monitor import metrics
@@ -95,6 +96,9 @@ def _start(
         supervisor.start("freshness", freshness_seeder(services))
         sink = FailedEventSink(settings, services.log, services.warehouse)
         supervisor.start("failed-events", sink.run)
+        if settings.load.ledger_retention_hours is not None:
+            stage = ledger_retention(settings, services.warehouse, services.store)
+            supervisor.start("ledger-retention", stage)
     if "process" in stages or "load" in stages:
         supervisor.start("lag", lag_observer(services, stages))
     supervisor.start("labels", label_pruner(services))

@@ -151,6 +151,10 @@ class LoadSettings(Section):
     max_in_flight: int = Field(512, ge=1)
     health_interval_s: float = Field(1.0, gt=0)  # first re-check; doubles up to max
     max_backoff_s: float = Field(30.0, gt=0)
+    # Ledger rows older than this whose batch file is gone from the object store are
+    # deleted (load/ledger.py); None keeps every row. At least the data topic's and
+    # the copy topic's retention: a task either could still bring back needs its row.
+    ledger_retention_hours: float | None = Field(None, gt=0)
 
 
 class WarehouseSettings(Section):
@@ -210,6 +214,20 @@ class Settings(BaseSettings):
         topics = {self.log.data_topic, self.log.copy_topic, self.log.dead_letter_topic}
         if len(topics) != 3:
             raise ValueError("log.data_topic, copy_topic and dead_letter_topic must differ")
+        return self
+
+    @model_validator(mode="after")
+    def _ledger_outlives_the_topics(self) -> Settings:
+        hours, longest = (
+            self.load.ledger_retention_hours,
+            max(self.log.retention_hours, self.log.copy_retention_hours),
+        )
+        if hours is not None and hours < longest:
+            raise ValueError(
+                f"load.ledger_retention_hours ({hours:g}) must be at least the longer of "
+                f"log.retention_hours and log.copy_retention_hours ({longest:g}): a task "
+                "still on a topic must find its ledger row"
+            )
         return self
 
     @classmethod

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import gzip
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -143,6 +144,42 @@ def test_schema_evolution_through_http(shared_server: Server) -> None:
         f"where table_schema = '{g1}' and table_name = 'kill'"
     )
     assert ["team"] not in columns
+
+
+def _priced(precision: int, price_type: str = "bytes") -> dict[str, Any]:
+    price = {"type": price_type, "logicalType": "decimal", "precision": precision, "scale": 2}
+    fields = [{"name": "player", "type": "string"}, {"name": "price", "type": price}]
+    return {"type": "record", "name": "priced", "fields": fields}
+
+
+def test_a_decimal_widened_through_http_loads_both_versions(shared_server: Server) -> None:
+    """A decimal's precision widening at the same scale is a new version under the same
+    hash; containers of either version load (before: the wide values were dead-lettered
+    for not fitting DECIMAL(9,2))."""
+    server, g1 = shared_server, fresh_game()
+    key, _ = setup_game(server, g1)
+    assert server.register(g1, "priced", _priced(9)).status_code == 201
+    narrow = {"player": "ann", "price": Decimal("-9999999.99")}
+    assert server.send(g1, key, ocf(_priced(9), [narrow]), "application/avro").status_code == 202
+
+    response = server.register(g1, "priced", _priced(12))
+
+    assert response.status_code == 201 and response.json()["version"] == 2
+    wide = {"player": "bob", "price": Decimal("1234567890.12")}
+    assert server.send(g1, key, ocf(_priced(12), [wide]), "application/avro").status_code == 202
+    late = {"player": "cy", "price": Decimal("0.05")}  # a writer still on version 1
+    assert server.send(g1, key, ocf(_priced(9), [late]), "application/avro").status_code == 202
+    assert server.wait_for_rows(f"{g1}.priced", 3) == 3
+    assert server.query(
+        f"select player, cast(price as varchar) from {g1}.priced order by _event_id"
+    ) == [["ann", "-9999999.99"], ["bob", "1234567890.12"], ["cy", "0.05"]]
+
+    text_to_binary = {**_priced(12), "fields": [{"name": "player", "type": "bytes"}]}
+    refused = server.register(g1, "priced", text_to_binary)
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert (error["field"], error["rule"]) == ("player", "string_bytes_change")
+    assert "no warehouse column changes between text and binary" in error["message"]
 
 
 def test_keys_and_bad_input_change_nothing(shared_server: Server) -> None:

@@ -4,12 +4,14 @@ its policy."""
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from playlog.client import Backoff, Batching, BufferFull, Tracker
+from tests.support.client_only import run_client_only
 from tests.support.deadline import scaled
 from tests.support.events import LOGIN, login
 from tests.support.server import Server
@@ -88,9 +90,10 @@ def test_a_stopped_server_fills_the_buffer_and_the_policy_holds(server: Server) 
     dropping = Tracker(
         server.url, "g1", key, capacity=capacity, when_full="drop", backoff=PATIENT, timeout_s=5
     )
-    blocking = Tracker(
-        server.url, "g1", key, capacity=10, block_timeout_s=0.5, backoff=PATIENT, timeout_s=5
-    )
+    blocking = Tracker(  # gzip bodies, through the real server too
+        server.url, "g1", key, capacity=10, block_timeout_s=0.5, backoff=PATIENT, timeout_s=5,
+        compress=True,
+    )  # fmt: skip
     dropping.track("login", login(0))  # the schema is fetched while the server is up
     blocking.track("login", login(100_000))
     assert dropping.flush(scaled(60)) and blocking.flush(scaled(60))
@@ -110,3 +113,21 @@ def test_a_stopped_server_fills_the_buffer_and_the_policy_holds(server: Server) 
     assert (dropping.stats.sent, dropping.stats.failed) == (1 + capacity, 0)
     assert (blocking.stats.sent, blocking.stats.failed) == (11, 0)
     _loaded_exactly(server, set(range(capacity + 1)) | set(range(100_000, 100_011)))
+
+
+def test_the_client_alone_sends_with_nothing_but_fastavro_installed(server: Server) -> None:
+    # The README's client-alone install: playlog's files and fastavro, nothing else.
+    key = _game(server)
+    events = json.dumps([login(seq) for seq in range(500)])
+    stats = run_client_only(
+        f"""
+import json
+from playlog.client import Batching, Tracker
+with Tracker({server.url!r}, "g1", {key!r}, batching=Batching(max_events=100)) as tracker:
+    for event in json.loads({events!r}):
+        tracker.track("login", event)
+print(tracker.stats.sent, tracker.stats.failed)
+"""
+    )
+    assert stats.split() == ["500", "0"]
+    _loaded_exactly(server, set(range(500)))

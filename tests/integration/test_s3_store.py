@@ -97,3 +97,15 @@ def test_big_object_goes_multipart(s3_endpoint: str, bucket: str) -> None:
     etag = _raw_client(s3_endpoint).head_object(Bucket=bucket, Key="big.bin")["ETag"]
     assert "-" in etag
     assert store.get("big.bin") == data
+
+
+def test_keys_lists_every_object_under_a_prefix_past_one_page(
+    s3_endpoint: str, bucket: str
+) -> None:
+    store = _store(s3_endpoint, bucket, "lake")
+    keys = [f"g1/login/{i:04d}.parquet" for i in range(1005)]  # more than one page
+    for key in [*keys, "g2/x.parquet"]:
+        store.put(key, b"x")
+    assert list(store.list_keys("g1/")) == keys
+    assert list(store.list_keys())[-1] == "g2/x.parquet"
+    assert len(list(store.list_keys())) == 1006

@@ -28,6 +28,7 @@ from playlog.avro.types import Column, columns_of
 from playlog.contracts import CopyTask, FailedEvent, task_id_for
 from playlog.errors import (
     BadRequest,
+    IncompatibleSchema,
     QueryTimeout,
     ResultTooLarge,
     WarehouseConflict,
@@ -317,6 +318,31 @@ def test_files_of_both_versions_load_in_one_batch_after_a_promotion(
     inexact = pa.array([INEXACT[old]], ARROW[old]).cast(ARROW[new], safe=False).to_pylist()[0]
     b = pytest.approx(inexact, rel=1e-6)  # PostgreSQL's text form of a real rounds it
     assert backend.rows("score", "player, n") == [("a", 7), ("b", b), ("c", 9), ("d", 10)]
+
+
+def test_a_decimal_widens_to_more_digits_and_files_of_both_widths_load(backend: Backend) -> None:
+    """A version widening a decimal's precision at the same scale: the column widens,
+    and a file written before (DECIMAL(9,2) in Parquet) loads with one written after."""
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=9, scale=2)])
+    narrow = pa.array([Decimal("-9999999.99")], pa.decimal128(9, 2))
+    before = backend.task("price", {"p": narrow}, 0)
+    if backend.fake is not None:
+        backend.fake.answers = {"SELECT column_name": [("p", "decimal(9,2)")]}
+    wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=12, scale=2)])
+    if backend.fake is not None:
+        widen = backend.issued('ALTER TABLE "')
+        assert 'ADD COLUMN "p__playlog_widen" DECIMAL(12,2)' in widen[0]
+        return
+    wide = pa.array([Decimal("1234567890.12")], pa.decimal128(12, 2))
+    after = backend.task("price", {"p": wide}, 1)
+    wh.load([before, after])
+    assert backend.rows("price", "p") == [(Decimal("-9999999.99"),), (Decimal("1234567890.12"),)]
+    # the same scale and fewer digits is no change; another scale cannot go there
+    wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=10, scale=2)])
+    with pytest.raises(IncompatibleSchema) as refused:
+        wh.ensure_table(backend.game, "price", [col("p", "decimal", precision=12, scale=3)])
+    assert refused.value.details == {"field": "p", "rule": "column_type_conflict"}
 
 
 # loading --------------------------------------------------------------------------------
@@ -852,3 +878,46 @@ def test_loading_a_replay_marks_its_failed_event_replayed_once(backend: Backend)
     assert backend.count("login") == 2
     again = wh.query(f"select replayed_at from playlog.failed_events where source = '{task.key}'")
     assert again.rows == [(marked,)]
+
+
+# ledger retention ------------------------------------------------------------------------
+
+
+def own_loads(wh: Warehouse, before: dt.datetime, game: str) -> list[tuple[str, str]]:
+    """This test's ledger rows loaded before ``before``, walked a page at a time (the
+    PostgreSQL tests share one ledger)."""
+    rows: list[tuple[str, str]] = []
+    after = ""
+    while page := wh.loads_before(before, after, 50):
+        assert page == sorted(page) and page[0][0] > after  # task-id order, after ``after``
+        rows += page
+        after = page[-1][0]
+    return [row for row in rows if row[1].startswith(f"{game}/")]
+
+
+def test_loads_before_pages_the_ledger_and_forget_loads_deletes_just_those(
+    backend: Backend,
+) -> None:
+    wh = backend.warehouse
+    wh.ensure_table(backend.game, "login", V1)
+    tasks = [backend.task("login", {"player": pa.array(["p"])}, i * 10) for i in range(3)]
+    wh.load(tasks)
+    later, earlier = (dt.datetime.now(UTC) + dt.timedelta(hours=h) for h in (1, -1))
+    if backend.fake is not None:
+        assert wh.loads_before(later, "", 50) == []  # the fake holds no rows to page
+        [page] = backend.issued('SELECT task_id, file_key FROM "playlog"."load_ledger"')
+        assert "ORDER BY task_id LIMIT 50" in page
+        assert wh.forget_loads([tasks[0].task_id, "no-such-task"]) == 1
+        assert len(backend.issued('DELETE FROM "playlog"."load_ledger"')) == 1
+        assert backend.fake.params[-2] == (tasks[0].task_id,)  # then COMMIT
+        return
+    assert own_loads(wh, later, backend.game) == sorted((t.task_id, t.key) for t in tasks)
+    assert own_loads(wh, earlier, backend.game) == []
+    assert wh.forget_loads([tasks[0].task_id, "no-such-task"]) == 1
+    assert wh.forget_loads([]) == 0
+    rest = sorted((t.task_id, t.key) for t in tasks[1:])
+    assert own_loads(wh, later, backend.game) == rest
+    # Forgotten means loadable again: why only ledger retention forgets, and only
+    # tasks whose file has left the store.
+    assert wh.load(tasks) == [tasks[0].task_id]
+    assert backend.count("login") == 4

@@ -4,36 +4,23 @@ skips with the reason where it cannot."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support import apt
+
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
 PACKAGES = ("chromium", "chromium-driver")
-INSTALL_S = 900
 
 
 def _binaries() -> tuple[str | None, str | None]:
     return shutil.which("chromium"), shutil.which("chromedriver")
-
-
-def _install() -> str | None:
-    """Install the browser; the reason it could not, or None."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return "chromium/chromedriver missing and not root with apt-get to install them"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for args in (["apt-get", "update"], ["apt-get", "install", "-y", *PACKAGES]):
-        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=INSTALL_S)
-        if done.returncode != 0:
-            return f"{' '.join(args)} failed: {done.stderr[-300:]}"
-    return None
 
 
 @contextmanager
@@ -45,7 +32,7 @@ def chromium(width: int = 1280, height: int = 1000) -> Iterator[WebDriver]:
         pytest.skip("selenium is not installed (pip install -e '.[test]')")
     browser, driver = _binaries()
     if browser is None or driver is None:
-        reason = _install()
+        reason = apt.install(PACKAGES)
         browser, driver = _binaries()
         if browser is None or driver is None:
             pytest.skip(reason or "chromium/chromedriver not found after installing")

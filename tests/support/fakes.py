@@ -13,10 +13,11 @@ and any table two transactions held at the same time.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -52,6 +53,7 @@ class FakeWarehouse:
     delay_s: float = 0.0
     hook: Callable[[Sequence[CopyTask]], None] | None = None
     ledger: set[str] = field(default_factory=set)
+    ledger_rows: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)  # key, when
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     loaded: Counter[str] = field(default_factory=Counter)  # task id -> times loaded
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)  # ensure_table
@@ -61,6 +63,7 @@ class FakeWarehouse:
     table_overlaps: list[str] = field(default_factory=list)  # tables held twice at once
     failed: dict[str, FailedEvent] = field(default_factory=dict)  # playlog.failed_events
     max_payload: int | None = None  # a longer failed-event payload: WarehouseError
+    max_text: int | None = None  # a longer stage/game/event_type/schema_hash: the same
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -174,6 +177,7 @@ class FakeWarehouse:
                     skipped.append(task.task_id)
                     continue
                 self.ledger.add(task.task_id)
+                self.ledger_rows[task.task_id] = (task.key, dt.datetime.now(dt.UTC))
                 self.loaded[task.task_id] += 1
                 self.rows[task.table] += task.rows
                 loaded.append(task.task_id)
@@ -187,10 +191,33 @@ class FakeWarehouse:
         limit = self.max_payload
         if limit is not None and any(len(e.payload) > limit for e in events):
             raise WarehouseError(f"value too long for type varbyte({limit})")
+        width = self.max_text
+        texts = [t for e in events for t in (e.stage, e.game, e.event_type, e.schema_hash)]
+        if width is not None and any(len(t) > width for t in texts):
+            raise WarehouseError(f"text longer than {width} characters")
         with self._lock:
             new = {e.source: e for e in reversed(events) if e.source not in self.failed}
             self.failed.update(new)
         return sorted(new)
+
+    def loads_before(
+        self, before: dt.datetime, after_task_id: str, limit: int
+    ) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = sorted(
+                (task_id, key)
+                for task_id, (key, loaded_at) in self.ledger_rows.items()
+                if loaded_at < before and task_id > after_task_id
+            )
+        return rows[:limit]
+
+    def forget_loads(self, task_ids: Sequence[str]) -> int:
+        with self._lock:
+            present = self.ledger.intersection(task_ids)
+            self.ledger -= present
+            for task_id in present:
+                self.ledger_rows.pop(task_id, None)
+        return len(present)
 
     def check(self) -> None:
         with self._lock:
@@ -281,6 +308,9 @@ class MemoryStore:
 
     def uri(self, key: str) -> str:
         return f"s3://bkt/{key}"
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        yield from sorted(k for k in self.objects if k.startswith(prefix))
 
 
 def _outcome(exc: Exception) -> str:

@@ -82,8 +82,6 @@ def test_renamed_field_without_alias_or_default_is_refused() -> None:
         ("long", "float"),
         ("long", "double"),
         ("float", "double"),
-        ("string", "bytes"),
-        ("bytes", "string"),
     ],
 )
 def test_avro_promotions_are_compatible(old_type: str, new_type: str) -> None:
@@ -101,9 +99,46 @@ def test_string_to_int_message_names_both_types_and_promotions() -> None:
     exc = refused(record(field("score", "string")), record(field("score", "int")))
     assert exc.message == (
         "field 'score' changes type from string to int; allowed promotions: "
-        "int->long/float/double, long->float/double, float->double (Avro's string<->bytes "
-        "is refused: no warehouse column changes between text and binary)"
+        "int->long/float/double, long->float/double, float->double"
     )
+
+
+@pytest.mark.parametrize(("old_type", "new_type"), [("string", "bytes"), ("bytes", "string")])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda t: t,
+        lambda t: ["null", t],
+        lambda t: {"type": "array", "items": t},
+        lambda t: {"type": "record", "name": "Note", "fields": [{"name": "text", "type": t}]},
+    ],
+    ids=["top-level", "nullable", "array-items", "nested-record"],
+)
+def test_string_bytes_promotion_is_refused_at_every_depth(
+    old_type: str, new_type: str, wrap: Any
+) -> None:
+    """Avro reads string as bytes and back; no warehouse column (nor a JSON text
+    column's values: text vs base64) follows, so playlog refuses it everywhere."""
+    exc = refused(record(field("note", wrap(old_type))), record(field("note", wrap(new_type))))
+    assert exc.details["rule"] == "string_bytes_change"
+    assert exc.details["field"] in ("note", "note.text")
+    assert f"would read old {old_type} values as {new_type}" in exc.message
+    assert "no warehouse column changes between text and binary" in exc.message
+
+
+def test_a_union_reads_with_its_first_matching_branch() -> None:
+    """As the Avro specification and fastavro (the processor's decoder) resolve it: an
+    int read by [double, int] becomes a double (a promotion, fine); bytes read by
+    [int, string, bytes] would become text, even with the union unchanged."""
+    check_backward(record(field("v", "int")), record(field("v", ["double", "int"])))
+    either = ["int", "string", "bytes"]
+    exc = refused(
+        record(field("v", either)), record(field("v", either), field("n", "int", default=0))
+    )
+    assert exc.details == {"field": "v", "rule": "string_bytes_change"}
+    assert "would read old bytes values as string" in exc.message
+    exc = refused(record(field("v", "string")), record(field("v", ["bytes", "string"])))
+    assert exc.details == {"field": "v", "rule": "string_bytes_change"}
 
 
 def test_plain_type_to_nullable_union_is_compatible() -> None:
@@ -242,6 +277,66 @@ def test_removing_a_logical_type_is_refused() -> None:
         "field": "day",
         "rule": "logical_type_change",
     }
+
+
+DECIMAL_9_2 = {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}
+FIXED_DECIMAL = {"type": "fixed", "name": "Money", "size": 8, "logicalType": "decimal"}
+
+
+@pytest.mark.parametrize(
+    ("old_type", "new_type"),
+    [
+        (DECIMAL_9_2, {**DECIMAL_9_2, "precision": 12}),
+        (
+            {**FIXED_DECIMAL, "precision": 9, "scale": 2},
+            {**FIXED_DECIMAL, "precision": 18, "scale": 2},
+        ),
+        (["null", DECIMAL_9_2], ["null", {**DECIMAL_9_2, "precision": 38}]),
+    ],
+)
+def test_decimal_precision_widening_with_the_same_scale_is_compatible(
+    old_type: Any, new_type: Any
+) -> None:
+    """The unscaled bytes do not change: every old value fits the wider DECIMAL."""
+    check_backward(record(field("price", old_type)), record(field("price", new_type)))
+
+
+@pytest.mark.parametrize(
+    "new_type",
+    [
+        {**DECIMAL_9_2, "precision": 8},  # narrower: old values may not fit
+        {**DECIMAL_9_2, "precision": 12, "scale": 3},  # another scale: values x10
+        {**DECIMAL_9_2, "scale": 1},
+    ],
+)
+def test_decimal_narrowing_or_rescaling_is_refused(new_type: Any) -> None:
+    exc = refused(record(field("price", DECIMAL_9_2)), record(field("price", new_type)))
+    assert exc.details == {"field": "price", "rule": "logical_type_change"}
+    assert "decimal(9,2)" in exc.message
+
+
+def test_a_field_whose_aliases_match_two_old_fields_is_refused() -> None:
+    """Avro Java refuses a reader field matching several writer fields (by name or
+    aliases): which value it would read is undefined."""
+    old = record(field("a", "int"), field("b", "int"))
+    exc = refused(old, record(field("c", "int", aliases=["a", "b"])))
+    assert exc.details == {"field": "c", "rule": "ambiguous_alias"}
+    assert "'a'" in exc.message and "'b'" in exc.message
+    exc = refused(old, record(field("a", "int", aliases=["b"])))
+    assert exc.details == {"field": "a", "rule": "ambiguous_alias"}
+
+
+def test_an_invalid_logical_type_is_the_underlying_type() -> None:
+    """Ignored, as the Avro specification says (the column is the underlying type's):
+    a decimal without precision is bytes, and becoming a valid decimal is a change."""
+    invalid = {"type": "bytes", "logicalType": "decimal"}
+    check_backward(record(field("price", invalid)), record(field("price", "bytes")))
+    check_backward(record(field("price", "bytes")), record(field("price", invalid)))
+    check_backward(
+        record(field("n", "long")), record(field("n", {"type": "long", "logicalType": "x"}))
+    )
+    exc = refused(record(field("price", invalid)), record(field("price", DECIMAL_9_2)))
+    assert exc.details == {"field": "price", "rule": "logical_type_change"}
 
 
 def test_decimal_scale_change_is_refused() -> None:

@@ -414,7 +414,11 @@ def test_string_to_bytes_is_refused_because_no_column_can_follow(tmp_path: Path)
         v2 = {"type": "record", "name": "e", "fields": [{"name": "note", "type": "bytes"}]}
         with pytest.raises(IncompatibleSchema) as raised:
             services.registry.register("g", "e", json.dumps(v2))
-        assert raised.value.details == {"field": "note", "rule": "type_change"}
+        assert raised.value.details == {
+            "field": "note",
+            "rule": "string_bytes_change",
+            "version": 1,
+        }
         assert [s.version for s in services.registry.versions("g", "e")] == [1]
     finally:
         services.close()
@@ -510,6 +514,32 @@ def test_a_container_header_with_other_logical_types_names_no_registered_writer(
     assert info.value.status == 422
     with pytest.raises(UnknownSchema):
         registry.writer_of("g1", json.dumps(record(field("other", "int"))))
+
+
+JAVA_STRING = {"type": "string", "avro.java.string": "String"}
+
+
+def test_a_header_spelling_its_types_as_java_generated_code_does_is_the_registered_writer(
+    registry: Registry,
+) -> None:
+    """Avro Java's generated code embeds "avro.java.string" on every string (and map):
+    properties outside the fingerprint, and no logical type, wherever they sit. Sent
+    in a header or registered, it is the version already registered."""
+    array, union = {"type": "array", "items": "string"}, ["null", "string", MILLIS]
+    v1 = record(field("a", array), field("u", union), field("n", "long"))
+    registered, _ = registry.register("g1", "login", json.dumps(v1))
+    items = {**array, "items": JAVA_STRING}
+    java = ["null", JAVA_STRING, MILLIS]
+    header = record(field("a", items), field("u", java), field("n", {"type": "long"}))
+
+    assert registry.writer_of("g1", json.dumps(header)) == registered
+    assert registry.register("g1", "login", json.dumps(header)) == (registered, False)
+    # the same hash, the logical type gone or moved to another long: not this writer
+    gone = ["null", JAVA_STRING, {"type": "long"}]
+    for u, n in ((gone, "long"), (["null", "string", "long"], MILLIS)):
+        header = record(field("a", items), field("u", u), field("n", n))
+        with pytest.raises(InvalidPayload, match="other logical types"):
+            registry.writer_of("g1", json.dumps(header))
 
 
 def test_a_registration_failing_midway_adds_no_column(

@@ -104,6 +104,23 @@ def test_a_payload_the_warehouse_refuses_is_left_out_and_said_so(rig: Rig) -> No
     )
 
 
+def test_a_row_the_warehouse_refuses_even_stripped_is_recorded_minimal_and_unblocks(
+    rig: Rig,
+) -> None:
+    # Redshift's text columns are VARCHAR(512): a record with many schema hashes did
+    # not fit, payload or not, and the sink retried it forever, blocking the rest.
+    rig.warehouse.max_text = 64
+    hashes = ",".join(f"{n:016x}" for n in range(40))
+    letter = dead_letter(record(5), ValueError("bad"), "process", schema_hash=hashes)
+    rig.log.append(rig.topic, [letter])
+    rig.dead(6, ValueError("next"))
+    rig.run_until(recorded=2)
+    row = rig.warehouse.failed["playlog.events/0/5"]
+    assert (row.stage, row.game, row.schema_hash, row.payload) == ("process", "", "", b"")
+    assert row.reason == "unrecordable: ValueError: bad (text longer than 64 characters)"
+    assert rig.warehouse.failed["playlog.events/0/6"].payload == b"body 6"
+
+
 def test_a_dead_letter_without_headers_still_becomes_a_row() -> None:
     bare = Record("playlog.dead", 0, 3, b"", b"raw", {}, 1_000)
     event = failed_event(bare)

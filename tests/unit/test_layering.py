@@ -8,6 +8,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+from tests.support.client_only import run_client_only
+
 import playlog
 
 SRC = Path(playlog.__file__).parent
@@ -109,3 +112,14 @@ def _import_cpu_seconds(module: str) -> float:
 def test_the_client_imports_in_under_a_fifth_of_a_second() -> None:
     # Measured 0.11-0.13 s CPU (0.10 s wall on a quiet 2-core machine), fastavro included.
     assert min(_import_cpu_seconds("playlog.client") for _ in range(3)) < 0.2
+
+
+def test_the_client_needs_no_library_but_fastavro() -> None:
+    # What the README's client-alone install (`pip install --no-deps`) brings.
+    out = run_client_only("import playlog.client; print(sorted(playlog.client.__all__))")
+    assert "Tracker" in out
+
+
+def test_a_client_only_interpreter_refuses_any_other_library() -> None:
+    with pytest.raises(AssertionError, match=r"No module named 'cramjam' \(a client-only"):
+        run_client_only("import cramjam")

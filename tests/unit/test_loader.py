@@ -9,6 +9,7 @@ task not done" is asserted all the time, not only at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -543,16 +544,21 @@ def test_an_unexpected_load_error_is_retried_instead_of_killing_the_worker(
     """E.g. pyarrow's ArrowInvalid out of a batch of two schema versions: the worker
     used to die and take the process (and every restart) with it."""
     calls = []
+    started: list[RecordingLoader] = []
 
     def bug(tasks: Sequence[CopyTask]) -> None:
         calls.append(1)
         if len(calls) <= 3:
             raise ValueError("Schema at index 2 was different")
+        # The retry that succeeds waits until the control loop has reported the
+        # failure: a retry quicker than one loop round would otherwise go unseen.
+        wait_until(lambda: bool(started) and "failing" in started[0].states, "failing reported")
 
     rig = rigs(FakeWarehouse(hook=bug))
     tasks = make_tasks(spread_tables(2, 2), 3)
     rig.append(tasks)
     loader = rig.start()
+    started.append(loader)
     rig.wait_loaded(tasks)
     wait_until(rig.at_end, "offsets at the end")
     rig.assert_exactly_once(tasks)
@@ -744,3 +750,24 @@ def test_an_idle_loader_notices_the_warehouse_going_down_and_coming_back(
     rig.stop()
     assert rig.errors == []
     rig.assert_exactly_once(tasks)
+
+
+def test_a_failed_replay_task_is_its_own_failed_event_linked_to_what_it_replays(
+    rigs: Callable[..., Rig],
+) -> None:
+    # A replayed record's tasks (one per event type) load in separate transactions:
+    # one failing after another loaded must be a failed event of its own, not the
+    # already-replayed failed event's source (the sink keeps one row per source).
+    fake = FakeWarehouse()
+    fake.fail_keys_containing("-poison")
+    rig = rigs(fake, max_tasks_per_txn=1, max_wait_s=0.05)
+    original = "playlog.events/0/41"
+    good = dataclasses.replace(make_task("g1.a", 41, tag="-replay"), replay_of=original)
+    bad = dataclasses.replace(make_task("g1.b", 41, tag="-poison"), replay_of=original)
+    rig.append([good, bad])
+    rig.start()
+    rig.wait_loaded([good])
+    wait_until(rig.at_end, "offsets at the end, past the bad task")
+    [dead] = rig.dead_letters()
+    assert (dead.headers["source"], dead.headers["replay_of"]) == (bad.key, original)
+    assert CopyTask.from_json(dead.value) == bad

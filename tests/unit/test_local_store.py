@@ -141,3 +141,14 @@ def test_put_makes_the_rename_and_new_folders_durable(
     assert synced[-1] == str(folder)  # the last fsync: the rename's folder
     for made in (folder, folder.parent, folder.parent.parent):  # g1/login/dt=.../
         assert str(made.parent) in synced  # each new folder's entry, in its parent
+
+
+def test_keys_lists_every_object_under_a_prefix_in_order(store: LocalStore) -> None:
+    for key in ["g2/a.parquet", "g1/login/b.parquet", "g1/login/a.parquet", "top"]:
+        store.put(key, b"x")
+    (store.root / "g1" / "login" / ".tmp-half").write_bytes(b"half")  # a put under way
+    assert list(store.list_keys()) == [
+        "g1/login/a.parquet", "g1/login/b.parquet", "g2/a.parquet", "top",
+    ]  # fmt: skip
+    assert list(store.list_keys("g1/")) == ["g1/login/a.parquet", "g1/login/b.parquet"]
+    assert list(store.list_keys("none/")) == []

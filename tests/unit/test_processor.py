@@ -144,7 +144,7 @@ def test_dead_letters_go_to_the_dead_letter_topic(env: Env) -> None:
 
     (letter,) = env.records(env.settings.log.dead_letter_topic)
     assert letter.value == b"not avro at all" and letter.key == GAME.encode()
-    assert letter.headers["source"] == f"{env.topic}/{env.partition}/1"
+    assert letter.headers["source"] == f"{env.topic}/{env.partition}/1@{env.log.incarnation()}"
     assert letter.headers["error"].startswith("InvalidPayload: ")
     assert letter.headers["game"] == GAME
     (task,) = [t for _, t in env.copy_tasks()]
@@ -226,7 +226,7 @@ def test_a_range_that_keeps_failing_is_dead_lettered_and_the_rest_loads(tmp_path
     assert env.committed() == {other_partition: 1, env.partition: 1}
 
     (letter,) = env.records(env.settings.log.dead_letter_topic)
-    assert letter.headers["source"] == f"{env.topic}/{env.partition}/0"
+    assert letter.headers["source"] == f"{env.topic}/{env.partition}/0@{env.log.incarnation()}"
     assert letter.headers["error"] == "RuntimeError: decoder exploded"
     assert len(env.records(env.settings.log.copy_topic)) == 1  # the healthy range's file
 

@@ -18,7 +18,7 @@ from tests.support.avro_types import CASES, TypeCase
 from tests.support.fakes import MemoryStore, RecordingConnection
 
 from playlog.avro.types import Column, columns_of
-from playlog.contracts import CopyTask
+from playlog.contracts import CopyTask, FailedEvent
 from playlog.errors import (
     BadRequest,
     ConfigError,
@@ -31,7 +31,7 @@ from playlog.warehouse import sql
 from playlog.warehouse.base import QueryLimits
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sql import create_table_sql, ledger_ddl
-from playlog.warehouse.types import RedshiftTypes
+from playlog.warehouse.types import DuckDBTypes, RedshiftTypes
 
 FakeConnection = RecordingConnection
 
@@ -413,3 +413,16 @@ def test_check_fails_when_the_test_query_fails() -> None:
     with pytest.raises(WarehouseUnavailable, match="gone"):
         wh.check()
     assert conn.closed
+
+
+def test_failed_event_text_is_cut_to_the_column_widths_redshift_has() -> None:
+    # VARCHAR(n) counts bytes on Redshift: a cut never splits a character.
+    hashes = ",".join(f"{n:016x}" for n in range(40))  # 679 bytes
+    event = FailedEvent(
+        failed_at_ms=0, stage="process", game="g1", event_type="é" * 300,
+        schema_hash=hashes, reason="x" * 70_000, source="t/0/1", payload=b"p",
+    )  # fmt: skip
+    row = dict(zip(sql.FAILED_INSERTED, sql.failed_row(event, RedshiftTypes()), strict=True))
+    assert row["schema_hash"] == hashes[:512] and row["event_type"] == "é" * 256
+    assert len(row["reason"]) == 65_535 and (row["game"], row["source"]) == ("g1", "t/0/1")
+    assert sql.failed_row(event, DuckDBTypes())[4] == hashes  # TEXT: no width

@@ -108,6 +108,20 @@ def test_a_replay_naming_no_position_is_dead_lettered_not_crashed(env: Env) -> N
     assert letter.headers["category"] == "corrupt_record"
     with pytest.raises(CorruptRecord):
         original_position("a/b/c")
+    with pytest.raises(CorruptRecord):
+        original_position("a/1/2x@0a1b")
+
+
+def test_a_replay_of_a_source_in_an_incarnation_has_keys_of_that_incarnation(
+    env: Env,
+) -> None:
+    env.register()
+    result = env.run(70, 70, [record(70, BODY, **{REPLAY_OF: f"{ORIGINAL}@0a1b2c3d"})])
+    (task,) = result.tasks
+    assert task.key.endswith("/playlog.events-1-41-41-replay-0a1b2c3d.parquet")
+    assert task.replay_of == f"{ORIGINAL}@0a1b2c3d"
+    older = env.run(71, 71, [record(71, BODY, **{REPLAY_OF: ORIGINAL})])
+    assert older.tasks[0].key.endswith("/playlog.events-1-41-41-replay.parquet")
 
 
 def test_about_never_raises_and_tells_what_it_can() -> None:

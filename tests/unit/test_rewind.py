@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from tests.support.processing import Env, data_message, logins
 
-from playlog.contracts import CopyTask
+from playlog.contracts import REPLAY_OF, CopyTask, task_id_for
 from playlog.engine.inprocess import InProcessEngine
+from playlog.log.base import Message
 from playlog.process.processor import Processor
 from playlog.wiring import Services
 
@@ -61,3 +62,30 @@ def test_events_after_a_rewound_log_all_load(tmp_path: Path, new_records: int) -
         assert sum(fresh.values()) == 5 * new_records  # every new event loads
     finally:
         services.close()
+
+
+def test_a_dead_letter_is_named_in_its_incarnation_and_its_replay_keeps_apart(
+    tmp_path: Path,
+) -> None:
+    # After a rewind a new record at the same offset is another failed event: the
+    # incarnation is part of its source, and of its replay's file key (and task id).
+    env = Env(tmp_path)
+    env.send((b"not avro", 1), (logins(1), 1))
+    proc, _ = env.processor()
+    proc.run_once(force=True)
+    incarnation = env.log.incarnation()
+    [dead] = env.records(env.settings.log.dead_letter_topic)
+    source = f"{env.topic}/{env.partition}/0@{incarnation}"
+    assert dead.headers["source"] == source
+
+    env.log.append(env.topic, [replay_of(logins(2, 10), source)])
+    proc.run_once(force=True)
+    replayed = [t for _, t in env.copy_tasks() if t.replay_of]
+    assert [t.replay_of for t in replayed] == [source]
+    assert replayed[0].key.endswith(f"-{env.partition}-0-0-replay-{incarnation}.parquet")
+    assert replayed[0].task_id == task_id_for(replayed[0].key)
+
+
+def replay_of(value: bytes, source: str) -> Message:
+    message = data_message(value, 1)
+    return Message(message.key, message.value, {**message.headers, REPLAY_OF: source})

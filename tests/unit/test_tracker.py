@@ -224,6 +224,28 @@ def test_the_schema_is_fetched_once_per_type_and_a_pin_keeps_an_older_version() 
         tracker(server, pins={"levelup": 7}).track("levelup", {"player": "a", "level": 1})
 
 
+def test_a_fingerprint_pin_keeps_the_version_of_that_fingerprint() -> None:
+    server = FakeServer()
+    server.register(LEVELUP_V2)
+    with tracker(server, pins={"levelup": fp(LEVELUP)}) as pinned:
+        pinned.track("levelup", {"player": "bo", "level": 2})
+        with pytest.raises(InvalidPayload, match="unknown field"):  # v1 has no zone
+            pinned.track("levelup", {"player": "bo", "level": 2, "zone": "z"})
+    [(schema, event)] = server.events(0)
+    assert (json.loads(schema), event) == (LEVELUP, {"player": "bo", "level": 2})
+    with pytest.raises(UnknownSchema, match="no registered version '0000000000000000'"):
+        tracker(server, pins={"levelup": "0" * 16}).track("levelup", {"player": "a", "level": 1})
+
+
+def test_the_backoff_is_exponential_with_full_jitter_unless_the_server_says() -> None:
+    backoff = Backoff(first_s=0.1, max_s=1.0)
+    for attempt, ceiling in [(0, 0.1), (1, 0.2), (3, 0.8), (4, 1.0), (30, 1.0)]:
+        delays = [backoff.delay(attempt, None) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays), attempt
+        assert max(delays) > 0.8 * ceiling and min(delays) < 0.2 * ceiling  # spread over all
+    assert backoff.delay(5, retry_after=2.5) == 2.5  # Retry-After, even past max_s
+
+
 def test_transient_answers_and_lost_answers_are_retried_under_one_key() -> None:
     server = FakeServer(
         [
@@ -261,9 +283,10 @@ def test_a_refused_batch_is_not_retried_and_the_callback_gets_the_servers_error(
     [(outcome, count, failure)] = results
     assert (outcome, count) == ("failed", 2)
     assert isinstance(failure, ApiError) and not isinstance(failure, TransientError)
-    assert (failure.status, failure.code, failure.details) == (
+    assert (failure.status, failure.code, failure.message, failure.details) == (
         422,
         "invalid_payload",
+        "invalid_payload said the server",
         {"field": "level"},
     )
 

@@ -3,10 +3,18 @@
 The processor resolves every row to the table's latest schema (Avro schema
 resolution, latest version as reader), and events written with the previous version
 may still be in flight or replayed. So a new version is accepted only if it can read
-everything the previous one wrote. The rules are the Avro specification's "Schema
-Resolution" (as fastavro applies them), plus one the spec lacks: a logical type may
-not change, because the warehouse column was created from it (a timestamp-millis
-column must not start receiving micros, nor a plain long turn into a timestamp).
+everything the previous one wrote: Apache Avro's ``SchemaCompatibility`` (reader =
+new, writer = old; promotions, unions, enum defaults, field defaults and aliases,
+fixed sizes, names and aliases), stricter only where a warehouse column cannot follow:
+
+- string <-> bytes is refused (``string_bytes_change``): a column (or a JSON text
+  column's values) cannot switch between text and binary;
+- a logical type may not change (``logical_type_change``): the column was created
+  from it (millis must not become micros, a long a timestamp, a decimal change scale)
+  -- except a decimal's precision widening with the same scale, which its unscaled
+  bytes and a wider DECIMAL column both follow;
+- a field matching two old fields by name and aliases (``ambiguous_alias``), which
+  Avro Java refuses too (by an exception rather than a verdict).
 """
 
 from __future__ import annotations
@@ -16,14 +24,15 @@ from typing import Any
 import fastavro
 from fastavro.schema import SchemaParseException
 
+from playlog.avro.logical import valid_logical
 from playlog.avro.types import PROMOTIONS
 from playlog.errors import BadRequest, IncompatibleSchema
 
 _NAMED = ("record", "enum", "fixed")
-_PROMOTIONS_TEXT = (
-    "allowed promotions: int->long/float/double, long->float/double, float->double "
-    "(Avro's string<->bytes is refused: no warehouse column changes between text and binary)"
-)
+_TEXT_BINARY = {"string", "bytes"}
+# Avro's promotions without string <-> bytes, which no column follows (writer -> readers).
+WIDENINGS = {k: v - _TEXT_BINARY for k, v in PROMOTIONS.items() if k not in _TEXT_BINARY}
+_PROMOTIONS_TEXT = "allowed promotions: int->long/float/double, long->float/double, float->double"
 
 
 def same_types(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -32,18 +41,20 @@ def same_types(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _logical_types(a) == _logical_types(b)
 
 
-def _logical_types(value: Any) -> list[str | None]:
-    """Every logical type of a raw schema, in document order."""
-    if isinstance(value, list):
-        return [t for item in value for t in _logical_types(item)]
-    if not isinstance(value, dict):
-        return []
-    own = (
-        [_logical(value)] if "type" in value and not isinstance(value["type"], dict | list) else []
-    )
-    return own + [
-        t for key in ("type", "fields", "items", "values") for t in _logical_types(value.get(key))
-    ]
+def _logical_types(avro_type: Any) -> list[str | None]:
+    """The logical type (or None) of every type in a raw schema, in document order: one
+    entry per type however it is spelled, ``"string"`` or ``{"type": "string", ...}``
+    with properties outside the fingerprint (Avro Java's generated code writes
+    ``"avro.java.string"`` on every string), so the same positions line up."""
+    if isinstance(avro_type, list):  # a union
+        return [t for branch in avro_type for t in _logical_types(branch)]
+    if not isinstance(avro_type, dict):  # a primitive's or a named type's name
+        return [None]
+    if isinstance(avro_type.get("type"), dict | list):  # a type wrapped in {"type": ...}
+        return _logical_types(avro_type["type"])
+    inner = [f.get("type") for f in avro_type.get("fields", ()) if isinstance(f, dict)]
+    inner += [avro_type[key] for key in ("items", "values") if key in avro_type]
+    return [_logical(avro_type)] + [t for child in inner for t in _logical_types(child)]
 
 
 def check_backward(old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -84,21 +95,12 @@ class _Checker:
         # a plain old type is a union of one.
         for branch in old if isinstance(old, list) else [old]:
             branch = self.resolve(branch, "old")
-            # Like Avro, a new union reads with its first branch that matches.
             candidates = [self.resolve(b, "new") for b in (new if isinstance(new, list) else [new])]
-            target = next((c for c in candidates if _matches(branch, c)), None)
-            if target is None:
-                raise IncompatibleSchema(
-                    f"{_subject(path)} changes type from {_describe(old)} to "
-                    f"{_describe(new)}; {_PROMOTIONS_TEXT}",
-                    field=path,
-                    rule="type_change",
-                )
-            self.check_matched(branch, target, path)
+            self.check_matched(branch, _target(branch, candidates, old, new, path), path)
 
     def check_matched(self, old: Any, new: Any, path: str) -> None:
         """Compare two types of the same kind (or a promotion) in depth."""
-        if _logical(old) != _logical(new):
+        if _logical(old) != _logical(new) and not _decimal_widens(old, new):
             raise IncompatibleSchema(
                 f"{_subject(path)} changes logical type from {_logical(old) or 'none'} to "
                 f"{_logical(new) or 'none'}; the column was created for the old one",
@@ -140,10 +142,18 @@ class _Checker:
             name = field["name"]
             sub = f"{path}.{name}" if path else name
             # A reader field's aliases name the writer field it was renamed from.
-            wanted = [name, *field.get("aliases", [])]
-            match = next((old_fields[n] for n in wanted if n in old_fields), None)
-            if match is not None:
-                self.check(match["type"], field["type"], sub)
+            matches = [
+                n for n in dict.fromkeys([name, *field.get("aliases", [])]) if n in old_fields
+            ]
+            if len(matches) > 1:
+                raise IncompatibleSchema(
+                    f"field {sub!r} matches the earlier fields {matches[0]!r} and "
+                    f"{matches[1]!r} by its name and aliases; keep one of them",
+                    field=sub,
+                    rule="ambiguous_alias",
+                )
+            if matches:
+                self.check(old_fields[matches[0]]["type"], field["type"], sub)
             elif "default" not in field:
                 raise IncompatibleSchema(
                     f"new field {sub!r} has no default: events written with the previous "
@@ -160,6 +170,33 @@ def _kind(avro_type: Any) -> str:
     return "union" if isinstance(avro_type, list) else str(avro_type)
 
 
+def _target(branch: Any, candidates: list[Any], old: Any, new: Any, path: str) -> Any:
+    """The type among ``candidates`` (the new union's branches, or the new type) that
+    reads the old ``branch``: the first that matches, promotions included, as the Avro
+    specification and fastavro (the processor's decoder) resolve a union. (Java's
+    resolver prefers a branch of the same type; a reader taking the first would turn
+    bytes into text where a union lists string first, so that is refused here.)"""
+    picked = next((c for c in candidates if _matches(branch, c)), None)
+    text_binary = picked is not None and {_kind(branch), _kind(picked)} == _TEXT_BINARY
+    if picked is not None and not text_binary:
+        return picked
+    if text_binary:
+        raise IncompatibleSchema(
+            f"{_subject(path)} would read old {_kind(branch)} values as {_kind(picked)} "
+            f"({_describe(old)} to {_describe(new)}; a union reads with its first matching "
+            "branch): Avro's string<->bytes promotion is refused, no warehouse column "
+            "changes between text and binary",
+            field=path,
+            rule="string_bytes_change",
+        )
+    raise IncompatibleSchema(
+        f"{_subject(path)} changes type from {_describe(old)} to {_describe(new)}; "
+        f"{_PROMOTIONS_TEXT}",
+        field=path,
+        rule="type_change",
+    )
+
+
 def _matches(old: Any, new: Any) -> bool:
     """Whether Avro resolution picks ``new`` for ``old`` (the shallow test)."""
     old_kind, new_kind = _kind(old), _kind(new)
@@ -173,8 +210,20 @@ def _matches(old: Any, new: Any) -> bool:
     return old_kind == new_kind or new_kind in PROMOTIONS.get(old_kind, set())
 
 
+def _decimal_widens(old: Any, new: Any) -> bool:
+    """A decimal gaining precision at the same scale: the same unscaled values."""
+    if not (_logical(old) or "").startswith("decimal") or not (_logical(new) or "").startswith(
+        "decimal"
+    ):
+        return False
+    same_scale = old.get("scale", 0) == new.get("scale", 0)
+    return bool(same_scale and new.get("precision", 0) >= old.get("precision", 0))
+
+
 def _logical(avro_type: Any) -> str | None:
-    if not isinstance(avro_type, dict) or "logicalType" not in avro_type:
+    """The type's logical type, None for none or an invalid one (ignored, as the Avro
+    specification says: the column is the underlying type's)."""
+    if not isinstance(avro_type, dict) or not valid_logical(avro_type):
         return None
     logical = str(avro_type["logicalType"])
     if logical == "decimal":

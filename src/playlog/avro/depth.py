@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from playlog.avro.ocf import read_long
+from playlog.avro.varint import read_long
 from playlog.errors import InvalidPayload
 
 DEFAULT_DEPTH = 64

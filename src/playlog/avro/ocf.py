@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from playlog.avro.codecs import CODECS
+from playlog.avro.varint import read_long
 from playlog.errors import InvalidPayload
 
 MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
 SUPPORTED_CODECS = CODECS  # every codec of Avro 1.12
+__all__ = ["MAGIC", "SUPPORTED_CODECS", "SYNC_SIZE", "Container", "blocks", "read_long", "walk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,23 +33,6 @@ class Container:
     schema_json: str
     codec: str
     count: int  # events in all blocks
-
-
-def read_long(buf: bytes, pos: int) -> tuple[int, int]:
-    """Decode one zig-zag varint long at ``pos``; returns (value, next position)."""
-    shift = 0
-    raw = 0
-    while True:
-        if pos >= len(buf):
-            raise InvalidPayload("truncated Avro data: varint runs past the end of the body")
-        byte = buf[pos]
-        pos += 1
-        raw |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (raw >> 1) ^ -(raw & 1), pos
-        shift += 7
-        if shift > 63:
-            raise InvalidPayload("corrupt Avro data: varint longer than 10 bytes")
 
 
 def _read_bytes(buf: bytes, pos: int) -> tuple[bytes, int]:

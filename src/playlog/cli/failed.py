@@ -117,18 +117,28 @@ def replay_message(row: list[Any], data_topic: str, copy_topic: str) -> tuple[st
     return data_topic, Message(game.encode(), body, headers)
 
 
+@dataclasses.dataclass
+class Replayed:
+    sent: dict[str, int]  # failed events appended, per stage
+    # sources of failed events stored without their payload (the warehouse refused
+    # it): nothing to send again; they stay unreplayed
+    skipped: list[str]
+
+
 def replay_all(
     query: Any, log: Log, conditions: list[str], data_topic: str, copy_topic: str
-) -> dict[str, int]:
-    """Append every unreplayed failed event matching ``conditions`` where it failed;
-    how many per stage."""
-    sent: dict[str, int] = {}
+) -> Replayed:
+    """Append every unreplayed failed event matching ``conditions`` where it failed."""
+    done = Replayed({}, [])
     for rows in pages(query, conditions):
         by_topic: dict[str, list[Message]] = {}
         for row in rows:
+            if not row[4]:  # b"" from the file, "" (base64) from the server
+                done.skipped.append(str(row[0]))
+                continue
             topic, message = replay_message(row, data_topic, copy_topic)
             by_topic.setdefault(topic, []).append(message)
-            sent[str(row[1])] = sent.get(str(row[1]), 0) + 1
+            done.sent[str(row[1])] = done.sent.get(str(row[1]), 0) + 1
         for topic, messages in by_topic.items():
             log.append(topic, messages)
-    return sent
+    return done

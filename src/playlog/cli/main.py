@@ -207,7 +207,7 @@ def replay(
     conditions = failures.filters(game, None, event_type, reason_like)
     log_ = open_log(settings)
     try:
-        sent = failures.replay_all(
+        done = failures.replay_all(
             lambda sql: run_query(settings, url, sql)[1],
             log_,
             conditions,
@@ -216,8 +216,39 @@ def replay(
         )
     finally:
         log_.close()
-    stages = ", ".join(f"{n} from {stage}" for stage, n in sorted(sent.items()))
-    console.print(f"replayed {sum(sent.values())} failed events{f' ({stages})' if sent else ''}")
+    stages = ", ".join(f"{n} from {stage}" for stage, n in sorted(done.sent.items()))
+    count = sum(done.sent.values())
+    console.print(f"replayed {count} failed events{f' ({stages})' if done.sent else ''}")
+    if done.skipped:
+        console.print(
+            f"skipped {len(done.skipped)} stored without their payload (nothing to send): "
+            + ", ".join(done.skipped[:10])
+            + (", ..." if len(done.skipped) > 10 else "")
+        )
+
+
+@app.command()
+def reconcile(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Queue lost files for loading (default: report only)")
+    ] = False,
+    wait: Annotated[
+        float, typer.Option(help="With --apply: seconds to wait for the loads (0: none)")
+    ] = 60.0,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
+    """Compare the object store, the copy topic and the load ledger: batch files never
+    loaded, ledger rows whose file is gone. --apply loads the lost files (each once)."""
+    from playlog.cli.reconcile import render, run_reconcile
+
+    report = run_reconcile(settings_of(config, data_dir), url, apply, wait, console, err)
+    if as_json:
+        print(report.as_json())
+    else:
+        render(report, console)
 
 
 @app.command()

@@ -8,14 +8,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from playlog.ingest import openapi_confluent as confluent
 from playlog.ingest.idempotency import MAX_KEY_LENGTH
 from playlog.ingest.openapi_schemas import FINGERPRINT, NAME_SCHEMA, SCHEMAS
+from playlog.ingest.openapi_schemas import path_parameter as _path
+from playlog.ingest.openapi_schemas import ref as _ref
 
 JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
@@ -26,11 +25,6 @@ def _errors(*statuses: int) -> dict[str, Any]:
     """Error answers by status, all in the ``{"error": {...}}`` shape; every operation
     may also answer 431 (request head too large) and 500 (a bug)."""
     return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in (*statuses, 431, 500)}
-
-
-def _path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema,
-            "description": description}  # fmt: skip
 
 
 GAME = _path("game", NAME_SCHEMA, "The game's name.")
@@ -177,7 +171,7 @@ def _events() -> dict[str, Any]:
         "security": [{"gameKey": []}], "parameters": [GAME, idempotency, encoding, own_id],
         "requestBody": {"required": True, "content": {
             "application/avro": binary("Avro Object Container Files back to back, one event "
-                                       "type per container, codec `null` or `deflate`."),
+                                       "type per container, any codec of Avro 1.12."),
             "avro/binary": binary("The same as `application/avro`."),
             "application/vnd.apache.avro+binary": binary("Single-object encoded events back "
                 "to back: `C3 01`, the 8-byte fingerprint, the datum."),
@@ -243,13 +237,18 @@ def document() -> dict[str, Any]:
             "summary": "Game telemetry from the game client to the analytics warehouse.",
             "description": 'JSON answers; every error is `{"error": {"code": ..., '
             '"message": ..., ...}}`, an unknown path (404 `not_found`) and method (405 '
-            "`method_not_allowed`) included. Keys travel as `Authorization: Bearer <key>`.",
+            "`method_not_allowed`) included. Keys travel as `Authorization: Bearer <key>`. "
+            "The Confluent Schema Registry API's subset (`/subjects`, `/schemas/ids`, "
+            "`/compatibility`, `/config`) answers in Confluent's shapes "
+            '(`{"error_code": ..., "message": ...}`) and also takes a key as the password '
+            "of HTTP Basic auth; the rest of that API answers 404 (405 for PUT and DELETE).",
         },
-        "paths": {**_games(), **_schemas(), **_events(), **_operations()},
+        "paths": {**_games(), **_schemas(), **_events(), **_operations(), **confluent.paths()},
         "components": {
-            "schemas": SCHEMAS,
-            "responses": _error_responses(),
+            "schemas": {**SCHEMAS, **confluent.SCHEMAS},
+            "responses": {**_error_responses(), **confluent.error_responses()},
             "securitySchemes": {
+                **confluent.SECURITY_SCHEMES,
                 "adminKey": {
                     "type": "http",
                     "scheme": "bearer",
@@ -258,7 +257,7 @@ def document() -> dict[str, Any]:
                 "gameKey": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A key of the game in the path.",
+                    "description": "A key of the game in the path (or the subject's).",
                 },
             },
         },

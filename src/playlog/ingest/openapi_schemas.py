@@ -1,5 +1,6 @@
 """The JSON Schemas of the bodies and answers in the OpenAPI description
-(``playlog.ingest.openapi``): what the handlers send and read, field by field."""
+(``playlog.ingest.openapi``): what the handlers send and read, field by field; and the
+small builders both parts of the description use (``openapi``, ``openapi_confluent``)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,16 @@ _MAYBE_STRING = {"type": ["string", "null"]}
 _TABLE = {"type": "string", "description": "The warehouse table, `game.event_type`."}
 
 
-def _object(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def path_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+def object_schema(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
     return {
         "type": "object",
         "required": list(required),
@@ -43,28 +53,28 @@ def _object(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
-    "Error": _object(
+    "Error": object_schema(
         {
             "error": {
-                **_object({"code": {"type": "string"}, "message": {"type": "string"}}),
+                **object_schema({"code": {"type": "string"}, "message": {"type": "string"}}),
                 "description": "`code` is stable and machine-readable; more fields name "
                 "what failed (`field`, `rule`, `limit`, ...).",
             }
         }
     ),
-    "NewGame": {**_object({"game": NAME_SCHEMA}), "examples": [{"game": "g1"}]},
-    "Key": _object(
+    "NewGame": {**object_schema({"game": NAME_SCHEMA}), "examples": [{"game": "g1"}]},
+    "Key": object_schema(
         {
             "game": NAME_SCHEMA,
             "key_id": {"type": "string"},
             "api_key": {"type": "string", "description": "Shown once: keep it."},
         }
     ),
-    "Revoked": _object(
+    "Revoked": object_schema(
         {"game": NAME_SCHEMA, "key_id": {"type": "string"}, "revoked": {"const": True}}
     ),
-    "Games": _object({"games": {"type": "array", "items": NAME_SCHEMA}}),
-    "DeletedGame": _object(
+    "Games": object_schema({"games": {"type": "array", "items": NAME_SCHEMA}}),
+    "DeletedGame": object_schema(
         {
             "game": NAME_SCHEMA,
             "deleted": {"const": True},
@@ -72,7 +82,7 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "AvroRecord": {
-        **_object(
+        **object_schema(
             {
                 "type": {"const": "record"},
                 "name": {"type": "string", "pattern": AVRO_NAME},
@@ -83,7 +93,7 @@ SCHEMAS: dict[str, Any] = {
         "version's events (new fields need defaults).",
         "examples": [LEVELUP],
     },
-    "AvroField": _object(
+    "AvroField": object_schema(
         {
             "name": {"type": "string", "pattern": AVRO_NAME},
             "type": {
@@ -95,17 +105,17 @@ SCHEMAS: dict[str, Any] = {
         default={"description": "Needed by a field added in a later version."},
         doc={"type": "string"},
     ),
-    "Registered": _object(
+    "Registered": object_schema(
         {"fingerprint": FINGERPRINT, "version": {"type": "integer", "minimum": 1}, "table": _TABLE}
     ),
-    "Versions": _object(
+    "Versions": object_schema(
         {
             "game": NAME_SCHEMA,
             "event_type": NAME_SCHEMA,
             "table": _TABLE,
             "versions": {
                 "type": "array",
-                "items": _object(
+                "items": object_schema(
                     {
                         "version": {"type": "integer", "minimum": 1},
                         "fingerprint": FINGERPRINT,
@@ -115,7 +125,7 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
-    "Schema": _object(
+    "Schema": object_schema(
         {
             "fingerprint": FINGERPRINT,
             "game": NAME_SCHEMA,
@@ -126,7 +136,7 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "JsonEvent": {
-        **_object(
+        **object_schema(
             {"event_type": NAME_SCHEMA, "data": {"type": "object"}},
             schema={**FINGERPRINT, "description": "Pins a version; else the latest."},
         ),
@@ -134,12 +144,12 @@ SCHEMAS: dict[str, Any] = {
         "timestamps are epoch integers in the schema's unit or RFC 3339 strings.",
         "examples": [LEVELUP_EVENT],
     },
-    "Accepted": _object({"accepted": {"type": "integer", "minimum": 1}}),
+    "Accepted": object_schema({"accepted": {"type": "integer", "minimum": 1}}),
     "Query": {
-        **_object({"sql": {"type": "string", "minLength": 1}}),
+        **object_schema({"sql": {"type": "string", "minLength": 1}}),
         "examples": [{"sql": "select count(*) from g1.levelup"}, {"sql": "select 1"}],
     },
-    "QueryResult": _object(
+    "QueryResult": object_schema(
         {
             "columns": {"type": "array", "items": {"type": "string"}},
             "rows": {"type": "array", "items": {"type": "array"}},
@@ -147,14 +157,14 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Status": {
-        **_object(
+        **object_schema(
             {
                 "at": _NUMBER,
                 "freshness_slo_s": _NUMBER,
                 "totals": {"type": "object", "additionalProperties": _MAYBE_NUMBER},
                 "tables": {
                     "type": "array",
-                    "items": _object(
+                    "items": object_schema(
                         {
                             "table": _TABLE,
                             "rows": _NUMBER,
@@ -171,9 +181,9 @@ SCHEMAS: dict[str, Any] = {
                 "heartbeat_interval_s": _NUMBER,
                 "stages": {"type": "object", "additionalProperties": _MAYBE_NUMBER},
                 "lag": {"type": "array", "items": {"type": "object"}},
-                "loader": _object({"state": _MAYBE_STRING, "reason": _MAYBE_STRING}),
+                "loader": object_schema({"state": _MAYBE_STRING, "reason": _MAYBE_STRING}),
                 "warehouse_up": {"type": ["boolean", "null"]},
-                "canary": _object(
+                "canary": object_schema(
                     {"ok": {"type": ["boolean", "null"]}, "latency_s": _MAYBE_NUMBER}
                 ),
                 "refused": {"type": "object", "additionalProperties": _NUMBER},
@@ -185,8 +195,8 @@ SCHEMAS: dict[str, Any] = {
         "description": "What the status page shows; `failed` is null where "
         "`playlog.failed_events` cannot be read.",
     },
-    "Health": _object({"status": {"const": "ok"}}),
-    "Ready": _object(
+    "Health": object_schema({"status": {"const": "ok"}}),
+    "Ready": object_schema(
         {
             "ready": {"type": "boolean"},
             "checks": {

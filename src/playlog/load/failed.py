@@ -96,21 +96,35 @@ class FailedEventSink:
 
     def _insert(self, events: Sequence[FailedEvent]) -> list[str]:
         """``record_failed``; a batch the warehouse refuses (``WarehouseError``: the
-        data) goes one by one, and an event it still refuses goes without its payload
-        (e.g. over Redshift's VARBYTE limit), the reason saying so: one bad row must
-        not hold back every later dead letter."""
+        data) goes one by one, so that one bad row holds back no other."""
         try:
             return self._warehouse.record_failed(events)
         except WarehouseError as exc:
             if len(events) > 1:
                 return [source for e in events for source in self._insert([e])]
-            event = events[0]
-            if not event.payload:
-                raise
+            return self._insert_refused(events[0], exc)
+
+    def _insert_refused(self, event: FailedEvent, exc: WarehouseError) -> list[str]:
+        """An event the warehouse refuses goes without its payload (e.g. over Redshift's
+        VARBYTE limit), the reason saying so; one it still refuses goes as a minimal row
+        (its source, stage and reason ``unrecordable: ...``): retrying a row that can
+        never fit would block every later dead letter. A minimal row refused raises
+        (retried: then the table itself is the problem)."""
+        if event.payload:
             log.error("failed event %s recorded without its payload: %s", event.source, exc)
             note = f" (payload of {len(event.payload)} bytes not stored: {exc.message})"
             stripped = dataclasses.replace(event, payload=b"", reason=event.reason + note)
-            return self._warehouse.record_failed([stripped])
+            try:
+                return self._warehouse.record_failed([stripped])
+            except WarehouseError as again:
+                exc = again
+        log.error("failed event %s recorded as unrecordable: %s", event.source, exc)
+        minimal = FailedEvent(
+            failed_at_ms=event.failed_at_ms, stage=event.stage, game="", event_type="",
+            schema_hash="", reason=f"unrecordable: {event.reason} ({exc.message})",
+            source=event.source, payload=b"",
+        )  # fmt: skip
+        return self._warehouse.record_failed([minimal])
 
     def _commit(self, subscription: Subscription, records: Sequence[Record]) -> None:
         offsets: dict[int, int] = {}

@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from playlog.contracts import CopyTask
+from playlog.contracts import REPLAY_OF, CopyTask
 from playlog.errors import (
     CorruptRecord,
     RecordsExpired,
@@ -265,14 +265,18 @@ class Loader:
     ) -> None:
         """Until the dead-letter topic took it: only then is the record done.
 
-        A task's failure is named after its file (``source`` = the file key, or the
-        failed event the task replays): a task delivered twice fails as one event."""
+        A task's failure is named after its file (``source`` = the file key): a task
+        delivered twice fails as one event. Never after the failed event a replay's
+        task replays (header ``replay_of`` links to it): that row exists already, and
+        a replayed record's tasks (one per event type) may fail one by one."""
         delay = self._settings.health_interval_s
         if task is None:
             message = dead_letter(record, exc, "load")
         else:
             about = {"game": task.game, "event_type": task.event_type}
-            message = dead_letter(record, exc, "load", task.replay_of or task.key, **about)
+            if task.replay_of:
+                about[REPLAY_OF] = task.replay_of
+            message = dead_letter(record, exc, "load", task.key, **about)
         while not stop.is_set():
             try:
                 self._log.append(self._dead_topic, [message])

@@ -46,14 +46,14 @@ def dead_letter(
     """``record`` for the dead-letter topic: as it was, plus why, when and where from.
 
     The ``source`` header is the dead letter's id: ``topic/partition/offset`` of the
-    record by default (a stage passes a better one: the loader the task's file key),
+    record by default (a stage passes a better one: the loader the task's file key;
+    the processor adds the range's incarnation, :func:`in_incarnation`),
     the failed event's own source for a record ``playlog replay`` sent again. It
     depends on the data's position only, never on the error. A stage that crashes
     after appending its dead letters and before appending its tasks or committing
     appends them again on replay, with the same ``source``: ``playlog.failed_events``
     keeps one row per ``source``. ``about`` adds ``event_type``/``schema_hash``.
     """
-    position = f"{record.topic}/{record.partition}/{record.offset}"
     headers = {
         **record.headers,
         **about,
@@ -61,9 +61,30 @@ def dead_letter(
         "category": failure_category(exc),
         "stage": stage,
         "failed_at_ms": str(int(time.time() * 1000)),
-        "source": source or record.headers.get("replay_of") or position,
+        "source": source
+        or record.headers.get("replay_of")
+        or position(record.topic, record.partition, record.offset),
     }
     return Message(record.key, record.value, headers)
+
+
+def position(topic: str, partition: int, offset: int, incarnation: str = "") -> str:
+    """A record's place as a dead letter's ``source`` names it: ``topic/partition/offset``,
+    plus ``@incarnation`` where the log has one: a rewound log gives the same offsets
+    to new records, which are other failed events (``@`` is in no topic name)."""
+    return f"{topic}/{partition}/{offset}" + (f"@{incarnation}" if incarnation else "")
+
+
+def in_incarnation(message: Message, incarnation: str) -> Message:
+    """A dead letter named by its record's position, now named in ``incarnation`` (the
+    incarnation of the range it was read in, which only the stage knows). A replay's
+    dead letter keeps the source of the failed event it replays."""
+    if not incarnation or "replay_of" in message.headers:
+        return message
+    source = message.headers["source"]
+    return Message(
+        message.key, message.value, {**message.headers, "source": f"{source}@{incarnation}"}
+    )
 
 
 # Exceptions from decoding bytes (a damaged block) vs. from converting decoded values

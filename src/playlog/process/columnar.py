@@ -57,6 +57,13 @@ def fast_path_fits(writer: EventSchema, latest: EventSchema) -> bool:
     if writer.fingerprint == latest.fingerprint:
         return True
     latest_types = {f["name"]: f["type"] for f in latest.raw["fields"]}
+    written = {f["name"] for f in writer.raw["fields"]}
+    # A field renamed with aliases reads another column: not a default to broadcast.
+    if any(
+        f["name"] not in written and set(f.get("aliases", ())) & written
+        for f in latest.raw["fields"]
+    ):
+        return False
     kinds = {c.field: c.kind for c in writer.columns}
     for writer_field in writer.raw["fields"]:
         kind = writer_field["type"]

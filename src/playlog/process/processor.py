@@ -25,7 +25,7 @@ from prometheus_client import Counter
 
 from playlog.contracts import Engine, OffsetRange, RangeResult
 from playlog.errors import ConfigError, TransientError
-from playlog.log.base import Log, Message, dead_letter
+from playlog.log.base import Log, Message, dead_letter, in_incarnation
 from playlog.monitor import metrics
 from playlog.process.lease import Lease, LeaseLost
 from playlog.process.plans import Plan, PlanStore
@@ -126,7 +126,7 @@ class Processor:
             return 0
         ranges = [span for span, _ in done]
         results = [result for _, result in done]
-        dead = [m for r in results for m in r.dead_letters]
+        dead = [in_incarnation(m, s.incarnation) for s, r in done for m in r.dead_letters]
         if dead:
             self._check_lease()
             self._log.append(self._dead_topic, dead)

@@ -1,13 +1,15 @@
 """Records ``playlog replay`` sent again, and what a dead letter says it is about.
 
 A replayed record (header ``replay_of``: the failed event's ``source``, the
-``topic/partition/offset`` the record first had) is transformed as if it sat at that
-original position, alone, in a range of its own marked ``replay``:
+``topic/partition/offset[@incarnation]`` the record first had) is transformed as if it
+sat at that original position, alone, in a range of its own marked ``replay``:
 
 * its events get the event ids the original would have had;
-* its files get keys of their own (``...-{offset}-{offset}-replay.parquet``), the
-  same for every replay of that failed event, so their COPY tasks get the same ids
-  and the loader's ledger loads a failed event replayed twice once;
+* its files get keys of their own (``...-{offset}-{offset}-replay-{incarnation}.parquet``;
+  ``-replay`` alone for a source without one), the same for every replay of that
+  failed event, so their COPY tasks get the same ids and the loader's ledger loads a
+  failed event replayed twice once; a record at the same offset of a rewound log is
+  another failed event, with other keys;
 * its tasks carry ``replay_of``: the loader marks the failed event replayed in the
   transaction that loads them.
 """
@@ -23,31 +25,38 @@ from playlog.contracts import FORMAT_SINGLE_OBJECT, REPLAY_OF, OffsetRange, Rang
 from playlog.errors import CorruptRecord, PlaylogError
 from playlog.log.base import Record, dead_letter
 
-# The incarnation of a replay's range: it keeps its keys apart from the original's.
+# The incarnation of a replay's range (plus ``-{the original's}``): it keeps its keys
+# apart from the original's.
 REPLAY_INCARNATION = "replay"
 
 Transform = Callable[[OffsetRange, list[Record]], RangeResult]
 SchemaLookup = Callable[[str, str], EventSchema]
 
 
-def original_position(source: str) -> tuple[str, int, int]:
-    """``"playlog.events/3/41"`` -> ``("playlog.events", 3, 41)``; CorruptRecord else."""
+def original_position(source: str) -> OffsetRange:
+    """``"playlog.events/3/41@0a1b"`` -> the replay range ``playlog.events`` 3, 41..41,
+    incarnation ``replay-0a1b`` (``replay`` for a source without one); CorruptRecord
+    for a source that is no position."""
+    place, _, incarnation = source.partition("@")
     try:
-        topic, partition, offset = source.rsplit("/", 2)
-        return topic, int(partition), int(offset)
+        topic, partition, offset = place.rsplit("/", 2)
+        replay_of = OffsetRange(topic, int(partition), int(offset), int(offset))
     except ValueError:
         raise CorruptRecord(f"replay_of {source!r} is not topic/partition/offset") from None
+    suffix = f"-{incarnation}" if incarnation else ""
+    return dataclasses.replace(replay_of, incarnation=REPLAY_INCARNATION + suffix)
 
 
 def replay(record: Record, transform: Transform) -> RangeResult:
     """``record`` transformed at its original position, its tasks marked as a replay."""
     source = record.headers[REPLAY_OF]
     try:
-        topic, partition, offset = original_position(source)
+        span = original_position(source)
     except CorruptRecord as exc:
         return RangeResult([], [dead_letter(record, exc, "process", **about(record))], 0)
-    original = dataclasses.replace(record, topic=topic, partition=partition, offset=offset)
-    span = OffsetRange(topic, partition, offset, offset, REPLAY_INCARNATION)
+    original = dataclasses.replace(
+        record, topic=span.topic, partition=span.partition, offset=span.first
+    )
     result = transform(span, [original])
     result.tasks = [dataclasses.replace(t, replay_of=source) for t in result.tasks]
     return result

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from playlog.avro.compat import check_backward, same_types
+from playlog.avro.compat import WIDENINGS, check_backward, same_types
 from playlog.avro.schema import EventSchema, fingerprint_of, validate_record_schema
-from playlog.avro.types import PROMOTIONS, Column, columns_of
+from playlog.avro.types import Column, columns_of
 from playlog.errors import (
     Conflict,
     IncompatibleSchema,
@@ -136,6 +136,16 @@ class Registry:
         the same logical types (a header saying timestamp-micros where timestamp-millis
         is registered has the same hash, and its values would be stored 1000x off)."""
         found = self.lookup(game, fingerprint_of(schema_json))
+        # Versions differing only in logical types (a decimal widened) share a hash.
+        found = next(
+            (
+                version
+                for version in reversed(self.versions(game, found.event_type))
+                if version.fingerprint == found.fingerprint
+                and _same_logical_types(version.schema_json, schema_json)
+            ),
+            found,
+        )
         if not _same_logical_types(found.schema_json, schema_json):
             raise InvalidPayload(
                 f"the container's schema has the hash of {found.table} version "
@@ -257,8 +267,8 @@ def _same_version(
     history: list[EventSchema], raw: dict[str, Any], fingerprint: str
 ) -> EventSchema | None:
     """The version in ``history`` that ``raw`` is. The hash ignores logical types: the
-    same hash with another logical type is a new version (which the evolution checks
-    refuse), not this one."""
+    same hash with another logical type is a new version (refused by the evolution
+    checks, unless a decimal widened), not this one."""
     for old in history:
         if old.fingerprint == fingerprint and same_types(old.raw, raw):
             return old
@@ -306,25 +316,31 @@ def check_evolution(history: list[EventSchema], latest: dict[str, Any]) -> None:
 
 def check_columns_fit(history: list[EventSchema], latest: dict[str, Any]) -> None:
     """Each column ``latest`` shares with an earlier version (by lower-case name, so
-    fields ``A`` and ``a`` are one column) keeps its type or widens along a promotion.
-    string <-> bytes is an Avro promotion no warehouse column can follow in place."""
+    fields ``A`` and ``a`` are one column) keeps its type or widens along a promotion
+    or to a decimal of more digits. Avro may allow more (an int becoming a union of
+    int and string, stored as JSON text): no warehouse column follows that in place."""
     before = {c.name: c for s in history for c in s.columns}
     for column in columns_of(latest):
         old = before.get(column.name)
-        if old is None or old.kind == column.kind == "json":
+        if old is None or old.kind == column.kind == "json" or _column_follows(old, column):
             continue
-        same = (old.kind, old.precision, old.scale) == (column.kind, column.precision, column.scale)
-        widened = column.kind in PROMOTIONS.get(old.kind, set()) - {"string", "bytes"}
-        if not (same or widened):
-            raise IncompatibleSchema(
-                f"field {column.field!r} would store {_kind_text(column)} in column "
-                f"{column.name!r}, which an earlier version made {_kind_text(old)}; "
-                "a column keeps its type (it may only widen: int->long/float/double, "
-                "long->float/double, float->double)",
-                field=column.field,
-                # the same field changing type, or another field meeting its column
-                rule="type_change" if old.field == column.field else "column_type_conflict",
-            )
+        raise IncompatibleSchema(
+            f"field {column.field!r} would store {_kind_text(column)} in column "
+            f"{column.name!r}, which an earlier version made {_kind_text(old)}; "
+            "a column keeps its type (it may only widen: int->long/float/double, "
+            "long->float/double, float->double, a decimal to more digits of the same scale)",
+            field=column.field,
+            # the same field changing type, or another field meeting its column
+            rule="column_type_change" if old.field == column.field else "column_type_conflict",
+        )
+
+
+def _column_follows(old: Column, new: Column) -> bool:
+    if old.kind == new.kind == "decimal":
+        return old.scale == new.scale and old.precision <= new.precision
+    if old.kind == new.kind:
+        return True
+    return new.kind in WIDENINGS.get(old.kind, set())
 
 
 def _kind_text(column: Column) -> str:

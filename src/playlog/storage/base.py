@@ -7,6 +7,7 @@ simply replaces it with the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -21,6 +22,10 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def delete(self, key: str) -> None: ...
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every object key starting with ``prefix``, in key order (``playlog
+        reconcile`` lists the store); raises ``StoreUnavailable`` like ``get``."""
 
     def uri(self, key: str) -> str:
         """Where the warehouse can find the object (``file://...``, ``s3://...``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from playlog.errors import ConfigError, ObjectMissing, StoreUnavailable
@@ -62,8 +63,21 @@ class LocalStore:
         except OSError as exc:
             raise _unavailable(exc, f"delete {key}") from exc
 
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        # Half-written files (``.tmp-*``, see ``put``) are no objects yet.
+        try:
+            paths = sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*"))
+            found = [k for k in paths if k.startswith(prefix) and not _is_tmp(k)]
+            yield from (k for k in found if (self.root / k).is_file())
+        except OSError as exc:
+            raise _unavailable(exc, f"list {prefix or '/'}") from exc
+
     def uri(self, key: str) -> str:
         return self._path(key).as_uri()
+
+
+def _is_tmp(key: str) -> bool:
+    return key.rsplit("/", 1)[-1].startswith(".tmp-")
 
 
 def _make_dirs(folder: Path) -> None:

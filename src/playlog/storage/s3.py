@@ -8,6 +8,7 @@ boto3 is untyped, so the client stays behind this class as ``Any``.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -165,6 +166,15 @@ class S3Store:
             self._client.delete_object(Bucket=self.bucket, Key=full)  # absent: no error
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, f"delete {full}") from exc
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        pages = self._client.get_paginator("list_objects_v2")
+        try:  # S3 lists in UTF-8 binary order, a page of up to 1000 at a time
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for entry in page.get("Contents", []):
+                    yield str(entry["Key"])[len(self.prefix) :]
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, f"list {self.prefix + prefix}") from exc
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,6 +59,16 @@ class Warehouse(Protocol):
         there yet, in ONE transaction; returns the sources inserted now. Recording the
         same dead letter again (a redelivery, a stage's replay) changes nothing.
         Raises like ``load``."""
+
+    def loads_before(
+        self, before: dt.datetime, after_task_id: str, limit: int
+    ) -> list[tuple[str, str]]:
+        """``(task_id, file_key)`` of up to ``limit`` ledger rows loaded before
+        ``before`` with a task id after ``after_task_id``, in task-id order."""
+
+    def forget_loads(self, task_ids: Sequence[str]) -> int:
+        """Delete these tasks' ledger rows in ONE transaction; how many there were.
+        Only ledger retention may call it: a forgotten task would load again."""
 
     def check(self) -> None:
         """Run a real test query; raise ``WarehouseUnavailable`` (and nothing else: the

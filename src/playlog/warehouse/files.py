@@ -10,6 +10,7 @@ versions combine in one load. Nothing is ever narrowed.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -30,7 +31,7 @@ SQL_TO_ARROW: dict[str, pa.DataType] = {
     "double precision": pa.float64(),
     "timestamp_ns": pa.timestamp("ns"),  # DuckDB's; the file holds the Avro long
 }
-_RANK = {pa.int32(): 0, pa.int64(): 1, pa.float32(): 2, pa.float64(): 3}
+_MAX_DECIMAL128 = 38
 # Avro's promotions between the Arrow types above: what may be cast, and to what; and
 # the Avro long of a nanosecond timestamp to DuckDB's TIMESTAMP_NS.
 _WIDENS = {
@@ -64,6 +65,23 @@ def read_batch_file(
         raise WarehouseError(f"{task.key}: not a loadable Parquet file: {exc}") from exc
 
 
+def arrow_of_sql(sql_type: str) -> pa.DataType | None:
+    """The Arrow type a file's column is cast to for a table column of ``sql_type``
+    (information_schema's name, decimals as ``decimal(p,s)``), if a version can widen it."""
+    name = sql_type.lower()
+    digits = re.fullmatch(r"decimal\((\d+),(\d+)\)", name)
+    if digits is not None and int(digits[1]) <= _MAX_DECIMAL128:
+        return pa.decimal128(int(digits[1]), int(digits[2]))
+    return SQL_TO_ARROW.get(name)
+
+
+def _widens(source: pa.DataType, target: pa.DataType) -> bool:
+    if pa.types.is_decimal(source) and pa.types.is_decimal(target):
+        # A decimal version with more digits of the same scale (see compat).
+        return bool(source.scale == target.scale and source.precision < target.precision)
+    return target in _WIDENS.get(source, set())
+
+
 def widen(table: pa.Table, types: Mapping[str, pa.DataType]) -> pa.Table:
     """``table`` with each column whose type an Avro promotion widens to ``types[name]``
     cast to it; every other column as it is. Unsafe casts on purpose: long -> float
@@ -71,7 +89,7 @@ def widen(table: pa.Table, types: Mapping[str, pa.DataType]) -> pa.Table:
     a float's range holds every long)."""
     for index, field in enumerate(table.schema):
         target = types.get(field.name)
-        if target is not None and target in _WIDENS.get(field.type, set()):
+        if target is not None and _widens(field.type, target):
             table = table.set_column(
                 index, field.name, table.column(index).cast(target, safe=False)
             )
@@ -83,6 +101,6 @@ def narrower_than(table: pa.Table, types: Mapping[str, pa.DataType]) -> bool:
     file's? Then the belief is out of date: the table was widened since."""
     for field in table.schema:
         target = types.get(field.name)
-        if target in _RANK and field.type in _RANK and _RANK[target] < _RANK[field.type]:
+        if target is not None and _widens(target, field.type):
             return True
     return False

@@ -6,6 +6,7 @@ Pure functions; the dialect comes in as a ``TypeMapper`` and a placeholder style
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -26,10 +27,16 @@ FAILED_INSERTED = (
 
 
 def columns_sql(game_placeholder: str) -> str:
-    """``{column: information_schema type}`` of one table; parameters: schema, table."""
+    """``{column: information_schema type}`` of one table; parameters: schema, table.
+    A decimal comes as ``decimal(p,s)`` on every warehouse (PostgreSQL and Redshift
+    say only ``numeric``): its precision decides whether a new version widens it."""
     p = game_placeholder
     return (
-        "SELECT column_name, data_type FROM information_schema.columns "
+        "SELECT column_name, CASE WHEN numeric_scale IS NOT NULL AND "
+        "substr(lower(data_type), 1, 7) IN ('numeric', 'decimal') "
+        "THEN 'decimal(' || "
+        "CAST(numeric_precision AS VARCHAR(8)) || ',' || CAST(numeric_scale AS VARCHAR(8)) "
+        "|| ')' ELSE data_type END FROM information_schema.columns "
         f"WHERE table_schema = {p} AND table_name = {p}"
     )
 
@@ -95,32 +102,58 @@ def alter_plan(
     existing: Mapping[str, str], columns: Sequence[Column], types: TypeMapper
 ) -> tuple[list[Column], list[Column]]:
     """What brings a table with ``existing`` ``{column: SQL type}`` up to ``columns``:
-    (columns to add, columns to widen along an Avro promotion). Nothing is ever
-    dropped or narrowed: a table keeps every column any version had. A column that
-    exists with a type its values cannot follow (left by an earlier version, a crash
-    between DDL and catalog, or a hand-made change) is refused, naming the field."""
+    (columns to add, columns to widen along an Avro promotion or to a wider decimal).
+    Nothing is ever dropped or narrowed: a table keeps every column any version had.
+    A column that exists with a type its values cannot follow (left by an earlier
+    version, a crash between DDL and catalog, or a hand-made change) is refused,
+    naming the field."""
     add, widen = [], []
     for column in columns:
         current = existing.get(column.name)
         if current is None:
             add.append(column)
-            continue
-        held, kind = _held_kind(current), _held_kind(types.sql_type(column))
-        if held is None or kind is None or held == kind:
-            continue  # a type we do not know is left as it is
-        if held in _NUMBERS and kind in PROMOTIONS.get(held, set()):
+        elif _widens(current, column, types):
             widen.append(column)
-        elif not (kind in _NUMBERS and held in PROMOTIONS.get(kind, set())):
-            # (narrower numbers are widened when loaded; anything else cannot load)
-            raise IncompatibleSchema(
-                f"field {column.field!r} would store {kind} values in column "
-                f"{column.name!r}, which the warehouse holds as {current}; a column keeps "
-                "its type (it may only widen: int->long/float/double, long->float/double, "
-                "float->double)",
-                field=column.field,
-                rule="column_type_conflict",
-            )
     return add, widen
+
+
+def _widens(current: str, column: Column, types: TypeMapper) -> bool:
+    """Whether the column, held as SQL type ``current``, must widen for ``column``'s
+    values; raises when they cannot go there at all."""
+    held, kind = _held_kind(current), _held_kind(types.sql_type(column))
+    if held is None or kind is None:
+        return False  # a type we do not know is left as it is
+    if held == kind == "decimal":
+        return _decimal_widens(current, column)
+    if held == kind:
+        return False
+    if held in _NUMBERS and kind in PROMOTIONS.get(held, set()):
+        return True
+    if kind in _NUMBERS and held in PROMOTIONS.get(kind, set()):
+        return False  # narrower numbers are widened when loaded
+    raise _conflict(current, column, kind)
+
+
+def _decimal_widens(current: str, column: Column) -> bool:
+    """DECIMAL(p,s) takes a decimal of the same scale: widened when it has more digits."""
+    digits = re.fullmatch(r"\s*(?:decimal|numeric)\s*\((\d+)\s*,\s*(\d+)\)\s*", current.lower())
+    if digits is None:
+        return False  # the precision is not known: left as it is
+    precision, scale = int(digits[1]), int(digits[2])
+    if scale != column.scale:
+        raise _conflict(current, column, f"decimal({column.precision},{column.scale})")
+    return column.precision > precision
+
+
+def _conflict(current: str, column: Column, kind: str) -> IncompatibleSchema:
+    return IncompatibleSchema(
+        f"field {column.field!r} would store {kind} values in column "
+        f"{column.name!r}, which the warehouse holds as {current}; a column keeps "
+        "its type (it may only widen: int->long/float/double, long->float/double, "
+        "float->double, a decimal to more digits of the same scale)",
+        field=column.field,
+        rule="column_type_conflict",
+    )
 
 
 def _held_kind(sql_type: str) -> str | None:
@@ -172,18 +205,37 @@ def failed_insert_sql(count: int, placeholder: str = "%s") -> str:
     return f"INSERT INTO {FAILED} ({', '.join(FAILED_INSERTED)}) VALUES {', '.join([row] * count)}"
 
 
-def failed_row(event: FailedEvent) -> tuple[Any, ...]:
-    """``event`` as the values of :data:`FAILED_INSERTED`."""
+def failed_row(event: FailedEvent, types: TypeMapper) -> tuple[Any, ...]:
+    """``event`` as the values of :data:`FAILED_INSERTED`, its descriptive text cut to
+    the widths of :func:`failed_events_ddl`'s columns (Redshift's are bounded; a
+    record holding many schemas lists more hashes than fit): a row that cannot fit
+    would be refused again on every retry."""
     failed_at = dt.datetime.fromtimestamp(event.failed_at_ms / 1000, dt.UTC)
+    text, string = _width(types.text), _width(types.names["string"])
     return (
-        failed_at, event.stage, event.game, event.event_type, event.schema_hash,
-        event.reason, event.source, event.payload,
+        failed_at, _cut(event.stage, text), _cut(event.game, text),
+        _cut(event.event_type, text), _cut(event.schema_hash, text),
+        _cut(event.reason, string), event.source, event.payload,
     )  # fmt: skip
 
 
+def _width(sql_type: str) -> int | None:
+    """``VARCHAR(512)`` -> 512; None for an unbounded text type."""
+    match = re.fullmatch(r"VARCHAR\((\d+)\)", sql_type, re.IGNORECASE)
+    return int(match[1]) if match else None
+
+
+def _cut(text: str, width: int | None) -> str:
+    """``text`` in at most ``width`` UTF-8 bytes (Redshift's VARCHAR counts bytes, a
+    character PostgreSQL's: bytes fit both), never splitting a character."""
+    if width is None:
+        return text
+    return text.encode()[:width].decode(errors="ignore")
+
+
 def failed_mark_sql(count: int, placeholder: str = "%s", now: str = "now()") -> str:
-    """Mark failed events replayed (once: a later load of the same replay finds the
-    task in the ledger and never gets here)."""
+    """Mark failed events replayed, once: a later load of the same replay (the ledger
+    skips it) leaves the first mark's time."""
     return (
         f"UPDATE {FAILED} SET replayed_at = {now} "
         f"WHERE replayed_at IS NULL AND source IN ({_placeholders(count, placeholder)})"
@@ -202,6 +254,20 @@ def ledger_insert_sql(count: int, placeholder: str = "%s", now: str = "now()") -
         f"INSERT INTO {LEDGER} (task_id, table_name, file_key, row_count, loaded_at) "
         f"VALUES {', '.join([row] * count)}"
     )
+
+
+def ledger_page_sql(limit: int, placeholder: str = "%s") -> str:
+    """Ledger rows loaded before a time (parameter 1), task ids after one (2), in id
+    order: what ledger retention walks a page at a time."""
+    return (
+        f"SELECT task_id, file_key FROM {LEDGER} "
+        f"WHERE loaded_at < {placeholder} AND task_id > {placeholder} "
+        f"ORDER BY task_id LIMIT {int(limit)}"
+    )
+
+
+def ledger_delete_sql(count: int, placeholder: str = "%s") -> str:
+    return f"DELETE FROM {LEDGER} WHERE task_id IN ({_placeholders(count, placeholder)})"
 
 
 @dataclass(frozen=True)

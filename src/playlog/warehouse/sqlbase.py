@@ -10,12 +10,15 @@
 (table, column list) in sorted order -> ``copy_group`` per group -> ledger rows ->
 COMMIT. ``ensure_table`` is the idempotent create/alter plan of ``sql``. ``query``
 runs one statement that ``sqlcheck`` lets through, in a read-only transaction that is
-rolled back. ``check`` raises ``WarehouseUnavailable`` and nothing else. Models: dlt's
-``SqlClientBase`` and quix-streams' ``BatchingSink`` (the base batches, a sink writes).
+rolled back. ``loads_before``/``forget_loads`` page and delete ledger rows (ledger
+retention, load/ledger.py). ``check`` raises ``WarehouseUnavailable`` and nothing
+else. Models: dlt's ``SqlClientBase`` and quix-streams' ``BatchingSink`` (the base
+batches, a sink writes).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +42,7 @@ from playlog.storage.base import ObjectStore
 from playlog.warehouse import sql as sqltext
 from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 from playlog.warehouse.dberrors import ErrorTable
-from playlog.warehouse.files import SQL_TO_ARROW, narrower_than
+from playlog.warehouse.files import arrow_of_sql, narrower_than
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import TypeMapper
@@ -161,11 +164,8 @@ class SqlWarehouse(Generic[C]):
         if known is None or any(narrower_than(f, known) for f in files):
             query = sqltext.columns_sql(self.placeholder)
             rows = self._select(conn, query, [group.game, group.event_type])
-            known = {
-                str(name): SQL_TO_ARROW[str(kind).lower()]
-                for name, kind in rows
-                if str(kind).lower() in SQL_TO_ARROW
-            }
+            arrow = {str(name): arrow_of_sql(str(kind)) for name, kind in rows}
+            known = {name: kind for name, kind in arrow.items() if kind is not None}
             self._widths[group.table] = known
         return known
 
@@ -248,10 +248,12 @@ class SqlWarehouse(Generic[C]):
             rows = sorted((t.task_id, t.table, t.key, t.rows) for t in todo)
             insert = sqltext.ledger_insert_sql(len(rows), self.placeholder, self.now_sql)
             self._execute(conn, insert, [v for row in rows for v in row])
-        replayed = sorted({t.replay_of for t in todo if t.replay_of})
-        if replayed:  # marked in the transaction that loads the replay: exactly once
-            mark = sqltext.failed_mark_sql(len(replayed), self.placeholder, self.now_sql)
-            self._execute(conn, mark, replayed)
+        # Marked in the transaction that loads the replay; a replay the ledger skips
+        # (its file loaded already, e.g. by ``reconcile --apply``) is marked too, else
+        # every ``playlog replay`` would send it again. Marking is once: see the SQL.
+        if replays:
+            mark = sqltext.failed_mark_sql(len(replays), self.placeholder, self.now_sql)
+            self._execute(conn, mark, replays)
         return [t.task_id for t in todo]
 
     def record_failed(self, events: Sequence[FailedEvent]) -> list[str]:
@@ -272,8 +274,27 @@ class SqlWarehouse(Generic[C]):
         new = sorted((e for e in events if e.source not in present), key=lambda e: e.source)
         if new:
             insert = sqltext.failed_insert_sql(len(new), self.placeholder)
-            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e)])
+            self._execute(conn, insert, [v for e in new for v in sqltext.failed_row(e, self.types)])
         return [e.source for e in new]
+
+    def loads_before(
+        self, before: dt.datetime, after_task_id: str, limit: int
+    ) -> list[tuple[str, str]]:
+        page = sqltext.ledger_page_sql(limit, self.placeholder)
+        rows = self._run(lambda conn: self._select(conn, page, [before, after_task_id]))
+        return [(str(task_id), str(key)) for task_id, key in rows]
+
+    def forget_loads(self, task_ids: Sequence[str]) -> int:
+        def work(conn: C) -> int:
+            with self._transaction(conn):
+                lookup = sqltext.ledger_lookup_sql(len(task_ids), self.placeholder)
+                present = [row[0] for row in self._select(conn, lookup, task_ids)]
+                if present:
+                    delete = sqltext.ledger_delete_sql(len(present), self.placeholder)
+                    self._execute(conn, delete, present)
+                return len(present)
+
+        return self._run(work) if task_ids else 0
 
     def check(self) -> None:
         try:
