@@ -7,10 +7,14 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test test-hidden-peers lint bench install clean chaos
 
+# The demo's install shows its progress: a line per package (about 2 min the first time).
 $(VENV)/.base: pyproject.toml
+	@echo "== [1/3] creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "== [2/3] upgrading pip"
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	@echo "== [3/3] installing playlog and its dependencies"
+	$(BIN)/python -m pip install -e .
 	touch $@
 
 $(VENV)/.all: $(VENV)/.base

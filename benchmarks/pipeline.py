@@ -30,7 +30,8 @@ from typing import Any
 
 from rich.console import Console
 
-from playlog.cli.demo import free_port, run_loadtest, start_server
+from playlog.cli.demo import free_port, start_server
+from playlog.cli.loadtest import run_loadtest
 from playlog.cli.traffic import synthetic_schema
 from playlog.client import Client, admin_key_of
 

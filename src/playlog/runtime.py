@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 from collections.abc import Iterable
 
@@ -22,6 +23,7 @@ from prometheus_client import start_http_server
 from playlog.contracts import server_file
 from playlog.errors import ConfigError, PlaylogError
 from playlog.ingest.app import create_app
+from playlog.ingest.listen import listen
 from playlog.ingest.protocol import limited_protocol
 from playlog.ingest.tls import uvicorn_tls
 from playlog.load.failed import FailedEventSink
@@ -36,7 +38,7 @@ from playlog.monitor.webhook import Webhook
 from playlog.process.processor import Processor
 from playlog.settings import Settings
 from playlog.supervisor import Stage, Supervisor
-from playlog.wiring import Services, admin_key, open_engine
+from playlog.wiring import Services, announce_admin_key, open_engine
 
 log = logging.getLogger("playlog")
 
@@ -57,19 +59,30 @@ def configure_logging(level: str = "INFO") -> None:
 def run(settings: Settings, stages: Iterable[str] = STAGES) -> None:
     """Run ``stages`` until SIGINT/SIGTERM (returns) or a stage fails (``SystemExit(1)``)."""
     stages = tuple(stages)
-    if "ingest" in stages:
-        uvicorn_tls(settings.server)  # a bad certificate stops us before anything opens
-    services = Services.open(settings, with_warehouse="ingest" in stages or "load" in stages)
+    listening = None
+    if "ingest" in stages:  # a bad certificate or a port in use stops us before anything opens
+        uvicorn_tls(settings.server)
+        listening = listen(settings.server.host, settings.server.port)
     try:
-        with Supervisor() as supervisor:
-            _start(supervisor, services, stages)
-            supervisor.run()
+        services = Services.open(settings, with_warehouse="ingest" in stages or "load" in stages)
+        try:
+            with Supervisor() as supervisor:
+                _start(supervisor, services, stages, listening)
+                supervisor.run()
+        finally:
+            services.close()
     finally:
-        services.close()
+        if listening is not None:
+            listening.close()
     _exit(supervisor)
 
 
-def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) -> None:
+def _start(
+    supervisor: Supervisor,
+    services: Services,
+    stages: tuple[str, ...],
+    listening: socket.socket | None,
+) -> None:
     settings = services.settings
     if "process" in stages:
         engine = open_engine(settings, services.log, services.registry, services.store)
@@ -90,9 +103,9 @@ def _start(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) 
         supervisor.start("lag", lag_observer(services, stages))
     supervisor.start("labels", label_pruner(services))
     _start_webhook(supervisor, settings)
-    if "ingest" in stages:
+    if listening is not None:
         canary = "process" in stages and "load" in stages
-        _start_ingest(supervisor, services, with_canary=canary)
+        _start_ingest(supervisor, services, listening, with_canary=canary)
     else:
         _start_metrics(supervisor, settings)
 
@@ -108,7 +121,7 @@ def retention(log_: Log, every_s: float = RETENTION_EVERY_S) -> Stage:
                 log.warning("log retention: %s", exc)
                 continue
             if deleted:
-                log.info("log retention: deleted %d records", deleted)
+                log.debug("log retention: deleted %d records", deleted)
 
     return trim
 
@@ -185,14 +198,11 @@ class _HeartbeatServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bool) -> None:
+def _start_ingest(
+    supervisor: Supervisor, services: Services, listening: socket.socket, *, with_canary: bool
+) -> None:
     settings = services.settings
-    key, created = admin_key(settings)
-    if created:
-        print(
-            f"admin key (shown once, stored in {settings.data_dir / 'admin_key'}): {key}",
-            flush=True,
-        )
+    key = announce_admin_key(settings)
     config = uvicorn.Config(
         create_app(services, key),
         host=settings.server.host,
@@ -205,7 +215,8 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
     )
     # Off the main thread uvicorn installs no signal handlers: the supervisor has them.
     server = _HeartbeatServer(config)
-    url = f"{settings.server.scheme}://{settings.server.host}:{settings.server.port}"
+    port = listening.getsockname()[1]
+    url = f"{settings.server.scheme}://{settings.server.host}:{port}"
     marker = server_file(settings.data_dir)
 
     def announce() -> None:
@@ -225,7 +236,7 @@ def _start_ingest(supervisor: Supervisor, services: Services, *, with_canary: bo
     def serve(_stop: threading.Event) -> None:
         threading.Thread(target=announce, name="announce", daemon=True).start()
         try:
-            server.run()
+            server.run(sockets=[listening])
         finally:
             marker.unlink(missing_ok=True)
 

@@ -37,7 +37,7 @@ class Section(BaseModel):
 
 class ServerSettings(Section):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port
     admin_key: SecretStr | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     max_events_per_body: int = Field(100_000, le=MAX_EVENTS_PER_RECORD)
@@ -258,7 +258,7 @@ class Settings(BaseSettings):
             merged = _deep_merge(merged, {k: v for k, v in overrides.items() if v is not None})
             return cls.model_validate(merged)
         except ValidationError as exc:
-            raise ConfigError(f"invalid configuration: {exc}") from exc
+            raise ConfigError(f"invalid configuration: {_one_line(exc)}") from exc
 
     # Derived paths of the embedded default, all under data_dir.
     @property
@@ -337,3 +337,9 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def _one_line(exc: ValidationError) -> str:
+    """``server.port: Input should be a valid integer``, errors joined by ``; `` (the
+    input is not repeated: it may be a secret)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

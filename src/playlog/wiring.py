@@ -64,6 +64,22 @@ def admin_key(settings: Settings) -> tuple[str, bool]:
     return key, True
 
 
+def announce_admin_key(settings: Settings) -> str:
+    """Say where the admin key is, on every start (printed in full only when new)."""
+    key, created = admin_key(settings)
+    stored = settings.data_dir / "admin_key"
+    if created:
+        where = f"admin key (shown once, stored in {stored}): {key}"
+    elif os.environ.get("PLAYLOG_ADMIN_KEY"):
+        where = "admin key: from PLAYLOG_ADMIN_KEY"
+    elif settings.server.admin_key is not None:
+        where = "admin key: from the settings (server.admin_key)"
+    else:
+        where = f"admin key: in {stored}"
+    print(where, flush=True)
+    return key
+
+
 @dataclass
 class Services:
     """What the stages of one process share."""

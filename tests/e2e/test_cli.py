@@ -108,7 +108,7 @@ def test_readme_flow_from_game_to_sql(shared_server: Server, tmp_path: Path) -> 
     out = ok("sql", f"select * from {game}.levelup", "--url", server.url)
     assert registered["fingerprint"] in out and "(3 rows)" in out
 
-    status = json.loads(ok("status", "--url", server.url))
+    status = json.loads(ok("status", "--json", "--url", server.url))
     assert status["ready"] is True and status["url"] == server.url
 
 

@@ -451,6 +451,25 @@ def test_a_uuid_column_added_with_a_default_reads_it_for_older_rows(backend: Bac
     assert backend.rows("login", "player, id") == [("ann", uuid.UUID(default))]
 
 
+def test_drop_game_drops_every_table_of_that_game_only(backend: Backend) -> None:
+    wh, other = backend.warehouse, f"{backend.game}_other"
+    for game, event_type in ((backend.game, "login"), (backend.game, "kill"), (other, "login")):
+        wh.ensure_table(game, event_type, V1)
+    wh.load([backend.task("login", {"player": pa.array(["p"] * 2)}, 0)])
+    wh.drop_game(backend.game)
+    wh.drop_game(backend.game)  # idempotent
+    if backend.fake is not None:
+        drops = backend.issued("DROP SCHEMA")
+        assert drops == [f'DROP SCHEMA IF EXISTS "{backend.game}" CASCADE'] * 2
+        return
+    left = "select table_schema from information_schema.tables where table_schema like 'g_%'"
+    schemas = {row[0] for row in wh.query(left).rows}
+    assert backend.game not in schemas and other in schemas
+    wh.ensure_table(backend.game, "login", V1)  # the name is free for a new game
+    assert backend.count("login") == 0
+    wh.drop_game(other)
+
+
 def test_loading_the_same_tasks_again_inserts_nothing(backend: Backend) -> None:
     wh = backend.warehouse
     wh.ensure_table(backend.game, "login", V1)

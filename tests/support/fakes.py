@@ -113,6 +113,12 @@ class FakeWarehouse:
         with self._lock:
             self.tables[f"{game}.{event_type}"] = tuple(c.name for c in columns)
 
+    def drop_game(self, game: str) -> None:
+        with self._lock:
+            for table in [t for t in self.tables if t.split(".")[0] == game]:
+                del self.tables[table]
+                self.rows.pop(table, None)
+
     def load(self, tasks: Sequence[CopyTask]) -> list[str]:
         tables = tuple(sorted({t.table for t in tasks}))
         with self._lock:

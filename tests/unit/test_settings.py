@@ -118,7 +118,7 @@ def test_invalid_file_values_are_config_errors(
 ) -> None:
     message = refused(toml(tmp_path, text))
     assert message.startswith("invalid configuration:")
-    assert f"\n{field}\n" in message
+    assert f" {field}: " in message and "\n" not in message  # one line: the CLI prints it
     assert problem in message
 
 

@@ -75,3 +75,18 @@ def test_the_page_is_static_and_polls_the_json() -> None:
     html = page()
     assert 'fetch("/v1/status"' in html and "setInterval(poll" in html
     assert "<script src=" not in html  # nothing from elsewhere, no build step
+
+
+def test_the_document_counts_unreplayed_failed_events_per_table(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, monitor={"heartbeat_interval_s": 7})
+    now = snap(10, rows={"g.a": 5}, freshness_s={"g.a": 3.0})
+    doc = document(settings, now, History(), failed=[], failed_by_table={"g.b": 2, "g.a": 1})
+    # a table whose every event failed is listed too
+    assert [(t["table"], t["rows"], t["failed"]) for t in doc["tables"]] == [
+        ("g.a", 5, 1),
+        ("g.b", 0.0, 2),
+    ]
+    assert doc["heartbeat_interval_s"] == 7
+    # where failed events cannot be counted, no count is shown (not a zero)
+    unknown = document(settings, now, History(), failed=None)
+    assert [t["failed"] for t in unknown["tables"]] == [None]

@@ -1,18 +1,14 @@
-"""``playlog demo`` and ``playlog loadtest``: traffic against a real running pipeline."""
+"""``playlog demo``: the pipeline with demo traffic, and the helpers of ``loadtest``."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -20,8 +16,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from playlog.cli.traffic import (
     DEMO_SCHEMAS,
     demo_event,
-    synthetic_events,
-    synthetic_schema,
 )
 from playlog.client import ApiError, Client, admin_key_of
 from playlog.client.ocf import ocf_body
@@ -134,7 +128,7 @@ def _send_demo_traffic(
 
 
 def _show(client: Client, counts: dict[str, int], sent: int, console: Console) -> None:
-    from playlog.cli.main import print_rows
+    from playlog.cli.common import print_rows
 
     console.print(f"\nsent {sent} events; rows per table:")
     print_rows(["table", "rows"], [[t, c] for t, c in counts.items()])
@@ -146,54 +140,3 @@ def _show(client: Client, counts: dict[str, int], sent: int, console: Console) -
     result = client.query(sql)
     print_rows(result["columns"], result["rows"])
     console.print('\nquery it yourself: playlog sql "select * from demo.login limit 5"')
-
-
-def run_loadtest(
-    client: Client,
-    seconds: float,
-    event_types: int,
-    per_request: int,
-    concurrency: int,
-    console: Console,
-    schema_of: Callable[[int], dict[str, Any]] = synthetic_schema,
-) -> None:
-    """Accepted events/s while sending, then loaded events/s until every row is in
-    (event type i has the schema ``schema_of(i)``)."""
-    game = f"load{os.getpid()}"
-    key = client.create_game(game)["api_key"]
-    rng = random.Random(1)
-    bodies = []
-    for i in range(event_types):
-        client.register(game, f"evt_{i}", schema_of(i))
-        bodies.append(ocf_body(schema_of(i), synthetic_events(per_request, rng)))
-    sent = [0] * concurrency
-    stop = threading.Event()
-
-    def sender(slot: int) -> None:
-        own = Client(client.url, key)
-        n = slot
-        while not stop.is_set():
-            sent[slot] += int(
-                own.send(game, bodies[n % len(bodies)], "application/avro")["accepted"]
-            )
-            n += concurrency
-
-    threads = [threading.Thread(target=sender, args=(i,)) for i in range(concurrency)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    send_s = time.monotonic() - started
-    total = sum(sent)
-    tables = [f"{game}.evt_{i}" for i in range(event_types)]
-    while sum(table_counts(client, tables).values()) < total:
-        time.sleep(0.5)
-    loaded_s = time.monotonic() - started
-    console.print(f"accepted: {total} events in {send_s:.1f}s = {total / send_s:,.0f} events/s")
-    console.print(
-        f"loaded:   {total} events in {loaded_s:.1f}s = {total / loaded_s:,.0f} events/s "
-        f"(end to end, {event_types} event types, {per_request} events/request)"
-    )

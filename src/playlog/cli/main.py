@@ -9,68 +9,39 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from playlog.cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    UrlOpt,
+    client_of,
+    console,
+    err,
+    print_rows,
+    settings_of,
+)
+from playlog.cli.games import game_app
 from playlog.errors import PlaylogError
-
-if TYPE_CHECKING:
-    from playlog.client import Client
-    from playlog.settings import Settings
 
 app = typer.Typer(
     help="playlog: game telemetry to the warehouse, exactly once.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-game_app = typer.Typer(help="Games and their keys.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event-type schemas.", no_args_is_help=True)
 app.add_typer(game_app, name="game")
 app.add_typer(schema_app, name="schema")
 
-console = Console()
-err = Console(stderr=True)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Default .playlog/")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Default 127.0.0.1")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Default 8080")]
 TlsCertOpt = Annotated[
     Path | None, typer.Option("--tls-cert", help="Serve HTTPS: PEM certificate chain")
 ]
 TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="Its PEM private key")]
-UrlOpt = Annotated[str | None, typer.Option("--url", help="Server URL (default: the running one)")]
-
-
-def _settings(
-    config: Path | None,
-    data_dir: Path | None,
-    host: str | None = None,
-    port: int | None = None,
-    **server_flags: Path | None,
-) -> Settings:
-    from playlog.settings import Settings
-
-    flags = {"host": host, "port": port, **server_flags}
-    server: dict[str, Any] = {k: v for k, v in flags.items() if v}
-    return Settings.read(config, data_dir=data_dir, **({"server": server} if server else {}))
-
-
-def _client(
-    config: Path | None, data_dir: Path | None, url: str | None, key: str | None = None
-) -> Client:
-    from playlog.client import Client, admin_key_of, server_url
-
-    settings = _settings(config, data_dir)
-    found = server_url(settings.data_dir, url)
-    if found is None:
-        raise PlaylogError(
-            f"no running playlog server found for {settings.data_dir} "
-            "(start one with `playlog up`, or pass --url)"
-        )
-    return Client(found, key or admin_key_of(settings.data_dir))
 
 
 def _run_stages(
@@ -84,7 +55,7 @@ def _run_stages(
 ) -> None:
     from playlog import runtime
 
-    settings = _settings(config, data_dir, host, port, tls_cert=tls_cert, tls_key=tls_key)
+    settings = settings_of(config, data_dir, host, port, tls_cert=tls_cert, tls_key=tls_key)
     runtime.configure_logging()
     runtime.run(settings, stages)
 
@@ -134,26 +105,9 @@ def monitor(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the end-to-end canary against monitor.ingest_url and serve /metrics."""
     from playlog import runtime
 
-    settings = _settings(config, data_dir)
+    settings = settings_of(config, data_dir)
     runtime.configure_logging()
     runtime.run_monitor(settings)
-
-
-@game_app.command("create")
-def game_create(
-    game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
-) -> None:
-    """Create a game; prints its API key."""
-    result = _client(config, data_dir, url).create_game(game)
-    console.print_json(json.dumps(result))
-
-
-@game_app.command("key")
-def game_key(
-    game: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
-) -> None:
-    """Add another API key to a game."""
-    console.print_json(json.dumps(_client(config, data_dir, url).add_key(game)))
 
 
 @schema_app.command("register")
@@ -166,7 +120,7 @@ def schema_register(
     url: UrlOpt = None,
 ) -> None:
     """Register a schema version for GAME/EVENT_TYPE (creates or alters its table)."""
-    result = _client(config, data_dir, url).register(game, event_type, schema_file.read_text())
+    result = client_of(config, data_dir, url).register(game, event_type, schema_file.read_text())
     console.print_json(json.dumps(result))
 
 
@@ -187,7 +141,7 @@ def send(
 
     if key is None:
         raise PlaylogError("a game key is needed: --key or PLAYLOG_GAME_KEY")
-    client = _client(config, data_dir, url, key)
+    client = client_of(config, data_dir, url, key)
     stream = sys.stdin if source == "-" else open(source)  # noqa: SIM115
     with stream:
         total = send_lines(client, game, stream, batch, err)
@@ -199,23 +153,10 @@ def sql(
     query: str, config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None
 ) -> None:
     """Run a read-only query on the warehouse and print the rows."""
-    from playlog.cli.query import run_query
+    from playlog.cli.query import query_answer
 
-    print_rows(*run_query(_settings(config, data_dir), url, query))
-
-
-def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*["NULL" if v is None else str(v) for v in row])
-    out = console
-    if not console.is_terminal:  # piped or redirected: never cut values to 80 columns
-        wide = console.measure(table, options=console.options.update_width(1_000_000))
-        out = Console(width=max(console.width, wide.maximum))
-    out.print(table)
-    console.print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    answer = query_answer(settings_of(config, data_dir), url, query)
+    print_rows(answer.columns, answer.rows, answer.truncated)
 
 
 GameOpt = Annotated[str | None, typer.Option("--game", help="Only this game")]
@@ -225,7 +166,7 @@ GameOpt = Annotated[str | None, typer.Option("--game", help="Only this game")]
 def failed(
     game: GameOpt = None,
     since: Annotated[str | None, typer.Option(help="30m, 2h, 7d or a time")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     url: UrlOpt = None,
@@ -238,7 +179,7 @@ def failed(
 
     after = None if since is None else failures.parse_since(since, dt.datetime.now(dt.UTC))
     sql = failures.summary_sql(failures.filters(game, after))
-    columns, rows = run_query(_settings(config, data_dir), url, sql)
+    columns, rows = run_query(settings_of(config, data_dir), url, sql)
     if as_json:
         print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str))
     else:
@@ -262,7 +203,7 @@ def replay(
     from playlog.cli.query import run_query
     from playlog.log.factory import open_log
 
-    settings = _settings(config, data_dir)
+    settings = settings_of(config, data_dir)
     conditions = failures.filters(game, None, event_type, reason_like)
     log_ = open_log(settings)
     try:
@@ -294,7 +235,7 @@ def reconcile(
     wait: Annotated[
         float, typer.Option(help="With --apply: seconds to wait for the loads (0: none)")
     ] = 60.0,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     url: UrlOpt = None,
@@ -303,7 +244,7 @@ def reconcile(
     loaded, ledger rows whose file is gone. --apply loads the lost files (each once)."""
     from playlog.cli.reconcile import render, run_reconcile
 
-    report = run_reconcile(_settings(config, data_dir), url, apply, wait, console, err)
+    report = run_reconcile(settings_of(config, data_dir), url, apply, wait, console, err)
     if as_json:
         print(report.as_json())
     else:
@@ -311,16 +252,20 @@ def reconcile(
 
 
 @app.command()
-def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, url: UrlOpt = None) -> None:
-    """Readiness and progress of the running server."""
-    from playlog.client import ApiError
+def status(
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    url: UrlOpt = None,
+) -> None:
+    """Readiness, stages, lag, and per table freshness and failed events."""
+    from playlog.cli import status as report
 
-    client = _client(config, data_dir, url)
-    try:
-        ready = client.request("GET", "/readyz")
-    except ApiError as exc:
-        ready = {"ready": False, "error": str(exc)}
-    console.print_json(json.dumps({"url": client.url, **ready}))
+    found = report.gather(client_of(config, data_dir, url))
+    if as_json:
+        print(json.dumps(found))
+    else:
+        report.render(found, console)
 
 
 @app.command()
@@ -341,19 +286,33 @@ def loadtest(
     event_types: Annotated[int, typer.Option(help="Event types (tables)")] = 10,
     events_per_request: Annotated[int, typer.Option()] = 500,
     concurrency: Annotated[int, typer.Option()] = 4,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep its game and tables")] = False,
     data_dir: DataDirOpt = None,
     url: UrlOpt = None,
 ) -> None:
-    """Send OCF traffic as fast as the server takes it; report accepted and loaded rates."""
-    from playlog.cli.demo import run_loadtest
+    """Send OCF traffic as fast as the server takes it; report accepted and loaded rates.
+    Its game (load<pid>) is deleted afterwards unless --keep."""
+    from playlog.cli.loadtest import run_loadtest
 
-    client = _client(None, data_dir, url)
-    run_loadtest(client, seconds, event_types, events_per_request, concurrency, console)
+    client = client_of(None, data_dir, url)
+    args = (seconds, event_types, events_per_request, concurrency, console)
+    run_loadtest(client, *args, keep=keep)
 
 
 def main() -> None:
+    """Every user mistake ends in one line on stderr and exit code 1, never a traceback."""
     try:
         app()
     except PlaylogError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)  # one line, never cut
-        sys.exit(1)
+        _fail(exc.message)
+    except OSError as exc:  # a missing or unreadable file named on the command line
+        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except UnicodeDecodeError as exc:
+        _fail(f"not a text file: {exc.reason}")
+
+
+def _fail(message: str) -> None:
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    sys.exit(1)

@@ -16,7 +16,9 @@ def send_lines(client: Client, game: str, lines: Iterable[str], batch: int, out:
     """Send every event; stop at the first refused batch (nothing after it is sent)."""
     total = 0
     pending: list[object] = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=out) as progress:
+    # A spinner for a person; piped or redirected, only the result (and errors) print.
+    columns = (SpinnerColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=out, disable=not out.is_terminal) as progress:
         task = progress.add_task("sending", total=None)
 
         def flush() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from playlog.client.errors import Unreachable, api_error
+from playlog.client.errors import ApiError, Unreachable, api_error
 from playlog.errors import TransientError
 
 
@@ -50,8 +50,25 @@ class Client:
         except httpx.HTTPError:
             return False
 
+    def readiness(self) -> dict[str, Any]:
+        """``GET /readyz``: ``{"ready", "checks"}``, answered 200 or 503 alike."""
+        try:
+            result: dict[str, Any] = self.request("GET", "/readyz")
+        except ApiError as exc:
+            if exc.status != 503 or not isinstance(exc.body, dict):
+                raise
+            return exc.body
+        return result
+
     def create_game(self, game: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/v1/games", json={"game": game})
+        return result
+
+    def games(self) -> list[str]:
+        return [str(game) for game in self.request("GET", "/v1/games")["games"]]
+
+    def delete_game(self, game: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("DELETE", f"/v1/games/{game}")
         return result
 
     def add_key(self, game: str) -> dict[str, Any]:

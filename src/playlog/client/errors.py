@@ -37,6 +37,7 @@ class ApiError(PlaylogError):
         message = fields.pop("message", None) or f"HTTP {status}: {str(body)[:200]}"
         super().__init__(str(message), **fields)
         self.status = status
+        self.body = body
         self.code = str(code or f"http_{status}")
         self.retry_after = retry_after
 

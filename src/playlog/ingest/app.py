@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 ROUTES = [
     Route("/v1/games", games.create_game, methods=["POST"]),
+    Route("/v1/games", games.list_games, methods=["GET"]),
+    Route("/v1/games/{game}", games.delete_game, methods=["DELETE"]),
     Route("/v1/games/{game}/keys", games.add_key, methods=["POST"]),
     Route("/v1/games/{game}/keys/{key_id}", games.revoke_key, methods=["DELETE"]),
     Route("/v1/games/{game}/schemas/{event_type}", schemas.register_schema, methods=["POST"]),

@@ -1,4 +1,4 @@
-"""``POST /v1/games``, ``POST /v1/games/{game}/keys``,
+"""``POST``/``GET /v1/games``, ``DELETE /v1/games/{game}``, ``POST /v1/games/{game}/keys``,
 ``DELETE /v1/games/{game}/keys/{key_id}``: admin only."""
 
 from __future__ import annotations
@@ -26,6 +26,23 @@ async def create_game(request: Request) -> Response:
     key_id, api_key = await run_in_threadpool(catalog.add_key, game)
     log.info("game created: %s (key %s)", game, key_id)
     return JSON({"game": game, "api_key": api_key, "key_id": key_id}, status_code=201)
+
+
+async def list_games(request: Request) -> Response:
+    """The games users made (playlog's own canary game is no user's business)."""
+    await admin(request)
+    catalog = ingest(request).services.catalog
+    return JSON({"games": await run_in_threadpool(catalog.games_of_users)})
+
+
+async def delete_game(request: Request) -> Response:
+    """Its keys revoked, its tables dropped, its schemas gone from the catalog."""
+    await admin(request)
+    game = request.path_params["game"]
+    deps = ingest(request)
+    tables = await run_in_threadpool(deps.services.registry.delete_game, game)
+    deps.auth.forget()
+    return JSON({"game": game, "deleted": True, "tables": tables})
 
 
 async def add_key(request: Request) -> Response:

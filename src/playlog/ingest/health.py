@@ -21,7 +21,7 @@ from playlog.monitor import metrics, snapshot, status
 from playlog.monitor.history import HISTORY
 
 if TYPE_CHECKING:
-    from playlog.warehouse.base import Warehouse
+    from playlog.warehouse.base import QueryResult, Warehouse
     from playlog.wiring import Services
 
 log = logging.getLogger("playlog.ingest")
@@ -137,15 +137,20 @@ class StatusCache:
             return self._document
 
     def _gather(self) -> dict[str, Any]:
+        recent = self._query(status.RECENT_FAILED_SQL)
+        counts = self._query(status.FAILED_BY_TABLE_SQL)
+        failed = by_table = None
+        if recent is not None and counts is not None:  # no such table (yet): none
+            failed = [dict(zip(recent.columns, row, strict=True)) for row in recent.rows]
+            by_table = {str(table): int(n) for table, n in counts.rows}
         settings = self._services.settings
-        return status.document(settings, snapshot.take(), HISTORY, self._recent_failed())
+        return status.document(settings, snapshot.take(), HISTORY, failed, by_table)
 
-    def _recent_failed(self) -> list[dict[str, Any]] | None:
+    def _query(self, sql: str) -> QueryResult | None:
         warehouse = self._services.warehouse
         if warehouse is None:
             return None
         try:
-            result = warehouse.query(status.RECENT_FAILED_SQL)
+            return warehouse.query(sql)
         except PlaylogError:  # no such table (yet): nothing to list
             return None
-        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]

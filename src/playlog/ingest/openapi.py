@@ -74,6 +74,18 @@ def _games() -> dict[str, Any]:
             "requestBody": _body(_ref("NewGame"), "The game's name."),
             "responses": {"201": _json(_ref("Key"), "Created, with its first key."),
                           **_errors(400, 401, 403, 409, 413, 503)},
+        }, "get": {
+            "summary": "List the games", "security": ADMIN,
+            "description": "Every game but playlog's own canary game.",
+            "responses": {"200": _json(_ref("Games"), "The games, by name."),
+                          **_errors(401, 403, 503)},
+        }},
+        "/v1/games/{game}": {"delete": {
+            "summary": "Delete a game", "security": ADMIN, "parameters": [GAME],
+            "description": "Revokes its keys, drops its tables, removes its schema versions "
+                           "from the catalog. Events still on their way are dead letters.",
+            "responses": {"200": _json(_ref("DeletedGame"), "Deleted."),
+                          **_errors(400, 401, 403, 404, 503)},
         }},
         "/v1/games/{game}/keys": {"post": {
             "summary": "Add a key to a game", "security": ADMIN, "parameters": [GAME],

@@ -73,6 +73,14 @@ SCHEMAS: dict[str, Any] = {
     "Revoked": object_schema(
         {"game": NAME_SCHEMA, "key_id": {"type": "string"}, "revoked": {"const": True}}
     ),
+    "Games": object_schema({"games": {"type": "array", "items": NAME_SCHEMA}}),
+    "DeletedGame": object_schema(
+        {
+            "game": NAME_SCHEMA,
+            "deleted": {"const": True},
+            "tables": {"type": "array", "items": _TABLE, "description": "Tables dropped."},
+        }
+    ),
     "AvroRecord": {
         **object_schema(
             {
@@ -163,9 +171,14 @@ SCHEMAS: dict[str, Any] = {
                             "rows_per_min": _MAYBE_NUMBER,
                             "freshness_s": _MAYBE_NUMBER,
                             "stale": {"type": "boolean"},
+                            "failed": {
+                                "type": ["integer", "null"],
+                                "description": "Failed events not replayed yet.",
+                            },
                         }
                     ),
                 },
+                "heartbeat_interval_s": _NUMBER,
                 "stages": {"type": "object", "additionalProperties": _MAYBE_NUMBER},
                 "lag": {"type": "array", "items": {"type": "object"}},
                 "loader": object_schema({"state": _MAYBE_STRING, "reason": _MAYBE_STRING}),

@@ -166,7 +166,8 @@ class Loader:
 
     def _heartbeat(self, in_flight: int) -> None:
         metrics.HEARTBEAT.labels(stage="load").set_to_current_time()
-        log.info("loader heartbeat: state=%s in_flight=%d", self.state, in_flight)
+        # debug: a line every heartbeat drowns the state changes INFO is for
+        log.debug("loader heartbeat: state=%s in_flight=%d", self.state, in_flight)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

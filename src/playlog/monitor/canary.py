@@ -74,6 +74,7 @@ class Canary:
         return None
 
     def run(self, stop: threading.Event) -> None:
+        arriving: bool | None = None  # INFO on a change only: a line per probe is noise
         while not stop.is_set():
             metrics.HEARTBEAT.labels(stage="canary").set_to_current_time()
             try:
@@ -83,8 +84,11 @@ class Canary:
                 latency = None
             if latency is not None:
                 metrics.set_canary(latency)
-                log.info("canary arrived in %.2fs", latency)
+                level = logging.DEBUG if arriving else logging.INFO
+                log.log(level, "canary arrived in %.2fs", latency)
+                arriving = True
             elif not stop.is_set():
                 metrics.set_canary(None)
                 log.error("canary did not arrive within %.0fs", self._timeout_s)
+                arriving = False
             stop.wait(self._interval_s)

@@ -16,6 +16,11 @@ RECENT_FAILED_SQL = (
     "select failed_at, stage, game, event_type, reason from playlog.failed_events "
     "order by failed_at desc limit 10"
 )
+# Failed events not replayed yet, per table (an undecodable block may name no type).
+FAILED_BY_TABLE_SQL = (
+    "select game || '.' || coalesce(event_type, '?') as tbl, count(*) as n "
+    "from playlog.failed_events where replayed_at is null group by 1"
+)
 
 
 def page() -> str:
@@ -26,9 +31,11 @@ def _rounded(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _tables(now: Snapshot, history: History, slo_s: float) -> list[dict[str, Any]]:
+def _tables(
+    now: Snapshot, history: History, slo_s: float, failed: dict[str, int] | None
+) -> list[dict[str, Any]]:
     rates = history.table_rates_per_min(now)
-    names = sorted(set(now.rows_by_table) | set(now.freshness_s))
+    names = sorted(set(now.rows_by_table) | set(now.freshness_s) | set(failed or {}))
     return [
         {
             "table": name,
@@ -36,15 +43,21 @@ def _tables(now: Snapshot, history: History, slo_s: float) -> list[dict[str, Any
             "rows_per_min": _rounded(rates.get(name, 0.0), 1),
             "freshness_s": _rounded(now.freshness_s.get(name)),
             "stale": now.freshness_s.get(name, 0.0) > slo_s,
+            "failed": None if failed is None else failed.get(name, 0),
         }
         for name in names
     ]
 
 
 def document(
-    settings: Settings, now: Snapshot, history: History, failed: list[dict[str, Any]] | None
+    settings: Settings,
+    now: Snapshot,
+    history: History,
+    failed: list[dict[str, Any]] | None,
+    failed_by_table: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """``GET /v1/status``: ``failed`` None when failed events cannot be listed here."""
+    """``GET /v1/status``: ``failed`` (the newest failed events) and ``failed_by_table``
+    (unreplayed ones per table) None when failed events cannot be read here."""
     series = history.series()
     last = {key: values[-1] if values else None for key, values in series.items()}
     return {
@@ -56,7 +69,8 @@ def document(
             "ingest_per_s": _rounded(last["ingest_per_s"], 1),
             "load_per_s": _rounded(last["load_per_s"], 1),
         },
-        "tables": _tables(now, history, settings.monitor.freshness_slo_s),
+        "tables": _tables(now, history, settings.monitor.freshness_slo_s, failed_by_table),
+        "heartbeat_interval_s": settings.monitor.heartbeat_interval_s,
         "stages": {stage: _rounded(age, 1) for stage, age in sorted(now.heartbeat_age_s.items())},
         "lag": [
             {"consumer": name, "records": records, "oldest_unread_s": now.oldest_unread_s.get(name)}

@@ -152,7 +152,7 @@ class Processor:
         metrics.PROCESS_EVENTS.inc(events)
         metrics.PROCESS_FILES.inc(len(tasks))
         metrics.PROCESS_SECONDS.observe(elapsed)
-        log.info(
+        log.debug(  # one per micro-batch: the metrics count them
             "batch done: %d ranges, %d records, %d events, %d files in %.3fs",
             len(ranges),
             records,

@@ -21,7 +21,7 @@ from typing import Any
 
 from playlog.avro.schema import EventSchema
 from playlog.errors import CatalogUnavailable, Conflict
-from playlog.names import check_game
+from playlog.names import CANARY_GAME, check_game
 from playlog.registry.migrate import set_up
 
 _TABLES = (
@@ -155,6 +155,24 @@ class Catalog:
 
     def games(self) -> list[str]:
         return [r[0] for r in self._run("SELECT game FROM {p}games ORDER BY game").fetchall()]
+
+    def games_of_users(self) -> list[str]:
+        """The games users made: every game but playlog's own canary."""
+        return [game for game in self.games() if game != CANARY_GAME]
+
+    def revoke_keys(self, game: str) -> None:
+        """Every key of ``game``: the first step of deleting it (nobody sends on)."""
+        self._run(
+            "UPDATE {p}api_keys SET revoked_at = %s WHERE game = %s AND revoked_at IS NULL",
+            (time.time(), game),
+        )
+
+    def forget_game(self, game: str) -> bool:
+        """The game, its keys and schema versions out of the catalog (revoke its keys
+        first); False when there was no such game. Idempotency answers go too."""
+        for table in ("api_keys", "schemas", "idempotency_keys"):
+            self._run(f"DELETE FROM {{p}}{table} WHERE game = %s", (game,))
+        return bool(self._run("DELETE FROM {p}games WHERE game = %s", (game,)).rowcount == 1)
 
     def add_key(self, game: str) -> tuple[str, str]:
         key_id, api_key = new_key()

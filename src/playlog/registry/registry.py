@@ -238,6 +238,24 @@ class Registry:
             self.reload(force=True)
             return self._index.lookup(game, fingerprint), True  # with the id it was given
 
+    def delete_game(self, game: str) -> list[str]:
+        """Delete a game: its keys revoked first (nothing new arrives), then its tables
+        dropped, then it and its schema versions gone from the catalog. Returns the
+        tables dropped. A crash midway leaves the game listed: delete it again."""
+        check_name(game, "game")
+        if not self.catalog.has_game(game):
+            raise NotFound(f"no game {game!r}")
+        with self._lock:
+            self.catalog.revoke_keys(game)
+            self.reload(force=True)
+            tables = [f"{game}.{event_type}" for event_type in self.event_types(game)]
+            if self._warehouse is not None:
+                self._warehouse.drop_game(game)
+            self.catalog.forget_game(game)
+            self.reload(force=True)
+        log.info("game deleted: %s (%d tables dropped)", game, len(tables))
+        return tables
+
 
 def _checked(schema_json: str) -> tuple[dict[str, Any], str]:
     """The schema (validated) and its hash."""

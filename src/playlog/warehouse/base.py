@@ -41,6 +41,9 @@ class Warehouse(Protocol):
         """CREATE the table, or ALTER it: add missing columns (with their defaults) and
         widen promoted types. Never drops or narrows anything. Idempotent."""
 
+    def drop_game(self, game: str) -> None:
+        """DROP every table of ``game`` (its schema, CASCADE). Idempotent."""
+
     def load(self, tasks: Sequence[CopyTask]) -> list[str]:
         """Load every task not yet in the ledger in ONE transaction, tables in sorted
         order, each with its explicit column list; record them in the ledger in the same

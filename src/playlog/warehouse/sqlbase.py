@@ -202,6 +202,17 @@ class SqlWarehouse(Generic[C]):
             finally:
                 self._widths.pop(table, None)
 
+    def drop_game(self, game: str) -> None:
+        def work(conn: C) -> None:
+            with self._ddl_transaction(conn):
+                self._execute(conn, f"DROP SCHEMA IF EXISTS {quote(game)} CASCADE")
+
+        with self._ddl_lock:
+            try:
+                self._run(work)
+            finally:
+                self._widths.clear()  # keyed by table; a new game of that name starts anew
+
     def load(self, tasks: Sequence[CopyTask]) -> list[str]:
         if self._store is None:
             raise WarehouseError("this warehouse was opened without an object store")
