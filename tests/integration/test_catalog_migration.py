@@ -66,3 +66,20 @@ def test_concurrent_registrations_on_two_nodes_get_distinct_ids(dsn: str) -> Non
     finally:
         for catalog in catalogs:
             catalog.close()
+
+
+def test_an_id_of_a_deleted_game_is_never_given_again(dsn: str) -> None:
+    catalog = Catalog(dsn=dsn)
+    try:
+        for game in ("g1", "g2"):
+            catalog.add_game(game)
+        registry = Registry(catalog, warehouse=None)
+        registry.register("g1", "e", record("e", {"name": "x", "type": "long"}))
+        kill = registry.register("g2", "k", record("k", {"name": "x", "type": "long"}))[0]
+        catalog.revoke_keys("g2")
+        assert catalog.forget_game("g2")
+        catalog.add_game("g3")
+        again = registry.register("g3", "k", record("k", {"name": "x", "type": "long"}))[0]
+        assert again.schema_id == kill.schema_id + 1
+    finally:
+        catalog.close()

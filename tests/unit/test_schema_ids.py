@@ -23,6 +23,21 @@ def open_registry(path: Path) -> Registry:
     return Registry(catalog, warehouse=None)
 
 
+def test_an_id_of_a_deleted_game_is_never_given_again(tmp_path: Path) -> None:
+    """A Confluent client caches id -> schema: a reused id would give it the wrong one."""
+    registry = open_registry(tmp_path / "catalog.db")
+    registry.register("g1", "login", LOGIN)
+    kill, _ = registry.register("g2", "kill", KILL)  # the highest id so far
+    registry.catalog.revoke_keys("g2")
+    assert registry.catalog.forget_game("g2")
+    registry.catalog.add_game("g3")
+    assert registry.register("g3", "kill", KILL)[0].schema_id == kill.schema_id + 1
+    registry.catalog.close()
+    reopened = Catalog(tmp_path / "catalog.db")  # the high-water mark is kept
+    reopened.add_game("g4")
+    assert Registry(reopened, warehouse=None).register("g4", "kill", KILL)[0].schema_id == 4
+
+
 def test_ids_follow_registration_and_survive_a_reopen(tmp_path: Path) -> None:
     registry = open_registry(tmp_path / "catalog.db")
     login, _ = registry.register("g1", "login", LOGIN)

@@ -43,6 +43,11 @@ _TABLES = (
         created_at DOUBLE PRECISION NOT NULL,
         schema_id INTEGER,
         PRIMARY KEY (game, event_type, version))""",
+    # Counters that must never go back, e.g. the highest schema id ever given: a
+    # deleted game's ids are not given again (Confluent clients cache id -> schema).
+    """CREATE TABLE IF NOT EXISTS {p}counters (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL)""",
     # One row per processor group: who drives it, until when, and a fencing token
     # that grows on every takeover (rows are never deleted, so tokens never repeat).
     """CREATE TABLE IF NOT EXISTS {p}leases (
@@ -71,6 +76,14 @@ def new_key() -> tuple[str, str]:
     """(key_id, api_key). The key id is readable in the key itself: ``pl_<id>_<secret>``."""
     key_id = secrets.token_hex(4)
     return key_id, f"pl_{key_id}_{secrets.token_urlsafe(24)}"
+
+
+# Every schema id given so far: those of the registered versions and the high-water
+# mark of deleted games'.
+_SCHEMA_IDS = (
+    "(SELECT schema_id AS id FROM {p}schemas "
+    "UNION ALL SELECT value AS id FROM {p}counters WHERE name = 'schema_id') AS ids"
+)
 
 
 class Catalog:
@@ -170,6 +183,12 @@ class Catalog:
     def forget_game(self, game: str) -> bool:
         """The game, its keys and schema versions out of the catalog (revoke its keys
         first); False when there was no such game. Idempotency answers go too."""
+        self._run(  # the high-water mark first: the game's ids must not come back
+            "INSERT INTO {p}counters (name, value) "
+            f"SELECT 'schema_id', COALESCE(MAX(id), 0) FROM {_SCHEMA_IDS} "
+            "WHERE 1 = 1 "  # SQLite: an upsert's SELECT needs a WHERE (parser ambiguity)
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        )
         for table in ("api_keys", "schemas", "idempotency_keys"):
             self._run(f"DELETE FROM {{p}}{table} WHERE game = %s", (game,))
         return bool(self._run("DELETE FROM {p}games WHERE game = %s", (game,)).rowcount == 1)
@@ -220,7 +239,7 @@ class Catalog:
         self._run(
             "INSERT INTO {p}schemas "
             "(game, event_type, version, fingerprint, schema_json, created_at, schema_id) "
-            "SELECT %s, %s, %s, %s, %s, %s, COALESCE(MAX(schema_id), 0) + 1 FROM {p}schemas",
+            f"SELECT %s, %s, %s, %s, %s, %s, COALESCE(MAX(id), 0) + 1 FROM {_SCHEMA_IDS}",
             (
                 schema.game,
                 schema.event_type,
