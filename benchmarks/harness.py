@@ -47,7 +47,7 @@ class Figure:
         verdict = {None: "", True: "yes", False: "NO"}[self.met]
         whole = abs(self.value) >= 10 or self.value == int(self.value)
         shown = f"{self.value:,.0f}" if whole else f"{self.value:,.2f}"
-        return [self.name, f"{shown} {self.unit}", self.goal, verdict]
+        return [self.name, f"{shown} {self.unit}".strip(), self.goal, verdict]
 
 
 def mix_schema(index: int) -> dict[str, Any]:
