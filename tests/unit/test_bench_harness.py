@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playlog.avro.ocf import walk
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "benchmarks"))  # after the stdlib
 
 import freshness
 import harness
