@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
+import queue
 import random
 import signal
 import tempfile
@@ -177,9 +178,19 @@ def start_load(
     return process, load
 
 
+def sending(process: multiprocessing.Process, load: Load, wait_s: float) -> bool:
+    """Waits up to ``wait_s``; whether the generator is still sending (a generator that
+    died is not: ``finish`` then says so)."""
+    return not load.done.wait(wait_s) and process.is_alive()
+
+
 def finish(process: multiprocessing.Process, load: Load) -> dict[str, int]:
     """Waits for the generator; the events it had accepted, per type."""
-    per_type: dict[str, int] = load.per_type.get(timeout=120)
+    try:
+        per_type: dict[str, int] = load.per_type.get(timeout=120)
+    except queue.Empty:
+        code = process.exitcode
+        raise SystemExit(f"the load generator stopped early (exit code {code})") from None
     process.join(timeout=60)
     return per_type
 

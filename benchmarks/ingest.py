@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import GAME, Body, finish, request_bodies, serving, start_load
+from harness import GAME, Body, finish, request_bodies, sending, serving, start_load
 
 from playlog.log.base import Message
 from playlog.log.factory import ensure_topics, open_log
@@ -40,7 +40,8 @@ def accepted_rate(bodies: list[Body], seconds: float, types: int, config: Path |
     with serving(config, stages="ingest") as server:
         key = server.register(types)
         process, load = start_load(server.url, key, bodies, seconds, SENDERS)
-        load.done.wait()
+        while sending(process, load, 1.0):
+            pass
         send_s = time.monotonic() - load.started.value
         return sum(finish(process, load).values()) / send_s
 

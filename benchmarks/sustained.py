@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import Server, finish, poll_until, request_bodies, serving, start_load
+from harness import Server, finish, poll_until, request_bodies, sending, serving, start_load
 
 SAMPLE_S = 5.0
 DRAIN_TIMEOUT_S = 600.0
@@ -59,7 +59,7 @@ def run(server: Server, seconds: float, types: int, senders: int = 4) -> Sustain
     bodies = request_bodies(types)
     process, load = start_load(server.url, key, bodies, seconds, senders)
     samples: list[tuple[float, int]] = []
-    while not load.done.wait(SAMPLE_S):
+    while sending(process, load, SAMPLE_S):
         samples.append((time.monotonic(), sum(server.count(tables).values())))
     send_s = time.monotonic() - load.started.value
     sent = finish(process, load)
