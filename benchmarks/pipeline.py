@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -28,12 +27,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from harness import serving
 from rich.console import Console
 
-from playlog.cli.demo import free_port, start_server
 from playlog.cli.loadtest import run_loadtest
 from playlog.cli.traffic import synthetic_schema
-from playlog.client import Client, admin_key_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,24 +42,17 @@ def measure(
     console: Console,
     schema_of: Callable[[int], dict[str, Any]] = synthetic_schema,
 ) -> None:
-    with tempfile.TemporaryDirectory(prefix="playlog-bench-") as tmp:
-        data_dir = Path(tmp) / "data"
-        data_dir.mkdir()
-        child, url = start_server(data_dir, free_port(), Path(tmp) / "server.log", config)
-        try:
-            console.print(f"[bold]playlog up ({config or 'embedded default'})[/bold] on {url}")
-            run_loadtest(
-                Client(url, admin_key_of(data_dir)),
-                args.seconds,
-                args.event_types,
-                args.events_per_request,
-                args.concurrency,
-                console,
-                schema_of,
-            )
-        finally:
-            child.send_signal(signal.SIGTERM)
-            child.wait(timeout=120)
+    with serving(config) as server:
+        console.print(f"[bold]playlog up ({config or 'embedded default'})[/bold] on {server.url}")
+        run_loadtest(
+            server.admin,
+            args.seconds,
+            args.event_types,
+            args.events_per_request,
+            args.concurrency,
+            console,
+            schema_of,
+        )
 
 
 def with_region(index: int, default: bool) -> dict[str, Any]:

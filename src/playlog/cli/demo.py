@@ -31,11 +31,12 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, port: int, log_file: Path, config: Path | None = None
+    data_dir: Path, port: int, log_file: Path, config: Path | None = None, stages: str = "up"
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``playlog up`` as a child process; returns it once it answers /healthz."""
+    """``playlog up`` (or ``playlog ingest``: ``stages``) as a child process; returns it
+    once it answers /healthz."""
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "playlog", "up", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "playlog", stages, "--data-dir", str(data_dir)]
     command += ["--port", str(port)] + (["--config", str(config)] if config else [])
     with open(log_file, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
