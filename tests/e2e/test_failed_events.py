@@ -24,19 +24,11 @@ from playlog.log.embedded import EmbeddedLog
 from playlog.settings import Settings
 from tests.support.avro import ocf
 from tests.support.deadline import scaled, wait_until
+from tests.support.events import SCORE, score
 from tests.support.server import ADMIN_KEY, Server
 
 pytestmark = pytest.mark.e2e
 
-SCORE = {
-    "type": "record",
-    "name": "score",
-    "fields": [
-        {"name": "player", "type": "string"},
-        {"name": "points", "type": "int"},
-        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-    ],
-}
 ROW = "select source, stage, game, event_type, reason, payload, replayed_at"
 FAILED = "from playlog.failed_events"
 
@@ -81,10 +73,6 @@ def alter_points(server: Server, sql_type: str) -> None:
     with duckdb.connect(str(path)) as db:
         db.execute(f"ALTER TABLE g1.score ALTER points TYPE {sql_type}")
     server.start()
-
-
-def score(player: str, points: int, ts: int = 1_764_151_200_000) -> dict[str, Any]:
-    return {"player": player, "points": points, "ts": ts}
 
 
 def test_a_value_the_column_refuses_fails_once_and_replays_once_after_the_fix(

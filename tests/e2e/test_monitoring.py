@@ -15,9 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import promql
+from tests.support.avro import ocf
 from tests.support.browser import chromium
 from tests.support.deadline import scaled, wait_until
-from tests.support.events import KILL, Sender, as_json, login, setup_game
+from tests.support.events import KILL, SCORE, Sender, as_json, login, setup_game
 from tests.support.server import ADMIN_KEY, Server
 
 # The README's picture, rewritten only when asked: PLAYLOG_UPDATE_SCREENSHOT=1.
@@ -140,6 +141,14 @@ def test_the_status_page_renders_draws_and_moves_with_traffic(
                 )
                 assert len(points.split()) >= 2, chart
             assert "canary:" in text("canary") and "consuming" in text("loader")
+            # A failed event (Avro allows the timestamp, no column holds it) is listed.
+            assert server.register("live", "score", SCORE).status_code == 201
+            bad = ocf(SCORE, [{"player": "ann", "points": 1, "ts": 2**62}])
+            assert server.send("live", key, bad, "application/avro").status_code == 202
+            wait_until(
+                lambda: "live.score" in text("failed"), scaled(60), "the failed event listed"
+            )
+            assert "process" in text("failed")
             shot = SCREENSHOT if os.environ.get("PLAYLOG_UPDATE_SCREENSHOT") else tmp_path / "s.png"
             assert browser.save_screenshot(str(shot))
         finally:

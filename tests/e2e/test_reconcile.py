@@ -18,8 +18,9 @@ from playlog.contracts import OffsetRange
 from playlog.process.transform import file_key
 from playlog.settings import Settings
 from playlog.storage.local import LocalStore
-from tests.e2e.test_failed_events import SCORE, playlog, score
+from tests.e2e.test_failed_events import playlog
 from tests.support.avro import ocf
+from tests.support.events import SCORE, score
 from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e

@@ -53,6 +53,21 @@ PURCHASE = {
 }
 SCHEMAS = {"login": LOGIN, "kill": KILL, "purchase": PURCHASE}
 
+# A timestamp column: Avro allows 2**62 ms, no column holds it (a failed event).
+SCORE = {
+    "type": "record",
+    "name": "score",
+    "fields": [
+        {"name": "player", "type": "string"},
+        {"name": "points", "type": "int"},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ],
+}
+
+
+def score(player: str, points: int, ts: int = 1_764_151_200_000) -> dict[str, Any]:
+    return {"player": player, "points": points, "ts": ts}
+
 
 def login(seq: int) -> dict[str, Any]:
     return {
