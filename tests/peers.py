@@ -467,12 +467,19 @@ def _start_private_pg(run: _Run, run_dir: Path) -> str:
     data_parent = run_dir
     if user is not None:
         if not _reachable_by(bindir.parent, user):
-            # e.g. a venv under /root: a copy the user can read (~40 MB, well under 1 s).
+            # e.g. a venv under /root: a copy the user can read (~40 MB, well under 1 s),
+            # laid out as in site-packages: the binaries find their bundled libraries
+            # (libpq...) by an RPATH of $ORIGIN/../../../pgserver.libs.
             copy = Path(tempfile.mkdtemp(prefix="playlog-pg-bin-"))
             run.extra_dirs.append(str(copy))
-            shutil.copytree(bindir.parent, copy / "pginstall", symlinks=True)
-            os.chmod(copy, 0o755)
-            bindir = copy / "pginstall" / "bin"
+            package = bindir.parent.parent
+            shutil.copytree(bindir.parent, copy / package.name / "pginstall", symlinks=True)
+            libs = package.parent / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, copy / libs.name, symlinks=True)
+            for folder in (copy, copy / package.name):
+                os.chmod(folder, 0o755)
+            bindir = copy / package.name / "pginstall" / "bin"
         if not _reachable_by(run_dir, user):
             data_parent = Path(tempfile.mkdtemp(prefix="playlog-pg-data-"))
             run.extra_dirs.append(str(data_parent))
