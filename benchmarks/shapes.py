@@ -29,7 +29,8 @@ from typing import Any
 
 from playlog.avro.ocf import walk
 from playlog.avro.schema import EventSchema, fingerprint_of
-from playlog.cli.traffic import ocf_body, synthetic_events, synthetic_schema
+from playlog.cli.traffic import synthetic_events, synthetic_schema
+from playlog.client.ocf import ocf_body
 from playlog.contracts import OffsetRange
 from playlog.log.base import Record
 from playlog.process.columnar import fast_path_fits
