@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,7 @@ class Catalog:
     def __init__(self, path: Path | None = None, dsn: str | None = None) -> None:
         """SQLite at ``path``, or PostgreSQL at ``dsn`` (tables in schema ``playlog``)."""
         self._lock = threading.Lock()
+        self._closing: list[Callable[[], None]] = []
         if dsn is not None:
             import psycopg
 
@@ -348,7 +349,14 @@ class Catalog:
         cursor = self._run("DELETE FROM {p}idempotency_keys WHERE expires_at < %s", (now,))
         return int(cursor.rowcount)
 
+    def on_close(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` when the catalog closes, before its connection does: a thread
+        that still uses the catalog (the lease renewer) ends first."""
+        self._closing.append(stop)
+
     def close(self) -> None:
+        for stop in self._closing:
+            stop()
         with self._lock:
             if self._db is not None:
                 self._db.close()
