@@ -43,7 +43,7 @@ from playlog.warehouse.postgres import PostgresWarehouse
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import RedshiftTypes
-from tests.support.avro_types import CASES, TypeCase
+from tests.support.avro_types import CASES, PROMOTIONS, TypeCase
 from tests.support.batch_files import put_batch_file
 from tests.support.fakes import MemoryStore, RecordingConnection
 
@@ -256,14 +256,6 @@ def test_promoted_types_widen_the_columns(backend: Backend) -> None:
 
 
 ARROW = {"int": pa.int32(), "long": pa.int64(), "float": pa.float32(), "double": pa.float64()}
-AVRO_PROMOTIONS = [
-    ("int", "long"),
-    ("int", "float"),
-    ("int", "double"),
-    ("long", "float"),
-    ("long", "double"),
-    ("float", "double"),
-]
 
 
 # A value of each kind that the promoted type holds only approximately (Avro's long ->
@@ -271,7 +263,7 @@ AVRO_PROMOTIONS = [
 INEXACT = {"int": 2**24 + 1, "long": 2**60 + 1, "float": 0.1}
 
 
-@pytest.mark.parametrize(("old", "new"), AVRO_PROMOTIONS, ids=lambda k: str(k))
+@pytest.mark.parametrize(("old", "new"), PROMOTIONS, ids=lambda k: str(k))
 def test_files_of_both_versions_load_in_one_batch_after_a_promotion(
     backend: Backend, old: str, new: str
 ) -> None:

@@ -665,26 +665,35 @@ class FlakyCatalog:
         return GAME if key == "pl_g1_key" else None
 
 
-def test_stale_key_used_while_the_catalog_is_down_counts_as_checked(
+def key_checked_once(
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> tuple[list[float], FlakyCatalog, Auth, Any]:
+    """An ``Auth`` on a ``FlakyCatalog`` and a clock the test moves (``now[0]``), after
+    one request with the game's key: the catalog asked once, the answer cached."""
     now = [1000.0]
     monkeypatch.setattr("playlog.ingest.auth.time.monotonic", lambda: now[0])
     catalog = FlakyCatalog()
     auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
     request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
     auth.game(request, GAME)  # type: ignore[arg-type]
+    return now, catalog, auth, request
+
+
+def test_stale_key_used_while_the_catalog_is_down_counts_as_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now, catalog, auth, request = key_checked_once(monkeypatch)
     assert catalog.calls == 1
     catalog.down = True
     now[0] += KEY_TTL_S + 1
-    auth.game(request, GAME)  # type: ignore[arg-type]  # stale, the catalog fails: cached
+    auth.game(request, GAME)  # stale, the catalog fails: cached
     assert catalog.calls == 2
     for _ in range(10):  # within the TTL again: the dead catalog is not asked
         now[0] += 1
-        auth.game(request, GAME)  # type: ignore[arg-type]
+        auth.game(request, GAME)
     assert catalog.calls == 2
     now[0] += KEY_TTL_S
-    auth.game(request, GAME)  # type: ignore[arg-type]
+    auth.game(request, GAME)
     assert catalog.calls == 3
     # An unknown key with the catalog down cannot be told apart: 503, retry later.
     stranger = SimpleNamespace(headers={"authorization": "Bearer pl_unknown"})
@@ -704,12 +713,7 @@ def test_identify_names_the_game_or_none_for_admin() -> None:
 def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr("playlog.ingest.auth.time.monotonic", lambda: now[0])
-    catalog = FlakyCatalog()
-    auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
-    request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
-    auth.game(request, GAME)  # type: ignore[arg-type]
+    now, catalog, auth, request = key_checked_once(monkeypatch)
     now[0] += KEY_TTL_S + 1
     entered, release = threading.Event(), threading.Event()
 
@@ -724,7 +728,7 @@ def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
     checker.start()
     assert entered.wait(5)
     for _ in range(5):
-        auth.game(request, GAME)  # type: ignore[arg-type]  # not blocked behind the check
+        auth.game(request, GAME)  # not blocked behind the check
     release.set()
     checker.join(5)
     assert catalog.calls == 2 and not checker.is_alive()
