@@ -95,6 +95,46 @@ class CopyTask:
     # The ``source`` of the failed event this task replays ("" for ordinary tasks).
     replay_of: str = ""
 
+    @classmethod
+    def of_file(
+        cls,
+        key: str,
+        uri: str,
+        game: str,
+        event_type: str,
+        source: OffsetRange,
+        *,
+        columns: Sequence[str],
+        rows: int,
+        size: int,
+        received_us: tuple[int, int],
+        replay_of: str = "",
+    ) -> CopyTask:
+        """The task of the batch file ``key`` holding ``source``'s events of one table.
+
+        The one way a task is made, by the processor that writes the file and by
+        reconcile that finds it again, so both make the same task (and task id) for it.
+        ``received_us`` is the file's lowest and highest ``_received_at``, in the
+        microseconds Parquet stores.
+        """
+        return cls(
+            task_id=task_id_for(key),
+            game=game,
+            event_type=event_type,
+            key=key,
+            uri=uri,
+            columns=tuple(columns),
+            rows=rows,
+            bytes=size,
+            received_min_ms=received_us[0] // 1000,
+            received_max_ms=received_us[1] // 1000,
+            source_topic=source.topic,
+            source_partition=source.partition,
+            source_first=source.first,
+            source_last=source.last,
+            replay_of=replay_of,
+        )
+
     @property
     def table(self) -> str:
         return table_name(self.game, self.event_type)

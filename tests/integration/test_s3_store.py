@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from pydantic import SecretStr
 
-from playlog.errors import ConfigError, ObjectMissing
+from playlog.errors import ConfigError, ObjectMissing, StoreUnavailable
 from playlog.settings import StorageSettings
 from playlog.storage.s3 import MULTIPART_THRESHOLD, S3Store
+from tests.proxy import TcpProxy
 
 
 def _store(endpoint: str, bucket: str, prefix: str = "") -> S3Store:
@@ -109,3 +111,22 @@ def test_keys_lists_every_object_under_a_prefix_past_one_page(
     assert list(store.list_keys("g1/")) == keys
     assert list(store.list_keys())[-1] == "g2/x.parquet"
     assert len(list(store.list_keys())) == 1006
+
+
+def test_an_s3_that_went_away_is_unavailable_not_missing(s3_endpoint: str, bucket: str) -> None:
+    # No answer at all (connection refused) is retried later: never "no such object",
+    # which would make a lost batch file of a file that is only out of reach.
+    address = urlsplit(s3_endpoint)
+    proxy = TcpProxy(address.hostname or "127.0.0.1", address.port or 80)
+    try:
+        store = _store(f"http://127.0.0.1:{proxy.port}", bucket)
+        store.put("k", b"v")
+        proxy.cut()
+        with pytest.raises(StoreUnavailable, match="s3: get k"):
+            store.get("k")
+        with pytest.raises(StoreUnavailable, match="s3: head k"):
+            store.exists("k")
+        with pytest.raises(StoreUnavailable, match=f"s3: bucket {bucket}"):
+            _store(f"http://127.0.0.1:{proxy.port}", bucket)
+    finally:
+        proxy.close()

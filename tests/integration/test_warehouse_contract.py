@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import io
 import socket
 import threading
 import time
@@ -20,12 +19,11 @@ from typing import Any, cast
 
 import psycopg
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from psycopg import errors as pg_errors
 
 from playlog.avro.types import Column, columns_of
-from playlog.contracts import CopyTask, FailedEvent, task_id_for
+from playlog.contracts import CopyTask, FailedEvent, OffsetRange
 from playlog.errors import (
     BadRequest,
     IncompatibleSchema,
@@ -45,7 +43,8 @@ from playlog.warehouse.postgres import PostgresWarehouse
 from playlog.warehouse.redshift import RedshiftWarehouse
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import RedshiftTypes
-from tests.support.avro_types import CASES, TypeCase
+from tests.support.avro_types import CASES, PROMOTIONS, TypeCase
+from tests.support.batch_files import put_batch_file
 from tests.support.fakes import MemoryStore, RecordingConnection
 
 UTC = dt.UTC
@@ -123,25 +122,9 @@ class Backend:
                 "_schema_hash": pa.array([HASH] * n, pa.string()),
             }
         )
-        out = io.BytesIO()
-        pq.write_table(table, out, compression="zstd")
         key = f"{self.game}/{event_type}/dt=2024-05-01/playlog.events-0-{first}-{first + n}.parquet"
-        self.store.put(key, out.getvalue())
-        return CopyTask(
-            task_id=task_id_for(key),
-            game=self.game,
-            event_type=event_type,
-            key=key,
-            uri=self.store.uri(key),
-            columns=tuple(table.column_names),
-            rows=n,
-            bytes=len(out.getvalue()),
-            received_min_ms=0,
-            received_max_ms=0,
-            source_topic="playlog.events",
-            source_partition=0,
-            source_first=first,
-            source_last=first + n,
+        return put_batch_file(
+            self.store, key, table, OffsetRange("playlog.events", 0, first, first + n)
         )
 
 
@@ -273,14 +256,6 @@ def test_promoted_types_widen_the_columns(backend: Backend) -> None:
 
 
 ARROW = {"int": pa.int32(), "long": pa.int64(), "float": pa.float32(), "double": pa.float64()}
-AVRO_PROMOTIONS = [
-    ("int", "long"),
-    ("int", "float"),
-    ("int", "double"),
-    ("long", "float"),
-    ("long", "double"),
-    ("float", "double"),
-]
 
 
 # A value of each kind that the promoted type holds only approximately (Avro's long ->
@@ -288,7 +263,7 @@ AVRO_PROMOTIONS = [
 INEXACT = {"int": 2**24 + 1, "long": 2**60 + 1, "float": 0.1}
 
 
-@pytest.mark.parametrize(("old", "new"), AVRO_PROMOTIONS, ids=lambda k: str(k))
+@pytest.mark.parametrize(("old", "new"), PROMOTIONS, ids=lambda k: str(k))
 def test_files_of_both_versions_load_in_one_batch_after_a_promotion(
     backend: Backend, old: str, new: str
 ) -> None:

@@ -20,6 +20,18 @@ WIDE = Decimal("1234567890123456789012345678901234567890.0123456789")
 NS1, NS2 = 1_764_151_200_123_456_789, -1
 
 
+# Avro's promotions (the spec's "Schema Resolution"): a reader of the second type reads
+# data written as the first.
+PROMOTIONS = [
+    ("int", "long"),
+    ("int", "float"),
+    ("int", "double"),
+    ("long", "float"),
+    ("long", "double"),
+    ("float", "double"),
+]
+
+
 @dataclass(frozen=True)
 class TypeCase:
     name: str  # the event type, and the case's id

@@ -8,7 +8,7 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from playlog.contracts import CopyTask, OffsetRange, task_id_for
+from playlog.contracts import CopyTask, OffsetRange
 from playlog.process.transform import file_key
 from playlog.storage.base import ObjectStore
 
@@ -25,10 +25,18 @@ def stored_task(store: ObjectStore, first: int, rows: int = 2) -> CopyTask:
             "_schema_hash": pa.array(["0123456789abcdef"] * rows),
         }
     )
+    return put_batch_file(store, key, table, OffsetRange("playlog.events", 0, first, first))
+
+
+def put_batch_file(store: ObjectStore, key: str, table: pa.Table, source: OffsetRange) -> CopyTask:
+    """``table`` stored at ``key`` as a batch file of the game and event type the key
+    names, and its COPY task (receive times 0: no loader reads them)."""
     out = io.BytesIO()
-    pq.write_table(table, out)
+    pq.write_table(table, out, compression="zstd")
     store.put(key, out.getvalue())
-    return CopyTask(
-        task_id_for(key), "g1", "login", key, store.uri(key), tuple(table.column_names),
-        rows, len(out.getvalue()), 0, 0, "playlog.events", 0, first, first,
+    game, event_type = key.split("/")[:2]
+    return CopyTask.of_file(
+        key, store.uri(key), game, event_type, source,
+        columns=table.column_names, rows=table.num_rows, size=len(out.getvalue()),
+        received_us=(0, 0),
     )  # fmt: skip

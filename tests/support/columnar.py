@@ -16,7 +16,7 @@ from playlog.avro.schema import EventSchema, fingerprint_of
 from playlog.contracts import OffsetRange
 from playlog.log.base import Record
 from playlog.process import columnar
-from playlog.process.transform import _pinned, _transform
+from playlog.process.transform import _transform
 from playlog.storage.local import LocalStore
 from tests.support.avro import ocf
 
@@ -31,14 +31,25 @@ def transformed(tmp: Path, raw: dict[str, Any], rows: list[dict[str, Any]], fast
         Record("events", 0, 10 + i, b"g", ocf(raw, rows[i::3], "deflate"), headers, 0)
         for i in range(3)
     ]
-    store = LocalStore(tmp)
+    table, events = batch_file(LocalStore(tmp), batch, version, fast)
+    assert events == len(rows)
+    return table.sort_by("_event_id")
+
+
+def batch_file(
+    store: LocalStore, records: list[Record], schema: EventSchema, fast: bool
+) -> tuple[pa.Table, int]:
+    """``records``, every event written with ``schema``, through the batch transform
+    (the columnar way where it can when ``fast``): the one batch file it writes, and how
+    many events that holds. None may be dead-lettered."""
+    span = OffsetRange("events", 0, records[0].offset, records[-1].offset)
     result = _transform(
-        OffsetRange("events", 0, 10, 12), batch, lambda g, f: version,
-        _pinned(lambda g, e: version), store, fast=fast,
+        span, records, lambda game, fp: schema, lambda game, event_type: schema, store,
+        fast=fast,
     )  # fmt: skip
-    assert result.dead_letters == [] and result.events == len(rows)
+    assert result.dead_letters == []
     (task,) = result.tasks
-    return pq.read_table(io.BytesIO(store.get(task.key))).sort_by("_event_id")
+    return pq.read_table(io.BytesIO(store.get(task.key))), result.events
 
 
 def watch_groups(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -8,9 +8,9 @@ import datetime as dt
 import io
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 
@@ -20,6 +20,7 @@ from playlog.errors import LogUnavailable
 from playlog.log.base import Log, Message, Record
 from playlog.log.embedded import partition_for
 from playlog.process.processor import Processor
+from playlog.process.transform import transform_range
 from playlog.settings import Settings
 from playlog.wiring import Services
 from tests.support.avro import ocf
@@ -58,6 +59,39 @@ def data_message(value: bytes, count: int) -> Message:
         "count": str(count),
     }
     return Message(GAME.encode(), value, headers)
+
+
+class TransformEnv:
+    """``transform_range`` over records a test builds, on the real embedded catalog,
+    registry and local store of one data directory, with the game added."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.store = services.store
+        self.registry = services.registry
+        services.catalog.add_game(GAME)
+
+    def transform(self, span: OffsetRange, records: list[Record]) -> RangeResult:
+        return transform_range(
+            span,
+            records,
+            lambda game, fp: self.registry.lookup(game, fp, fresh=True),
+            self.registry.latest,
+            self.store,
+        )
+
+
+E = TypeVar("E", bound=TransformEnv)
+
+
+def opened(tmp_path: Path, env: Callable[[Services], E]) -> Iterator[E]:
+    """The body of an ``env`` fixture: ``yield from opened(tmp_path, Env)`` gives the
+    test an ``Env`` on services it closes afterwards."""
+    services = Services.open(Settings.read(data_dir=tmp_path))
+    try:
+        yield env(services)
+    finally:
+        services.close()
 
 
 class RecordingEngine:

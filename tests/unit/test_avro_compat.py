@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support.avro_types import PROMOTIONS
 
 from playlog.avro.compat import check_backward
 from playlog.errors import BadRequest, IncompatibleSchema
@@ -73,17 +74,7 @@ def test_renamed_field_without_alias_or_default_is_refused() -> None:
     assert exc.details == {"field": "name", "rule": "new_field_without_default"}
 
 
-@pytest.mark.parametrize(
-    ("old_type", "new_type"),
-    [
-        ("int", "long"),
-        ("int", "float"),
-        ("int", "double"),
-        ("long", "float"),
-        ("long", "double"),
-        ("float", "double"),
-    ],
-)
+@pytest.mark.parametrize(("old_type", "new_type"), PROMOTIONS)
 def test_avro_promotions_are_compatible(old_type: str, new_type: str) -> None:
     check_backward(record(field("v", old_type)), record(field("v", new_type)))
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import fastavro
-import pyarrow.parquet as pq
 import pytest
 from tests.support import writers
+from tests.support.columnar import batch_file, watch_groups
 
 from playlog.avro.schema import EventSchema, fingerprint_of
-from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT, OffsetRange
+from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.log.base import Record
-from playlog.process import columnar
-from playlog.process.transform import _transform
 from playlog.storage.local import LocalStore
 
 # plus a header as Java's generated code writes it ("avro.java.string" on its strings)
@@ -49,32 +46,13 @@ def batch_file_rows(
     fmt = FORMAT_SINGLE_OBJECT if path.suffix == ".bin" else FORMAT_OCF
     headers = {"game": "g", "format": fmt, "received_at_ms": "1700000000000"}
     record = Record("events", 0, 9, b"g", path.read_bytes(), headers, 0)
-    store = LocalStore(tmp_path)
-    decoded = []
-    to_arrow = columnar.SchemaGroup.to_arrow
-
-    def counted(group: columnar.SchemaGroup) -> Any:
-        table = to_arrow(group)
-        decoded.append(group)
-        return table
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(columnar.SchemaGroup, "to_arrow", counted)
-        result = _transform(
-            OffsetRange("events", 0, 9, 9),
-            [record],
-            lambda game, fp: event_schema,
-            lambda game, event_type: event_schema,
-            store,
-            fast=fast,
-        )
-    assert result.dead_letters == []
-    (task,) = result.tasks
-    table = pq.read_table(io.BytesIO(store.get(task.key)))
+        groups = watch_groups(patch)
+        table, _ = batch_file(LocalStore(tmp_path), [record], event_schema, fast)
     names = [f["name"] for f in schema["fields"]]
     columns = [table.column(name.lower()).to_pylist() for name in names]
     rows = [writers.row_values(schema, list(row)) for row in zip(*columns, strict=True)]
-    return rows, len(decoded)
+    return rows, groups.count("columnar")
 
 
 def assert_exact(path: Path, fast: bool, tmp_path: Path, registered: str | None = None) -> None:

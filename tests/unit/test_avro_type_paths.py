@@ -7,20 +7,17 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import fastavro
-import pyarrow.parquet as pq
 import pytest
 from tests.support.avro import ocf
 from tests.support.avro_types import CASES, TypeCase
+from tests.support.columnar import batch_file, watch_groups
 
 from playlog.avro import json_events, single_object
 from playlog.avro.schema import EventSchema, fingerprint_of
-from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT, OffsetRange
+from playlog.contracts import FORMAT_OCF, FORMAT_SINGLE_OBJECT
 from playlog.log.base import Record
-from playlog.process import columnar
-from playlog.process.transform import _transform
 from playlog.storage.local import LocalStore
 from playlog.warehouse.types import DuckDBTypes, PostgresTypes, RedshiftTypes
 
@@ -56,28 +53,11 @@ def test_every_type_reaches_the_batch_file_exactly_on_every_path(
     value, fmt = body(case, path, schema)
     headers = {"game": "g", "format": fmt, "received_at_ms": "1700000000000"}
     record = Record("events", 0, 9, b"g", value, headers, 0)
-    fast_groups: list[columnar.SchemaGroup] = []
-    to_arrow = columnar.SchemaGroup.to_arrow
-
-    def counted(group: columnar.SchemaGroup) -> Any:
-        fast_groups.append(group)
-        return to_arrow(group)
-
-    monkeypatch.setattr(columnar.SchemaGroup, "to_arrow", counted)
-    store = LocalStore(tmp_path)
-    result = _transform(
-        OffsetRange("events", 0, 9, 9),
-        [record],
-        lambda game, fp: schema,
-        lambda game, event_type: schema,
-        store,
-        fast=path == "ocf_fast",
-    )
-    assert result.dead_letters == [] and result.events == len(case.values)
-    (task,) = result.tasks
-    table = pq.read_table(io.BytesIO(store.get(task.key)))
+    groups = watch_groups(monkeypatch)
+    table, events = batch_file(LocalStore(tmp_path), [record], schema, path == "ocf_fast")
+    assert events == len(case.values)
     assert table.column("v").to_pylist() == case.file
-    assert len(fast_groups) == (1 if path == "ocf_fast" and case.fast else 0)
+    assert len(groups) == (1 if path == "ocf_fast" and case.fast else 0)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,12 +10,12 @@ from typing import Any
 
 import fastavro
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
+from tests.support.batch_files import put_batch_file
 
 from playlog.avro.types import Column
-from playlog.contracts import CopyTask, task_id_for
+from playlog.contracts import OffsetRange
 from playlog.errors import (
     BadRequest,
     Conflict,
@@ -108,25 +107,7 @@ def load_rows(
         .append_column("_schema_hash", pa.array([fp(LOGIN_V1)] * n))
     )
     key = f"{game}/{event_type}/batch-{n}.parquet"
-    out = io.BytesIO()
-    pq.write_table(data, out)
-    store.put(key, out.getvalue())
-    task = CopyTask(
-        task_id=task_id_for(key),
-        game=game,
-        event_type=event_type,
-        key=key,
-        uri=store.uri(key),
-        columns=tuple(data.column_names),
-        rows=n,
-        bytes=len(out.getvalue()),
-        received_min_ms=0,
-        received_max_ms=0,
-        source_topic="events",
-        source_partition=0,
-        source_first=0,
-        source_last=0,
-    )
+    task = put_batch_file(store, key, data, OffsetRange("events", 0, 0, 0))
     assert warehouse.load([task]) == [task.task_id]
 
 

@@ -4,9 +4,11 @@ lease write is a compare-and-set on a fencing token that grows on every takeover
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +98,19 @@ def test_a_takeover_fences_the_old_holder(catalog: Catalog) -> None:
     assert catalog.lease("g") == (json.dumps({"host": "elsewhere", "pid": 1, "id": "y"}), 2, 1e12)
     old.release()  # releasing a lost lease leaves the new holder's alone
     assert catalog.lease("g") is not None and catalog.lease("g")[2] == 10.0**12  # type: ignore[index]
+
+
+def test_the_renewer_stops_before_its_catalog_closes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A driver whose services close without releasing (a test, a crash path): its renewer
+    # used to wake up on the closed database and warn "Cannot operate on a closed database".
+    before = set(threading.enumerate())
+    catalog = Catalog(tmp_path / "catalog.db")
+    lease = Lease(catalog, "g", ttl_s=0.3)  # renews every 0.1 s
+    assert lease.check() == 1
+    (renewer,) = (t for t in set(threading.enumerate()) - before if t.name == "lease")
+    catalog.close()
+    assert not renewer.is_alive()  # stopped by close, before the database closed
+    time.sleep(0.4)  # a few renewal periods
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

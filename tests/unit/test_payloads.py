@@ -548,22 +548,52 @@ def test_schema_by_hash_authenticates_before_the_lookup(api: Api, env: Env) -> N
 def test_readiness_is_the_log_and_only_reports_the_warehouse(api: Api) -> None:
     assert api.get("/readyz").json() == {"ready": True, "checks": {"log": "ok", "warehouse": "ok"}}
     api.warehouse.down = True
-    response = api.get("/readyz")
+    response = api.get("/readyz", ADMIN)
     assert response.status_code == 200
     assert response.json() == {
         "ready": True,
         "checks": {"log": "ok", "warehouse": "fake warehouse is down"},
     }
     api.log.down = True
-    response = api.get("/readyz")
+    response = api.get("/readyz", ADMIN)
     assert response.status_code == 503 and response.json()["ready"] is False
     assert response.json()["checks"]["log"] == "fake log is down"
+
+
+def test_readiness_says_why_only_to_the_admin_key(api: Api) -> None:
+    # /readyz is open (load balancers probe it without a key), but a reason may quote
+    # a host, a grant or event values: the same rule as GET /v1/status's public view.
+    api.warehouse.down = True
+    api.log.down = True
+    metrics.set_loader_failure("warehouse_error", "column 'secret' of event 'x=1'")
+    try:
+        for key in (None, "pl_no_such_key", api.keys[GAME]):
+            answer = api.get("/readyz", key)
+            assert answer.status_code == 503
+            assert answer.json() == {
+                "ready": False,
+                "checks": {"log": "failing", "warehouse": "failing", "loader": "failing"},
+            }
+        answer = api.get("/readyz", ADMIN)
+        assert answer.status_code == 503
+        assert answer.json() == {
+            "ready": False,
+            "checks": {
+                "log": "fake log is down",
+                "warehouse": "fake warehouse is down",
+                "loader": "failing: column 'secret' of event 'x=1'",
+            },
+        }
+    finally:
+        metrics.set_loader_failure(None, None)
+    api.log.down = api.warehouse.down = False
+    assert api.get("/readyz").json() == {"ready": True, "checks": {"log": "ok", "warehouse": "ok"}}
 
 
 def test_readiness_does_not_wait_for_a_warehouse_that_does_not_answer(api: Api) -> None:
     api.warehouse.delay_s = 4.0
     started = time.monotonic()
-    first, second = api.get("/readyz"), api.get("/readyz")
+    first, second = api.get("/readyz", ADMIN), api.get("/readyz", ADMIN)
     assert time.monotonic() - started < 3.5
     for response in (first, second):
         assert response.status_code == 200
@@ -635,26 +665,35 @@ class FlakyCatalog:
         return GAME if key == "pl_g1_key" else None
 
 
-def test_stale_key_used_while_the_catalog_is_down_counts_as_checked(
+def key_checked_once(
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> tuple[list[float], FlakyCatalog, Auth, Any]:
+    """An ``Auth`` on a ``FlakyCatalog`` and a clock the test moves (``now[0]``), after
+    one request with the game's key: the catalog asked once, the answer cached."""
     now = [1000.0]
     monkeypatch.setattr("playlog.ingest.auth.time.monotonic", lambda: now[0])
     catalog = FlakyCatalog()
     auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
     request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
     auth.game(request, GAME)  # type: ignore[arg-type]
+    return now, catalog, auth, request
+
+
+def test_stale_key_used_while_the_catalog_is_down_counts_as_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now, catalog, auth, request = key_checked_once(monkeypatch)
     assert catalog.calls == 1
     catalog.down = True
     now[0] += KEY_TTL_S + 1
-    auth.game(request, GAME)  # type: ignore[arg-type]  # stale, the catalog fails: cached
+    auth.game(request, GAME)  # stale, the catalog fails: cached
     assert catalog.calls == 2
     for _ in range(10):  # within the TTL again: the dead catalog is not asked
         now[0] += 1
-        auth.game(request, GAME)  # type: ignore[arg-type]
+        auth.game(request, GAME)
     assert catalog.calls == 2
     now[0] += KEY_TTL_S
-    auth.game(request, GAME)  # type: ignore[arg-type]
+    auth.game(request, GAME)
     assert catalog.calls == 3
     # An unknown key with the catalog down cannot be told apart: 503, retry later.
     stranger = SimpleNamespace(headers={"authorization": "Bearer pl_unknown"})
@@ -674,12 +713,7 @@ def test_identify_names_the_game_or_none_for_admin() -> None:
 def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr("playlog.ingest.auth.time.monotonic", lambda: now[0])
-    catalog = FlakyCatalog()
-    auth = Auth(catalog, ADMIN)  # type: ignore[arg-type]
-    request = SimpleNamespace(headers={"authorization": "Bearer pl_g1_key"})
-    auth.game(request, GAME)  # type: ignore[arg-type]
+    now, catalog, auth, request = key_checked_once(monkeypatch)
     now[0] += KEY_TTL_S + 1
     entered, release = threading.Event(), threading.Event()
 
@@ -694,7 +728,7 @@ def test_one_request_checks_a_stale_key_while_the_others_use_the_cached_answer(
     checker.start()
     assert entered.wait(5)
     for _ in range(5):
-        auth.game(request, GAME)  # type: ignore[arg-type]  # not blocked behind the check
+        auth.game(request, GAME)  # not blocked behind the check
     release.set()
     checker.join(5)
     assert catalog.calls == 2 and not checker.is_alive()
@@ -884,9 +918,9 @@ def test_readiness_names_why_the_loader_of_this_process_fails(api: Api) -> None:
     """Still ready (ingestion goes on while loads fail), but the reason is visible."""
     metrics.set_loader_failure("warehouse_unavailable", "postgres: permission denied")
     try:
-        answer = api.get("/readyz")
+        answer = api.get("/readyz", ADMIN)
         assert answer.status_code == 200
         assert answer.json()["checks"]["loader"] == "failing: postgres: permission denied"
     finally:
         metrics.set_loader_failure(None, None)
-    assert "loader" not in api.get("/readyz").json()["checks"]
+    assert "loader" not in api.get("/readyz", ADMIN).json()["checks"]

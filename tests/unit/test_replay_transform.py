@@ -12,14 +12,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from tests.support.avro import fp, ocf
+from tests.support.processing import TransformEnv, opened
 
 from playlog.contracts import FORMAT_OCF, REPLAY_OF, OffsetRange, RangeResult
 from playlog.errors import CorruptRecord
 from playlog.log.base import Record, dead_letter, failure_category
 from playlog.process.replay import about, original_position
-from playlog.process.transform import event_id, transform_range
-from playlog.settings import Settings
-from playlog.wiring import Services
+from playlog.process.transform import event_id
 
 SCORE = {"type": "record", "name": "score", "fields": [{"name": "points", "type": "int"}]}
 T0 = 1_764_151_200_000
@@ -31,32 +30,17 @@ def record(offset: int, value: bytes, **headers: str) -> Record:
     return Record("playlog.events", 0, offset, b"g1", value, base, T0)
 
 
-class Env:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        services.catalog.add_game("g1")
-
+class Env(TransformEnv):
     def register(self) -> None:
-        self.services.registry.register("g1", "score", json.dumps(SCORE))
+        self.registry.register("g1", "score", json.dumps(SCORE))
 
     def run(self, first: int, last: int, records: list[Record]) -> RangeResult:
-        registry = self.services.registry
-        return transform_range(
-            OffsetRange("playlog.events", 0, first, last),
-            records,
-            lambda game, fingerprint: registry.lookup(game, fingerprint, fresh=True),
-            registry.latest,
-            self.services.store,
-        )
+        return self.transform(OffsetRange("playlog.events", 0, first, last), records)
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    services = Services.open(Settings.read(data_dir=tmp_path))
-    try:
-        yield Env(services)
-    finally:
-        services.close()
+    yield from opened(tmp_path, Env)
 
 
 BODY = ocf(SCORE, [{"points": 1}, {"points": 2}])

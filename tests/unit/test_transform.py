@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests.support.avro import ocf as ocf_container
 from tests.support.avro import zigzag
+from tests.support.processing import TransformEnv, opened
 
 from playlog.avro import ocf, single_object
 from playlog.avro.schema import EventSchema
@@ -28,13 +29,12 @@ from playlog.contracts import (
     FORMAT_SINGLE_OBJECT,
     CopyTask,
     OffsetRange,
-    RangeResult,
     task_id_for,
 )
 from playlog.errors import TransientError
 from playlog.log.base import Record
 from playlog.process.transform import event_id, file_key, transform_range
-from playlog.settings import MAX_EVENTS_PER_RECORD, MAX_PARTITIONS, Settings
+from playlog.settings import MAX_EVENTS_PER_RECORD, MAX_PARTITIONS
 from playlog.wiring import Services
 
 TOPIC = "playlog.events"
@@ -91,24 +91,12 @@ def record(offset: int, value: bytes, fmt: str, received_ms: int = T0) -> Record
     return Record(TOPIC, PARTITION, offset, GAME.encode(), value, headers, received_ms + 5)
 
 
-class Env:
+class Env(TransformEnv):
     def __init__(self, services: Services) -> None:
-        self.services = services
-        self.store = services.store
-        self.registry = services.registry
-        services.catalog.add_game(GAME)
+        super().__init__(services)
         self.login_v1, _ = self.registry.register(GAME, "login", json.dumps(LOGIN_V1))
         self.login_v2, _ = self.registry.register(GAME, "login", json.dumps(LOGIN_V2))
         self.kill, _ = self.registry.register(GAME, "kill", json.dumps(KILL))
-
-    def run(self, span: OffsetRange, records: list[Record]) -> RangeResult:
-        return transform_range(
-            span,
-            records,
-            lambda game, fp: self.registry.lookup(game, fp, fresh=True),
-            self.registry.latest,
-            self.store,
-        )
 
     def parquet_files(self) -> list[Path]:
         return sorted(Path(self.services.settings.storage_root).rglob("*.parquet"))
@@ -119,11 +107,7 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    services = Services.open(Settings.read(data_dir=tmp_path))
-    try:
-        yield Env(services)
-    finally:
-        services.close()
+    yield from opened(tmp_path, Env)
 
 
 # --- event ids and keys --------------------------------------------------------
@@ -189,7 +173,7 @@ def mixed_records(env: Env) -> list[Record]:
 
 def test_range_becomes_one_file_per_table_with_exact_columns(env: Env) -> None:
     span = OffsetRange(TOPIC, PARTITION, 10, 11)
-    result = env.run(span, mixed_records(env))
+    result = env.transform(span, mixed_records(env))
 
     assert result.events == 6
     assert result.dead_letters == []
@@ -283,9 +267,9 @@ def test_range_becomes_one_file_per_table_with_exact_columns(env: Env) -> None:
 
 def test_same_range_twice_gives_identical_files_and_tasks(env: Env) -> None:
     span = OffsetRange(TOPIC, PARTITION, 10, 11)
-    first = env.run(span, mixed_records(env))
+    first = env.transform(span, mixed_records(env))
     first_bytes = {t.key: env.store.get(t.key) for t in first.tasks}
-    second = env.run(span, mixed_records(env))
+    second = env.transform(span, mixed_records(env))
     assert second.tasks == first.tasks  # same task ids, keys, sizes, columns
     assert {t.key: env.store.get(t.key) for t in second.tasks} == first_bytes
     assert len(env.parquet_files()) == 2  # replaced, never a second copy
@@ -353,7 +337,7 @@ def test_undecodable_record_is_dead_lettered_and_the_rest_still_loads(env: Env, 
     bad = record(21, value, fmt)
     records = [record(20, good, FORMAT_OCF), bad, record(22, good, FORMAT_OCF)]
 
-    result = env.run(OffsetRange(TOPIC, PARTITION, 20, 22), records)
+    result = env.transform(OffsetRange(TOPIC, PARTITION, 20, 22), records)
 
     assert len(result.dead_letters) == 1
     letter = result.dead_letters[0]
@@ -375,7 +359,7 @@ def test_undecodable_record_is_dead_lettered_and_the_rest_still_loads(env: Env, 
 
 
 def test_a_range_of_only_dead_letters_writes_no_file(env: Env) -> None:
-    result = env.run(
+    result = env.transform(
         OffsetRange(TOPIC, PARTITION, 0, 0), [record(0, b"garbage", FORMAT_SINGLE_OBJECT)]
     )
     assert (result.events, result.tasks, len(result.dead_letters)) == (0, [], 1)
@@ -410,7 +394,7 @@ def test_a_block_claiming_more_records_among_columnar_ones_is_dead_lettered_alon
         record(32, good, FORMAT_OCF),
     ]
 
-    result = env.run(OffsetRange(TOPIC, PARTITION, 30, 32), records)
+    result = env.transform(OffsetRange(TOPIC, PARTITION, 30, 32), records)
 
     assert [letter.headers["source"] for letter in result.dead_letters] == [
         f"{TOPIC}/{PARTITION}/31"

@@ -211,7 +211,8 @@ def _operations() -> dict[str, Any]:
             "summary": "Readiness: the log answers (the warehouse is reported, not counted)",
             "security": [],
             "responses": {"200": _json(_ref("Ready"), "Ready."),
-                          "503": _json(_ref("Ready"), "Not ready; `checks` say why."),
+                          "503": _json(_ref("Ready"), "Not ready; `checks` say which check fails "
+                                                         "(and why, to the admin key)."),
                           **_errors()},
         }},
         "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {

@@ -202,7 +202,8 @@ SCHEMAS: dict[str, Any] = {
             "checks": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
-                "description": "`log` (counts), `warehouse`, `loader`: `ok` or why not.",
+                "description": "`log` (counts), `warehouse`, `loader`: `ok`, else why not "
+                "(the admin key) or `failing` (anyone else).",
             },
         }
     ),

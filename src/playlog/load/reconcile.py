@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from playlog.contracts import RECEIVED_AT, CopyTask, task_id_for
+from playlog.contracts import RECEIVED_AT, CopyTask, OffsetRange
 from playlog.errors import CorruptRecord
 from playlog.log.base import Log, Message, position
 from playlog.storage.base import ObjectStore
@@ -120,23 +120,13 @@ def task_for_file(store: ObjectStore, key: str, data_topic: str) -> CopyTask:
     except Exception as exc:  # pyarrow raises many kinds for a damaged file
         raise CorruptRecord(f"{key} is not a readable Parquet batch file: {exc}") from exc
     received = pc.min_max(table[RECEIVED_AT])
-    return CopyTask(
-        task_id=task_id_for(key),
-        game=parsed.game,
-        event_type=parsed.event_type,
-        key=key,
-        uri=store.uri(key),
-        columns=tuple(schema.names),
-        rows=table.num_rows,
-        bytes=len(data),
-        received_min_ms=received["min"].value // 1000,  # microseconds in the file
-        received_max_ms=received["max"].value // 1000,
-        source_topic=parsed.topic,
-        source_partition=parsed.partition,
-        source_first=parsed.first,
-        source_last=parsed.last,
+    span = OffsetRange(parsed.topic, parsed.partition, parsed.first, parsed.last)
+    return CopyTask.of_file(
+        key, store.uri(key), parsed.game, parsed.event_type, span,
+        columns=schema.names, rows=table.num_rows, size=len(data),
+        received_us=(received["min"].value, received["max"].value),
         replay_of=_replay_of(parsed),
-    )
+    )  # fmt: skip
 
 
 def _replay_of(name: _FileKey | None) -> str:

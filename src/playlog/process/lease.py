@@ -49,7 +49,9 @@ class Lease:
         self._lock = threading.Lock()
         self._token: int | None = None
         self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
         self._frozen = False
+        catalog.on_close(self._stop_renewer)
 
     @property
     def token(self) -> int | None:
@@ -121,7 +123,18 @@ class Lease:
     def _start_renewer(self) -> None:
         self._stop.set()  # a previous renewer (before a loss) ends
         self._stop = stop = threading.Event()
-        threading.Thread(target=self._renew_loop, args=(stop,), name="lease", daemon=True).start()
+        self._renewer = threading.Thread(
+            target=self._renew_loop, args=(stop,), name="lease", daemon=True
+        )
+        self._renewer.start()
+
+    def _stop_renewer(self) -> None:
+        """End the renewer before the catalog closes: on a closed catalog every renewal
+        would fail and warn. The lease is left to expire (``release`` gives it up)."""
+        self._stop.set()
+        renewer = self._renewer
+        if renewer is not None and renewer is not threading.current_thread():
+            renewer.join(timeout=self._ttl)  # a renewal under way finishes first
 
     def _renew_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self._ttl / 3):

@@ -38,7 +38,6 @@ from playlog.contracts import (
     CopyTask,
     OffsetRange,
     RangeResult,
-    task_id_for,
 )
 from playlog.errors import PlaylogError, TransientError
 from playlog.log.base import Message, Record, dead_letter
@@ -305,19 +304,8 @@ def _write_file(
     key = file_key(span, latest.game, latest.event_type, day)
     store.put(key, data)
     received = pc.min_max(table[RECEIVED_AT])
-    return CopyTask(
-        task_id=task_id_for(key),
-        game=latest.game,
-        event_type=latest.event_type,
-        key=key,
-        uri=store.uri(key),
-        columns=tuple(table.column_names),
-        rows=table.num_rows,
-        bytes=len(data),
-        received_min_ms=received["min"].value // 1000,  # microseconds in the file
-        received_max_ms=received["max"].value // 1000,
-        source_topic=span.topic,
-        source_partition=span.partition,
-        source_first=span.first,
-        source_last=span.last,
-    )
+    return CopyTask.of_file(
+        key, store.uri(key), latest.game, latest.event_type, span,
+        columns=table.column_names, rows=table.num_rows, size=len(data),
+        received_us=(received["min"].value, received["max"].value),
+    )  # fmt: skip

@@ -1,71 +1,23 @@
 """The catalog: games, their keys (hashed) and their schema versions.
 
-One source of truth per deployment: SQLite in the data dir on one machine (WAL mode
-lets local processes share it), PostgreSQL when ingest nodes run on several machines
-(``Catalog.open``). The SQL is written once in the dialect both accept; each process
-keeps its own cache (the registry) and reloads on a miss.
+One source of truth per deployment, in SQLite or PostgreSQL (``registry/database.py``:
+the connection and the tables); each process keeps its own cache (the registry) and
+reloads on a miss.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from playlog.avro.schema import EventSchema
-from playlog.errors import CatalogUnavailable, Conflict
+from playlog.errors import Conflict
 from playlog.names import CANARY_GAME, check_game
-from playlog.registry.migrate import set_up
-
-_TABLES = (
-    """CREATE TABLE IF NOT EXISTS {p}games (
-        game TEXT PRIMARY KEY,
-        created_at DOUBLE PRECISION NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS {p}api_keys (
-        key_id TEXT PRIMARY KEY,
-        game TEXT NOT NULL REFERENCES {p}games(game),
-        key_hash TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        revoked_at DOUBLE PRECISION)""",
-    """CREATE TABLE IF NOT EXISTS {p}schemas (
-        game TEXT NOT NULL,
-        event_type TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        fingerprint TEXT NOT NULL,
-        schema_json TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        schema_id INTEGER,
-        PRIMARY KEY (game, event_type, version))""",
-    # Counters that must never go back, e.g. the highest schema id ever given: a
-    # deleted game's ids are not given again (Confluent clients cache id -> schema).
-    """CREATE TABLE IF NOT EXISTS {p}counters (
-        name TEXT PRIMARY KEY,
-        value BIGINT NOT NULL)""",
-    # One row per processor group: who drives it, until when, and a fencing token
-    # that grows on every takeover (rows are never deleted, so tokens never repeat).
-    """CREATE TABLE IF NOT EXISTS {p}leases (
-        grp TEXT PRIMARY KEY,
-        holder TEXT NOT NULL,
-        token BIGINT NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL)""",
-    # Idempotency-Key of POST /v1/games/{game}/events: claimed (answer NULL) before the
-    # append, answered after it; shared by every ingest node. See ingest/idempotency.py.
-    """CREATE TABLE IF NOT EXISTS {p}idempotency_keys (
-        game TEXT NOT NULL,
-        idem_key TEXT NOT NULL,
-        claim TEXT NOT NULL,
-        answer TEXT,
-        claimed_at DOUBLE PRECISION NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (game, idem_key))""",
-)
+from playlog.registry.database import CatalogDatabase
 
 
 def hash_key(api_key: str) -> str:
@@ -89,85 +41,26 @@ _SCHEMA_IDS = (
 class Catalog:
     def __init__(self, path: Path | None = None, dsn: str | None = None) -> None:
         """SQLite at ``path``, or PostgreSQL at ``dsn`` (tables in schema ``playlog``)."""
-        self._lock = threading.Lock()
-        if dsn is not None:
-            import psycopg
-
-            def connect() -> Any:
-                return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
-
-            self._prefix, self._placeholder = "playlog.", "%s"
-            # held until COMMIT; the number is playlog's own (see registry/migrate.py)
-            lock = "SELECT pg_advisory_xact_lock(7079438113)"
-            schema = "CREATE SCHEMA IF NOT EXISTS playlog"  # under the lock: races too
-            self._exclusive: tuple[str, ...] = ("BEGIN", lock, schema)
-            self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
-            self._integrity_error: type[Exception] = psycopg.IntegrityError
-        else:
-            assert path is not None
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-            def connect() -> Any:
-                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA busy_timeout=10000")
-                return db
-
-            self._prefix, self._placeholder = "", "?"
-            self._exclusive = ("BEGIN IMMEDIATE",)  # takes the database's write lock
-            self._driver_errors = (sqlite3.OperationalError,)
-            self._integrity_error = sqlite3.IntegrityError
-        self._connect = connect
-        self._db: Any = None  # connected on first use: a node may start while it is down
-        with contextlib.suppress(CatalogUnavailable):
-            self._run("SELECT 1")
-
-    def _open(self) -> Any:
-        db = self._connect()
-
-        def execute(sql: str, params: Sequence[Any] = ()) -> Any:
-            return db.execute(self._sql(sql), params)
-
-        set_up(execute, self._exclusive, _TABLES)
-        return db
-
-    def _sql(self, sql: str) -> str:
-        return sql.format(p=self._prefix).replace("%s", self._placeholder)
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder). A broken
-        connection (the database restarted) is replaced once before giving up."""
-        sql = self._sql(sql)
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self._db is None:
-                        self._db = self._open()
-                    return self._db.execute(sql, params)
-                except self._driver_errors as exc:
-                    with contextlib.suppress(Exception):
-                        if self._db is not None:
-                            self._db.close()
-                    self._db = None
-                    if attempt == 2:
-                        raise CatalogUnavailable(f"catalog unavailable: {exc}") from exc
-            raise AssertionError("unreachable")
+        self._closing: list[Callable[[], None]] = []
+        self._db = CatalogDatabase(path, dsn)
 
     # games and keys -------------------------------------------------------------
 
     def add_game(self, game: str) -> bool:
         """False when the game exists already."""
         check_game(game)
-        cursor = self._run(
+        cursor = self._db.run(
             "INSERT INTO {p}games VALUES (%s, %s) ON CONFLICT DO NOTHING", (game, time.time())
         )
         return bool(cursor.rowcount == 1)
 
     def has_game(self, game: str) -> bool:
-        return self._run("SELECT 1 FROM {p}games WHERE game = %s", (game,)).fetchone() is not None
+        return (
+            self._db.run("SELECT 1 FROM {p}games WHERE game = %s", (game,)).fetchone() is not None
+        )
 
     def games(self) -> list[str]:
-        return [r[0] for r in self._run("SELECT game FROM {p}games ORDER BY game").fetchall()]
+        return [r[0] for r in self._db.run("SELECT game FROM {p}games ORDER BY game").fetchall()]
 
     def games_of_users(self) -> list[str]:
         """The games users made: every game but playlog's own canary."""
@@ -175,7 +68,7 @@ class Catalog:
 
     def revoke_keys(self, game: str) -> None:
         """Every key of ``game``: the first step of deleting it (nobody sends on)."""
-        self._run(
+        self._db.run(
             "UPDATE {p}api_keys SET revoked_at = %s WHERE game = %s AND revoked_at IS NULL",
             (time.time(), game),
         )
@@ -183,26 +76,26 @@ class Catalog:
     def forget_game(self, game: str) -> bool:
         """The game, its keys and schema versions out of the catalog (revoke its keys
         first); False when there was no such game. Idempotency answers go too."""
-        self._run(  # the high-water mark first: the game's ids must not come back
+        self._db.run(  # the high-water mark first: the game's ids must not come back
             "INSERT INTO {p}counters (name, value) "
             f"SELECT 'schema_id', COALESCE(MAX(id), 0) FROM {_SCHEMA_IDS} "
             "WHERE 1 = 1 "  # SQLite: an upsert's SELECT needs a WHERE (parser ambiguity)
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
         )
         for table in ("api_keys", "schemas", "idempotency_keys"):
-            self._run(f"DELETE FROM {{p}}{table} WHERE game = %s", (game,))
-        return bool(self._run("DELETE FROM {p}games WHERE game = %s", (game,)).rowcount == 1)
+            self._db.run(f"DELETE FROM {{p}}{table} WHERE game = %s", (game,))
+        return bool(self._db.run("DELETE FROM {p}games WHERE game = %s", (game,)).rowcount == 1)
 
     def add_key(self, game: str) -> tuple[str, str]:
         key_id, api_key = new_key()
-        self._run(
+        self._db.run(
             "INSERT INTO {p}api_keys VALUES (%s, %s, %s, %s, NULL)",
             (key_id, game, hash_key(api_key), time.time()),
         )
         return key_id, api_key
 
     def revoke_key(self, game: str, key_id: str) -> bool:
-        cursor = self._run(
+        cursor = self._db.run(
             "UPDATE {p}api_keys SET revoked_at = %s "
             "WHERE key_id = %s AND game = %s AND revoked_at IS NULL",
             (time.time(), key_id, game),
@@ -214,7 +107,7 @@ class Catalog:
         parts = api_key.split("_")
         if len(parts) < 3 or parts[0] != "pl":
             return None
-        row = self._run(
+        row = self._db.run(
             "SELECT game, key_hash FROM {p}api_keys WHERE key_id = %s AND revoked_at IS NULL",
             (parts[1],),
         ).fetchone()
@@ -228,7 +121,7 @@ class Catalog:
         """Raises Conflict when another process registered this version first."""
         try:
             self._insert_schema(schema)
-        except self._integrity_error as exc:
+        except self._db.integrity_error as exc:
             raise Conflict(
                 f"{schema.table} version {schema.version} was registered concurrently; retry"
             ) from exc
@@ -236,7 +129,7 @@ class Catalog:
     def _insert_schema(self, schema: EventSchema) -> None:
         # The next id in the same statement: atomic on SQLite (one writer); on
         # PostgreSQL a concurrent twin fails the unique index and becomes a Conflict.
-        self._run(
+        self._db.run(
             "INSERT INTO {p}schemas "
             "(game, event_type, version, fingerprint, schema_json, created_at, schema_id) "
             f"SELECT %s, %s, %s, %s, %s, %s, COALESCE(MAX(id), 0) + 1 FROM {_SCHEMA_IDS}",
@@ -259,14 +152,14 @@ class Catalog:
         if game is not None:
             sql += " WHERE game = %s"
             params = (game,)
-        rows = self._run(sql + " ORDER BY game, event_type, version", params).fetchall()
+        rows = self._db.run(sql + " ORDER BY game, event_type, version", params).fetchall()
         return [EventSchema(*row) for row in rows]
 
     # processor leases: every write is a compare-and-set on the token ------------
 
     def lease(self, group: str) -> tuple[str, int, float] | None:
         """``(holder, token, expires_at)`` of ``group``'s lease, or None."""
-        row = self._run(
+        row = self._db.run(
             "SELECT holder, token, expires_at FROM {p}leases WHERE grp = %s", (group,)
         ).fetchone()
         return None if row is None else (str(row[0]), int(row[1]), float(row[2]))
@@ -275,12 +168,12 @@ class Catalog:
         """Become the holder, if the token is still ``seen`` (None: no lease yet);
         the token becomes ``seen + 1`` (1)."""
         if seen is None:
-            cursor = self._run(
+            cursor = self._db.run(
                 "INSERT INTO {p}leases VALUES (%s, %s, 1, %s) ON CONFLICT DO NOTHING",
                 (group, holder, expires_at),
             )
         else:
-            cursor = self._run(
+            cursor = self._db.run(
                 "UPDATE {p}leases SET holder = %s, token = token + 1, expires_at = %s "
                 "WHERE grp = %s AND token = %s",
                 (holder, expires_at, group, seen),
@@ -290,7 +183,7 @@ class Catalog:
     def renew_lease(self, group: str, holder: str, token: int, expires_at: float) -> bool:
         """Extend (or, with ``expires_at=0``, give up) a lease still held; False when
         another holder took it over."""
-        cursor = self._run(
+        cursor = self._db.run(
             "UPDATE {p}leases SET expires_at = %s WHERE grp = %s AND holder = %s AND token = %s",
             (expires_at, group, holder, token),
         )
@@ -300,7 +193,7 @@ class Catalog:
 
     def claim_key(self, game: str, key: str, claim: str, now: float, expires_at: float) -> bool:
         """Insert-first: True when this ``claim`` now holds (game, key)."""
-        cursor = self._run(
+        cursor = self._db.run(
             "INSERT INTO {p}idempotency_keys VALUES (%s, %s, %s, NULL, %s, %s) "
             "ON CONFLICT DO NOTHING",
             (game, key, claim, now, expires_at),
@@ -309,7 +202,7 @@ class Catalog:
 
     def key_state(self, game: str, key: str) -> tuple[str, str | None, float, float] | None:
         """(claim, answer or None while in progress, claimed_at, expires_at), or None."""
-        row = self._run(
+        row = self._db.run(
             "SELECT claim, answer, claimed_at, expires_at FROM {p}idempotency_keys "
             "WHERE game = %s AND idem_key = %s",
             (game, key),
@@ -320,7 +213,7 @@ class Catalog:
         self, game: str, key: str, old: str, claim: str, now: float, expires_at: float
     ) -> bool:
         """Replace claim ``old`` (a crashed node's, or an expired answer) by ``claim``."""
-        cursor = self._run(
+        cursor = self._db.run(
             "UPDATE {p}idempotency_keys "
             "SET claim = %s, answer = NULL, claimed_at = %s, expires_at = %s "
             "WHERE game = %s AND idem_key = %s AND claim = %s",
@@ -329,7 +222,7 @@ class Catalog:
         return bool(cursor.rowcount == 1)
 
     def answer_key(self, game: str, key: str, claim: str, answer: str, expires_at: float) -> None:
-        self._run(
+        self._db.run(
             "UPDATE {p}idempotency_keys SET answer = %s, expires_at = %s "
             "WHERE game = %s AND idem_key = %s AND claim = %s",
             (answer, expires_at, game, key, claim),
@@ -337,7 +230,7 @@ class Catalog:
 
     def release_key(self, game: str, key: str, claim: str) -> None:
         """Drop an unanswered claim (its append failed): the client's retry may go on."""
-        self._run(
+        self._db.run(
             "DELETE FROM {p}idempotency_keys "
             "WHERE game = %s AND idem_key = %s AND claim = %s AND answer IS NULL",
             (game, key, claim),
@@ -345,10 +238,15 @@ class Catalog:
 
     def purge_keys(self, now: float) -> int:
         """Delete keys past their window; how many."""
-        cursor = self._run("DELETE FROM {p}idempotency_keys WHERE expires_at < %s", (now,))
+        cursor = self._db.run("DELETE FROM {p}idempotency_keys WHERE expires_at < %s", (now,))
         return int(cursor.rowcount)
 
+    def on_close(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` when the catalog closes, before its connection does: a thread
+        that still uses the catalog (the lease renewer) ends first."""
+        self._closing.append(stop)
+
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
+        for stop in self._closing:
+            stop()
+        self._db.close()

@@ -95,22 +95,18 @@ class S3Store:
         try:
             self._client.head_bucket(Bucket=self.bucket)
             return
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _code(exc) not in _MISSING_CODES | {"NoSuchBucket"}:
                 raise _translate(exc, f"bucket {self.bucket}") from exc
-        except BotoCoreError as exc:
-            raise _translate(exc, f"bucket {self.bucket}") from exc
         extra: dict[str, Any] = {}
         if self._region != "us-east-1":  # the one region that rejects a LocationConstraint
             extra["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
         try:
             self._client.create_bucket(Bucket=self.bucket, **extra)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             # Another process created it between our HEAD and CREATE.
             if _code(exc) != "BucketAlreadyOwnedByYou":
                 raise _translate(exc, f"create bucket {self.bucket}") from exc
-        except BotoCoreError as exc:
-            raise _translate(exc, f"create bucket {self.bucket}") from exc
 
     def _key(self, key: str) -> str:
         # Same keys as the local store, which refuses keys that leave its folder.
@@ -141,11 +137,9 @@ class S3Store:
             response = self._client.get_object(Bucket=self.bucket, Key=full)
             body: bytes = response["Body"].read()
             return body
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _code(exc) in _MISSING_CODES:
                 raise ObjectMissing(f"no object {full!r} in s3://{self.bucket}") from exc
-            raise _translate(exc, f"get {full}") from exc
-        except BotoCoreError as exc:
             raise _translate(exc, f"get {full}") from exc
 
     def exists(self, key: str) -> bool:
@@ -153,11 +147,9 @@ class S3Store:
         try:
             self._client.head_object(Bucket=self.bucket, Key=full)
             return True
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _code(exc) in _MISSING_CODES:
                 return False
-            raise _translate(exc, f"head {full}") from exc
-        except BotoCoreError as exc:
             raise _translate(exc, f"head {full}") from exc
 
     def delete(self, key: str) -> None:
@@ -180,7 +172,10 @@ class S3Store:
         return f"s3://{self.bucket}/{self._key(key)}"
 
 
-def _code(exc: ClientError) -> str:
+def _code(exc: ClientError | BotoCoreError) -> str:
+    """S3's error code ("" for trouble before any answer: connection, credentials)."""
+    if not isinstance(exc, ClientError):
+        return ""
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
