@@ -39,7 +39,9 @@ def groups_of(log: EmbeddedLog) -> list[int]:
     sizes: list[int] = []
     write_all = log._appends._write_all
 
-    def counting(appends: Sequence[tuple[str, Sequence[Message]]]) -> list[list[tuple[int, int]]]:
+    def counting(
+        appends: Sequence[tuple[str, Sequence[Message]]],
+    ) -> Sequence[list[tuple[int, int]]]:
         sizes.append(len(appends))
         return write_all(appends)
 
@@ -79,13 +81,13 @@ def test_concurrent_appends_each_get_their_own_dense_ordered_positions(
     for partition in range(PARTITIONS):  # dense: 0..end-1, each one answered
         offsets = sorted(o for p, o in every if p == partition)
         assert offsets == list(range(ends[partition]))
-    for (thread, n), positions in answers.items():  # each caller's own records, in order
+    for (t, n), positions in answers.items():  # each caller's own records, in order
         for i, (partition, offset) in enumerate(positions):
-            assert partition == partition_for(f"k{thread}-{i}".encode(), PARTITIONS)
+            assert partition == partition_for(f"k{t}-{i}".encode(), PARTITIONS)
             (record,) = log.read(TOPIC, partition, offset, offset + 1)
-            assert record.value == f"{thread}/{n}/{i}".encode()
-    for thread in range(8):  # one caller's appends keep its order
-        firsts = [answers[(thread, n)][0] for n in range(40)]
+            assert record.value == f"{t}/{n}/{i}".encode()
+    for t in range(8):  # one caller's appends keep its order
+        firsts = [answers[(t, n)][0] for n in range(40)]
         same_partition = [o for p, o in firsts if p == firsts[0][0]]
         assert same_partition == sorted(same_partition)
 

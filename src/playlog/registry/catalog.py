@@ -15,12 +15,13 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from playlog.avro.schema import EventSchema
 from playlog.errors import CatalogUnavailable, Conflict
+from playlog.log.group_commit import GroupCommit
 from playlog.names import CANARY_GAME, check_game
 from playlog.registry.migrate import set_up
 
@@ -90,6 +91,8 @@ class Catalog:
     def __init__(self, path: Path | None = None, dsn: str | None = None) -> None:
         """SQLite at ``path``, or PostgreSQL at ``dsn`` (tables in schema ``playlog``)."""
         self._lock = threading.Lock()
+        self._claims = GroupCommit(self._claim_all)
+        self._answers = GroupCommit(self._answer_all)
         if dsn is not None:
             import psycopg
 
@@ -135,15 +138,38 @@ class Catalog:
         return sql.format(p=self._prefix).replace("%s", self._placeholder)
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder). A broken
-        connection (the database restarted) is replaced once before giving up."""
+        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder)."""
         sql = self._sql(sql)
+        return self._with_db(lambda db: db.execute(sql, params))
+
+    def _run_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """``sql`` once per row in one transaction (one commit: one flush to disk for
+        all of them), all or none; each row's rowcount."""
+        sql = self._sql(sql)
+
+        def each(db: Any) -> list[int]:
+            db.execute(self._exclusive[0])  # BEGIN (IMMEDIATE: SQLite's write lock now)
+            try:
+                counts = [int(db.execute(sql, row).rowcount) for row in rows]
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):  # the connection may be what failed
+                    db.execute("ROLLBACK")
+                raise
+            return counts
+
+        counts: list[int] = self._with_db(each)
+        return counts
+
+    def _with_db(self, work: Callable[[Any], Any]) -> Any:
+        """``work(connection)``. A broken connection (the database restarted) is
+        replaced once before giving up."""
         with self._lock:
             for attempt in (1, 2):
                 try:
                     if self._db is None:
                         self._db = self._open()
-                    return self._db.execute(sql, params)
+                    return work(self._db)
                 except self._driver_errors as exc:
                     with contextlib.suppress(Exception):
                         if self._db is not None:
@@ -299,13 +325,17 @@ class Catalog:
     # idempotency keys -------------------------------------------------------------
 
     def claim_key(self, game: str, key: str, claim: str, now: float, expires_at: float) -> bool:
-        """Insert-first: True when this ``claim`` now holds (game, key)."""
-        cursor = self._run(
+        """Insert-first: True when this ``claim`` now holds (game, key). The claims of
+        concurrent requests share one transaction (group commit: one flush to disk)."""
+        return self._claims.submit((game, key, claim, now, expires_at))
+
+    def _claim_all(self, rows: Sequence[tuple[str, str, str, float, float]]) -> list[bool]:
+        counts = self._run_each(
             "INSERT INTO {p}idempotency_keys VALUES (%s, %s, %s, NULL, %s, %s) "
             "ON CONFLICT DO NOTHING",
-            (game, key, claim, now, expires_at),
+            rows,
         )
-        return bool(cursor.rowcount == 1)
+        return [count == 1 for count in counts]
 
     def key_state(self, game: str, key: str) -> tuple[str, str | None, float, float] | None:
         """(claim, answer or None while in progress, claimed_at, expires_at), or None."""
@@ -329,11 +359,16 @@ class Catalog:
         return bool(cursor.rowcount == 1)
 
     def answer_key(self, game: str, key: str, claim: str, answer: str, expires_at: float) -> None:
-        self._run(
+        """Keep the answer of a claim; concurrent answers share one transaction."""
+        self._answers.submit((answer, expires_at, game, key, claim))
+
+    def _answer_all(self, rows: Sequence[tuple[str, float, str, str, str]]) -> list[None]:
+        self._run_each(
             "UPDATE {p}idempotency_keys SET answer = %s, expires_at = %s "
             "WHERE game = %s AND idem_key = %s AND claim = %s",
-            (answer, expires_at, game, key, claim),
+            rows,
         )
+        return [None] * len(rows)
 
     def release_key(self, game: str, key: str, claim: str) -> None:
         """Drop an unanswered claim (its append failed): the client's retry may go on."""
