@@ -37,13 +37,13 @@ def test_of_concurrent_claims_of_one_key_exactly_one_holds_it(catalog: Catalog) 
 
 def test_claims_waiting_for_the_catalog_share_one_transaction(catalog: Catalog) -> None:
     transactions: list[int] = []
-    run_each = catalog._run_each
+    write_together = catalog._key_writes._write_all
 
-    def counting(sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        transactions.append(len(rows))
-        return run_each(sql, rows)
+    def counting(writes: Sequence[Any]) -> Sequence[int]:
+        transactions.append(len(writes))
+        return write_together(writes)
 
-    catalog._run_each = counting  # type: ignore[method-assign]
+    catalog._key_writes._write_all = counting
     results: dict[int, bool] = {}
     with catalog._lock:  # the catalog busy (another statement)
         threads = [
@@ -59,7 +59,7 @@ def test_claims_waiting_for_the_catalog_share_one_transaction(catalog: Catalog) 
             threading.Event().wait(0.001)
         for thread in threads[1:]:
             thread.start()
-        while len(catalog._claims._queue) < 5:
+        while len(catalog._key_writes._queue) < 5:
             threading.Event().wait(0.001)
     for thread in threads:
         thread.join(10)
@@ -68,3 +68,30 @@ def test_claims_waiting_for_the_catalog_share_one_transaction(catalog: Catalog) 
     catalog.answer_key("g1", "k3", "c3", '{"status": 202}', 9e9)
     state = catalog.key_state("g1", "k3")
     assert state is not None and state[1] == '{"status": 202}'
+
+
+def test_claims_skip_the_flush_and_every_other_write_keeps_it(catalog: Catalog) -> None:
+    """A claim's commit does not wait for the disk (catalog.claim_key says why); the
+    connection is FULL again after it, for answers and everything else."""
+    levels: list[int] = []
+    run = catalog._with_db
+
+    def observed(work: Any) -> Any:
+        def spying(db: Any) -> Any:
+            class Spy:
+                def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+                    if sql == "COMMIT":
+                        levels.append(db.execute("PRAGMA synchronous").fetchone()[0])
+                    return db.execute(sql, params)
+
+            return work(Spy())
+
+        return run(spying)
+
+    catalog._with_db = observed  # type: ignore[method-assign]
+    assert catalog.claim_key("g1", "k", "c", 1.0, 9e9)
+    catalog.answer_key("g1", "k", "c", "{}", 9e9)
+    assert levels == [1, 2]  # NORMAL (no flush), then FULL
+    catalog._with_db = run  # type: ignore[method-assign]
+    level = catalog._with_db(lambda db: db.execute("PRAGMA synchronous").fetchone()[0])
+    assert level == 2

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +88,21 @@ _SCHEMA_IDS = (
 )
 
 
+@dataclass(frozen=True)
+class _KeyWrite:
+    """One statement of an idempotency-key write; ``durable``: flushed before it returns."""
+
+    sql: str
+    params: tuple[Any, ...]
+    durable: bool = True
+
+
 class Catalog:
     def __init__(self, path: Path | None = None, dsn: str | None = None) -> None:
         """SQLite at ``path``, or PostgreSQL at ``dsn`` (tables in schema ``playlog``)."""
         self._lock = threading.Lock()
-        self._claims = GroupCommit(self._claim_all)
-        self._answers = GroupCommit(self._answer_all)
+        # Idempotency keys: the writes of concurrent requests share a transaction.
+        self._key_writes = GroupCommit(self._write_together)
         if dsn is not None:
             import psycopg
 
@@ -104,6 +114,9 @@ class Catalog:
             lock = "SELECT pg_advisory_xact_lock(7079438113)"
             schema = "CREATE SCHEMA IF NOT EXISTS playlog"  # under the lock: races too
             self._exclusive: tuple[str, ...] = ("BEGIN", lock, schema)
+            # a transaction whose COMMIT does not wait for the WAL flush
+            self._lazy_begin: tuple[str, ...] = ("BEGIN", "SET LOCAL synchronous_commit TO OFF")
+            self._lazy_end: tuple[str, ...] = ()
             self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
             self._integrity_error: type[Exception] = psycopg.IntegrityError
         else:
@@ -118,6 +131,9 @@ class Catalog:
 
             self._prefix, self._placeholder = "", "?"
             self._exclusive = ("BEGIN IMMEDIATE",)  # takes the database's write lock
+            # Not allowed inside a transaction; FULL is SQLite's default, ours.
+            self._lazy_begin = ("PRAGMA synchronous=NORMAL", "BEGIN IMMEDIATE")
+            self._lazy_end = ("PRAGMA synchronous=FULL",)
             self._driver_errors = (sqlite3.OperationalError,)
             self._integrity_error = sqlite3.IntegrityError
         self._connect = connect
@@ -142,23 +158,30 @@ class Catalog:
         sql = self._sql(sql)
         return self._with_db(lambda db: db.execute(sql, params))
 
-    def _run_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        """``sql`` once per row in one transaction (one commit: one flush to disk for
-        all of them), all or none; each row's rowcount."""
-        sql = self._sql(sql)
+    def _write_together(self, writes: Sequence[_KeyWrite]) -> list[int]:
+        """Statements of concurrent callers in one transaction, all or none (one commit:
+        one flush to disk, none unless one of them is ``durable``); each rowcount."""
+        durable = any(write.durable for write in writes)
+        begin = self._exclusive[:1] if durable else self._lazy_begin
 
-        def each(db: Any) -> list[int]:
-            db.execute(self._exclusive[0])  # BEGIN (IMMEDIATE: SQLite's write lock now)
+        def together(db: Any) -> list[int]:
+            for statement in begin:
+                db.execute(statement)
             try:
-                counts = [int(db.execute(sql, row).rowcount) for row in rows]
+                counts = [int(db.execute(self._sql(w.sql), w.params).rowcount) for w in writes]
                 db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):  # the connection may be what failed
                     db.execute("ROLLBACK")
                 raise
+            finally:
+                if not durable:
+                    for statement in self._lazy_end:
+                        with contextlib.suppress(Exception):
+                            db.execute(statement)
             return counts
 
-        counts: list[int] = self._with_db(each)
+        counts: list[int] = self._with_db(together)
         return counts
 
     def _with_db(self, work: Callable[[Any], Any]) -> Any:
@@ -325,17 +348,19 @@ class Catalog:
     # idempotency keys -------------------------------------------------------------
 
     def claim_key(self, game: str, key: str, claim: str, now: float, expires_at: float) -> bool:
-        """Insert-first: True when this ``claim`` now holds (game, key). The claims of
-        concurrent requests share one transaction (group commit: one flush to disk)."""
-        return self._claims.submit((game, key, claim, now, expires_at))
+        """Insert-first: True when this ``claim`` now holds (game, key).
 
-    def _claim_all(self, rows: Sequence[tuple[str, str, str, float, float]]) -> list[bool]:
-        counts = self._run_each(
+        Committed without waiting for the disk: a claim lost to a power cut (with the
+        answer that follows it, which is flushed) lets the client's retry claim again
+        at once, where a flushed claim without an answer lets it in after ``STALE_S``
+        (idempotency.py): either way the batch may have been appended, so flushing the
+        claim protects nothing and costs every request a flush."""
+        sql = (
             "INSERT INTO {p}idempotency_keys VALUES (%s, %s, %s, NULL, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            rows,
+            "ON CONFLICT DO NOTHING"
         )
-        return [count == 1 for count in counts]
+        write = _KeyWrite(sql, (game, key, claim, now, expires_at), durable=False)
+        return self._key_writes.submit(write) == 1
 
     def key_state(self, game: str, key: str) -> tuple[str, str | None, float, float] | None:
         """(claim, answer or None while in progress, claimed_at, expires_at), or None."""
@@ -359,16 +384,13 @@ class Catalog:
         return bool(cursor.rowcount == 1)
 
     def answer_key(self, game: str, key: str, claim: str, answer: str, expires_at: float) -> None:
-        """Keep the answer of a claim; concurrent answers share one transaction."""
-        self._answers.submit((answer, expires_at, game, key, claim))
-
-    def _answer_all(self, rows: Sequence[tuple[str, float, str, str, str]]) -> list[None]:
-        self._run_each(
+        """Keep the answer of a claim, flushed to disk (with the claims and answers of
+        concurrent requests: one transaction)."""
+        sql = (
             "UPDATE {p}idempotency_keys SET answer = %s, expires_at = %s "
-            "WHERE game = %s AND idem_key = %s AND claim = %s",
-            rows,
+            "WHERE game = %s AND idem_key = %s AND claim = %s"
         )
-        return [None] * len(rows)
+        self._key_writes.submit(_KeyWrite(sql, (answer, expires_at, game, key, claim)))
 
     def release_key(self, game: str, key: str, claim: str) -> None:
         """Drop an unanswered claim (its append failed): the client's retry may go on."""
