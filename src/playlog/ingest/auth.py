@@ -97,6 +97,16 @@ class Auth:
                 self._valid[digest] = (game, time.monotonic())
         return game
 
+    def owns_cached(self, request: Request, game: str) -> bool:
+        """Whether the request's key is one of ``game``'s, checked within the TTL: no
+        catalog query, so the event loop may ask. False: run ``game`` (it may query)."""
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return False
+        with self._lock:
+            cached = self._valid.get(hash_key(key.strip()))
+        return cached is not None and cached[0] == game and time.monotonic() - cached[1] < KEY_TTL_S
+
     def forget(self) -> None:
         """Drop every cached key (after a revocation through this node)."""
         with self._lock:

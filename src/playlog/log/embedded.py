@@ -1,8 +1,9 @@
 """The embedded durable log: topics, partitions, offsets and group commits in SQLite.
 
 WAL mode lets one writer and many readers work at once, across threads and local
-processes. An append is one transaction: when ``append`` returns, the records are in
-the WAL. ``sync="full"`` (the default) survives a power cut; ``"normal"`` only a crash
+processes. An append is one transaction, shared with the appends of concurrent callers
+(group commit, ``group_commit.py``): when ``append`` returns, the records are in the
+WAL. ``sync="full"`` (the default) survives a power cut; ``"normal"`` only a crash
 of the process (a power cut may roll back appends that were answered 202).
 Next offsets live in their own table so trimming old records never reuses an offset.
 """
@@ -23,6 +24,7 @@ from time import sleep
 from playlog.errors import ConfigError, LogUnavailable
 from playlog.log.base import Message, Record
 from playlog.log.embedded_subscription import EmbeddedSubscription
+from playlog.log.group_commit import GroupCommit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
@@ -60,6 +62,10 @@ DELETE FROM records WHERE rowid IN (
 """
 
 
+# One caller's append: its topic and messages.
+_Append = tuple[str, Sequence[Message]]
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """Stable across processes and restarts (Python's hash() is not)."""
     return zlib.crc32(key) % partitions
@@ -76,6 +82,7 @@ class EmbeddedLog:
         self._write_lock = threading.Lock()
         self._appended = threading.Condition()
         self._partitions: dict[str, int] = {}
+        self._appends: GroupCommit[_Append, list[tuple[int, int]]] = GroupCommit(self._append_all)
         self._db().executescript(_SCHEMA)
         with self._transaction() as db:
             db.execute(
@@ -108,10 +115,13 @@ class EmbeddedLog:
                 db.execute("BEGIN IMMEDIATE")
                 yield db
                 db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
+                # Whatever failed (a group's append among them), nothing of it stays.
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                raise LogUnavailable(f"embedded log {self._path}: {exc}") from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise LogUnavailable(f"embedded log {self._path}: {exc}") from exc
+                raise
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -147,31 +157,47 @@ class EmbeddedLog:
     # writing ------------------------------------------------------------------
 
     def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:
-        count = self.partitions(topic)
+        """Durable when it returns: in one transaction with the appends of concurrent
+        callers (group commit: one fsync for all), all of it or none of it."""
+        self.partitions(topic)  # an unknown topic fails its own caller, not a group
+        return self._appends.submit((topic, messages))
+
+    def _append_all(self, appends: Sequence[_Append]) -> list[list[tuple[int, int]]]:
+        """The messages of every append, in order, offsets dense per partition: one
+        transaction; each append's positions."""
         now_ms = int(time.time() * 1000)
-        positions: list[tuple[int, int]] = []
+        answers: list[list[tuple[int, int]]] = []
         with self._transaction() as db:
-            ends = dict(
-                db.execute(
-                    "SELECT partition, next_offset FROM next_offsets WHERE topic = ?", (topic,)
-                ).fetchall()
-            )
+            ends: dict[str, dict[int, int]] = {}
             rows = []
-            for message in messages:
-                partition = partition_for(message.key, count)
-                offset = ends[partition]
-                ends[partition] = offset + 1
-                positions.append((partition, offset))
-                headers = json.dumps(dict(message.headers))
-                rows.append((topic, partition, offset, message.key, message.value, headers, now_ms))
+            for topic, messages in appends:
+                if topic not in ends:
+                    ends[topic] = dict(
+                        db.execute(
+                            "SELECT partition, next_offset FROM next_offsets WHERE topic = ?",
+                            (topic,),
+                        ).fetchall()
+                    )
+                topic_ends, count = ends[topic], self.partitions(topic)
+                positions = []
+                for message in messages:
+                    partition = partition_for(message.key, count)
+                    offset = topic_ends[partition]
+                    topic_ends[partition] = offset + 1
+                    positions.append((partition, offset))
+                    headers = json.dumps(dict(message.headers))
+                    rows.append(
+                        (topic, partition, offset, message.key, message.value, headers, now_ms)
+                    )
+                answers.append(positions)
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             db.executemany(
                 "UPDATE next_offsets SET next_offset = ? WHERE topic = ? AND partition = ?",
-                [(end, topic, partition) for partition, end in ends.items()],
+                [(end, t, p) for t, topic_ends in ends.items() for p, end in topic_ends.items()],
             )
         with self._appended:
             self._appended.notify_all()
-        return positions
+        return answers
 
     # reading ------------------------------------------------------------------
 

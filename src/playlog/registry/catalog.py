@@ -11,11 +11,14 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from playlog.avro.schema import EventSchema
 from playlog.errors import Conflict
+from playlog.log.group_commit import GroupCommit
 from playlog.names import CANARY_GAME, check_game
 from playlog.registry.database import CatalogDatabase
 
@@ -38,11 +41,28 @@ _SCHEMA_IDS = (
 )
 
 
+@dataclass(frozen=True)
+class _KeyWrite:
+    """One statement of an idempotency-key write; ``durable``: flushed before it returns."""
+
+    sql: str
+    params: tuple[Any, ...]
+    durable: bool = True
+
+
 class Catalog:
     def __init__(self, path: Path | None = None, dsn: str | None = None) -> None:
         """SQLite at ``path``, or PostgreSQL at ``dsn`` (tables in schema ``playlog``)."""
         self._closing: list[Callable[[], None]] = []
         self._db = CatalogDatabase(path, dsn)
+        # Idempotency keys: the writes of concurrent requests share a transaction.
+        self._key_writes = GroupCommit(self._write_together)
+
+    def _write_together(self, writes: Sequence[_KeyWrite]) -> list[int]:
+        """Statements of concurrent callers in one transaction, all or none (one commit:
+        one flush to disk, none unless one of them is ``durable``); each rowcount."""
+        durable = any(write.durable for write in writes)
+        return self._db.run_together([(w.sql, w.params) for w in writes], durable=durable)
 
     # games and keys -------------------------------------------------------------
 
@@ -192,13 +212,19 @@ class Catalog:
     # idempotency keys -------------------------------------------------------------
 
     def claim_key(self, game: str, key: str, claim: str, now: float, expires_at: float) -> bool:
-        """Insert-first: True when this ``claim`` now holds (game, key)."""
-        cursor = self._db.run(
+        """Insert-first: True when this ``claim`` now holds (game, key).
+
+        Committed without waiting for the disk: a claim lost to a power cut (with the
+        answer that follows it, which is flushed) lets the client's retry claim again
+        at once, where a flushed claim without an answer lets it in after ``STALE_S``
+        (idempotency.py): either way the batch may have been appended, so flushing the
+        claim protects nothing and costs every request a flush."""
+        sql = (
             "INSERT INTO {p}idempotency_keys VALUES (%s, %s, %s, NULL, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            (game, key, claim, now, expires_at),
+            "ON CONFLICT DO NOTHING"
         )
-        return bool(cursor.rowcount == 1)
+        write = _KeyWrite(sql, (game, key, claim, now, expires_at), durable=False)
+        return self._key_writes.submit(write) == 1
 
     def key_state(self, game: str, key: str) -> tuple[str, str | None, float, float] | None:
         """(claim, answer or None while in progress, claimed_at, expires_at), or None."""
@@ -222,11 +248,13 @@ class Catalog:
         return bool(cursor.rowcount == 1)
 
     def answer_key(self, game: str, key: str, claim: str, answer: str, expires_at: float) -> None:
-        self._db.run(
+        """Keep the answer of a claim, flushed to disk (with the claims and answers of
+        concurrent requests: one transaction)."""
+        sql = (
             "UPDATE {p}idempotency_keys SET answer = %s, expires_at = %s "
-            "WHERE game = %s AND idem_key = %s AND claim = %s",
-            (answer, expires_at, game, key, claim),
+            "WHERE game = %s AND idem_key = %s AND claim = %s"
         )
+        self._key_writes.submit(_KeyWrite(sql, (answer, expires_at, game, key, claim)))
 
     def release_key(self, game: str, key: str, claim: str) -> None:
         """Drop an unanswered claim (its append failed): the client's retry may go on."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,9 @@ class CatalogDatabase:
             lock = "SELECT pg_advisory_xact_lock(7079438113)"
             schema = "CREATE SCHEMA IF NOT EXISTS playlog"  # under the lock: races too
             self._exclusive: tuple[str, ...] = ("BEGIN", lock, schema)
+            # a transaction whose COMMIT does not wait for the WAL flush
+            self._lazy_begin: tuple[str, ...] = ("BEGIN", "SET LOCAL synchronous_commit TO OFF")
+            self._lazy_end: tuple[str, ...] = ()
             self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
             self.integrity_error: type[Exception] = psycopg.IntegrityError
         else:
@@ -93,6 +96,9 @@ class CatalogDatabase:
 
             self._prefix, self._placeholder = "", "?"
             self._exclusive = ("BEGIN IMMEDIATE",)  # takes the database's write lock
+            # Not allowed inside a transaction; FULL is SQLite's default, ours.
+            self._lazy_begin = ("PRAGMA synchronous=NORMAL", "BEGIN IMMEDIATE")
+            self._lazy_end = ("PRAGMA synchronous=FULL",)
             self._driver_errors = (sqlite3.OperationalError,)
             self.integrity_error = sqlite3.IntegrityError
         self._connect = connect
@@ -113,15 +119,46 @@ class CatalogDatabase:
         return sql.format(p=self._prefix).replace("%s", self._placeholder)
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder). A broken
-        connection (the database restarted) is replaced once before giving up."""
+        """Run one statement (``{p}`` = table prefix, ``%s`` = placeholder)."""
         sql = self._sql(sql)
+        return self._with_connection(lambda db: db.execute(sql, params))
+
+    def run_together(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, durable: bool
+    ) -> list[int]:
+        """``statements`` in one transaction, all or none; each one's rowcount. Its
+        COMMIT waits for the disk only when ``durable``."""
+        begin = self._exclusive[:1] if durable else self._lazy_begin
+
+        def together(db: Any) -> list[int]:
+            for statement in begin:
+                db.execute(statement)
+            try:
+                counts = [int(db.execute(self._sql(sql), p).rowcount) for sql, p in statements]
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):  # the connection may be what failed
+                    db.execute("ROLLBACK")
+                raise
+            finally:
+                if not durable:
+                    for statement in self._lazy_end:
+                        with contextlib.suppress(Exception):
+                            db.execute(statement)
+            return counts
+
+        counts: list[int] = self._with_connection(together)
+        return counts
+
+    def _with_connection(self, work: Callable[[Any], Any]) -> Any:
+        """``work(connection)``, one at a time. A broken connection (the database
+        restarted) is replaced once before giving up."""
         with self._lock:
             for attempt in (1, 2):
                 try:
                     if self._connection is None:
                         self._connection = self._open()
-                    return self._connection.execute(sql, params)
+                    return work(self._connection)
                 except self._driver_errors as exc:
                     with contextlib.suppress(Exception):
                         if self._connection is not None:
