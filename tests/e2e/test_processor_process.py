@@ -1,6 +1,6 @@
-"""`playlog up` runs its processor in a child process (src/playlog/runtime_child.py):
-one command still, which takes the child along when it dies, dies with the child, and
-shows the child's metrics as its own."""
+"""`playlog up` with `process.own_process` runs its processor in a child process
+(src/playlog/runtime_child.py): one command still, which takes the child along when it
+dies, dies with the child, and shows the child's metrics as its own."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    server = Server(tmp_path / "data", env={"PLAYLOG_MONITOR__HEARTBEAT_INTERVAL_S": "1"})
+    env = {"PLAYLOG_PROCESS__OWN_PROCESS": "true", "PLAYLOG_MONITOR__HEARTBEAT_INTERVAL_S": "1"}
+    server = Server(tmp_path / "data", env=env)
     try:
         server.start()
         yield server
@@ -44,7 +45,7 @@ def processor_of(server: Server) -> int:
     found = children(pid)
     assert len(found) == 1, f"playlog up should have one child, the processor: {found}"
     cmdline = Path(f"/proc/{found[0]}/cmdline").read_bytes()
-    assert b"playlog.runtime_child" in cmdline
+    assert b"playlog.runtime_child_main" in cmdline
     return found[0]
 
 
