@@ -35,8 +35,6 @@ from playlog.monitor.merged import EXPOSED, scraped
 from playlog.settings import Settings
 from playlog.supervisor import StageEnded
 
-log = logging.getLogger("playlog")
-
 # A signal sent to the whole process group reaches both processes: the child may be
 # done before the parent's main thread acts on its own copy (it polls every 0.1 s).
 _GROUP_SIGNAL_GRACE_S = 2.0
