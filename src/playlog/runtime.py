@@ -36,6 +36,7 @@ from playlog.monitor.history import HISTORY
 from playlog.monitor.seed import seed_freshness
 from playlog.monitor.webhook import Webhook
 from playlog.process.processor import Processor
+from playlog.runtime_child import ProcessorProcess, in_child_process
 from playlog.settings import Settings
 from playlog.supervisor import Stage, Supervisor
 from playlog.wiring import Services, announce_admin_key, open_engine
@@ -85,9 +86,7 @@ def _start(
 ) -> None:
     settings = services.settings
     if "process" in stages:
-        engine = open_engine(settings, services.log, services.registry, services.store)
-        processor = Processor(settings, services.log, services.store, engine, services.catalog)
-        supervisor.start("process", processor.run)
+        _start_processor(supervisor, services, stages)
         # One process per log trims it: the processor's (a no-op where the broker does).
         supervisor.start("retention", retention(services.log))
     if "load" in stages:
@@ -108,6 +107,17 @@ def _start(
         _start_ingest(supervisor, services, listening, with_canary=canary)
     else:
         _start_metrics(supervisor, settings)
+
+
+def _start_processor(supervisor: Supervisor, services: Services, stages: tuple[str, ...]) -> None:
+    settings = services.settings
+    if in_child_process(settings, stages):
+        child = ProcessorProcess(settings)
+        supervisor.start("process", child.run, on_stop=child.terminate)
+        return
+    engine = open_engine(settings, services.log, services.registry, services.store)
+    processor = Processor(settings, services.log, services.store, engine, services.catalog)
+    supervisor.start("process", processor.run)
 
 
 def retention(log_: Log, every_s: float = RETENTION_EVERY_S) -> Stage:
@@ -254,8 +264,14 @@ def _start_metrics(supervisor: Supervisor, settings: Settings) -> None:
     port = settings.monitor.metrics_port
     if port is None:
         return
-    httpd, _ = start_http_server(port, addr=settings.server.host)
+    serve_metrics(supervisor, settings.server.host, port)
     log.info("metrics on http://%s:%d/metrics", settings.server.host, port)
+
+
+def serve_metrics(supervisor: Supervisor, host: str, port: int) -> int:
+    """This process's registry on ``host:port`` (0: any free port) until the
+    supervisor stops; returns the port."""
+    httpd, _ = start_http_server(port, addr=host)
 
     def serve(stop: threading.Event) -> None:
         stop.wait()
@@ -263,6 +279,7 @@ def _start_metrics(supervisor: Supervisor, settings: Settings) -> None:
         httpd.server_close()
 
     supervisor.start("metrics", serve)
+    return int(httpd.server_port)
 
 
 def run_monitor(settings: Settings) -> None:

@@ -130,6 +130,11 @@ class ProcessSettings(Section):
     # Committed offsets are committed again this often, even on a quiet partition:
     # Kafka expires a group's offsets after offsets.retention.minutes (7 days).
     recommit_interval_s: float = Field(3600.0, gt=0)
+    # Under `playlog up`, run the in-process engine's processor in a process of its
+    # own, its Python work off the GIL of ingest and the loader. Off: on the 2-core
+    # box measured the GIL was held ~30% of the time, the cores were what bound, and
+    # P1 ran no faster with it (docs/profiles/gil.md).
+    own_process: bool = False
 
 
 class StorageSettings(Section):

@@ -41,6 +41,7 @@ class Supervisor:
         self._on_stop: list[Callable[[], None]] = []
         self._failure: tuple[str, BaseException] | None = None
         self._signal: int | None = None
+        self._previous: dict[int, Any] | None = None  # the handlers before catch_signals()
 
     @property
     def stopping(self) -> threading.Event:
@@ -99,13 +100,19 @@ class Supervisor:
             for callback in callbacks:
                 callback()
 
+    def catch_signals(self) -> None:
+        """In the main thread: handle SIGINT/SIGTERM from now on (``run()`` does, and
+        acts on one that came earlier), e.g. while the stages are being started."""
+        if self._previous is None:
+            handled = (signal.SIGINT, signal.SIGTERM)
+            self._previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+
     def run(self) -> int:
         """In the main thread: wait for a signal or a failure, then for every stage.
 
         Returns the exit code: 0 after SIGINT/SIGTERM or ``stop()``, 1 after a failure.
         """
-        handled = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        self.catch_signals()
         try:
             while not self._stop.wait(_POLL_S):
                 if self._signal is not None:
@@ -113,8 +120,9 @@ class Supervisor:
                     self.stop()
             self.join()
         finally:
-            for sig, handler in previous.items():
+            for sig, handler in (self._previous or {}).items():
                 signal.signal(sig, handler)
+            self._previous = None
         return 1 if self._failure is not None else 0
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

@@ -110,6 +110,20 @@ def test_a_signal_stops_every_stage_cleanly(sig: signal.Signals) -> None:
     assert signal.getsignal(sig) == before  # handlers restored
 
 
+def test_a_signal_while_the_stages_start_stops_them_once_started() -> None:
+    """``catch_signals()`` before starting (the processor's child process): a SIGTERM
+    that lands meanwhile is acted on by ``run()``, cleanly, not by the default action."""
+    stopped: list[str] = []
+    supervisor = Supervisor()
+    before = signal.getsignal(signal.SIGTERM)
+    supervisor.catch_signals()
+    os.kill(os.getpid(), signal.SIGTERM)  # still starting: no stage yet
+    supervisor.start("process", patient(stopped, "process"))
+    assert supervisor.run() == 0
+    assert stopped == ["process"]
+    assert signal.getsignal(signal.SIGTERM) == before  # handlers restored
+
+
 def test_on_stop_tells_a_stage_that_does_not_watch_the_event() -> None:
     flag = threading.Event()
     calls: list[int] = []

@@ -20,6 +20,7 @@ from playlog.errors import PlaylogError
 from playlog.ingest.http import JSON, admin, ingest
 from playlog.monitor import metrics, snapshot, status
 from playlog.monitor.history import HISTORY
+from playlog.monitor.merged import EXPOSED
 
 if TYPE_CHECKING:
     from playlog.warehouse.base import QueryResult, Warehouse
@@ -97,7 +98,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def prometheus(request: Request) -> Response:
-    return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)
+    exposition = await run_in_threadpool(generate_latest, EXPOSED)  # with child processes'
+    return Response(exposition, media_type=CONTENT_TYPE_LATEST)
 
 
 async def status_page(request: Request) -> Response:

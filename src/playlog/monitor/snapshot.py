@@ -7,10 +7,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 from prometheus_client.samples import Sample
 
 from playlog.monitor import metrics
+from playlog.monitor.merged import EXPOSED
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ def _per_group(samples: list[Sample], how: str) -> dict[str, float]:
     return out
 
 
-def take(registry: CollectorRegistry = REGISTRY) -> Snapshot:
-    """One consistent read of every series the operator's views show."""
+def take(registry: CollectorRegistry = EXPOSED) -> Snapshot:
+    """One consistent read of every series the operator's views show (a child
+    process's too: the processor's under ``playlog up``)."""
     now = time.time()
     by_name: dict[str, list[Sample]] = defaultdict(list)
     for family in registry.collect():
