@@ -45,11 +45,18 @@ class EventSchema:
 
     @property
     def columns(self) -> list[Column]:
-        return columns_of(self.raw)
+        # The processor asks once per container: computed once per schema (a copy:
+        # callers may extend their list).
+        return list(_columns(self.schema_json))
 
     @property
     def table(self) -> str:
         return f"{self.game}.{self.event_type}"
+
+
+@lru_cache(maxsize=4096)
+def _columns(schema_json: str) -> tuple[Column, ...]:
+    return tuple(columns_of(_loads(schema_json)))
 
 
 @lru_cache(maxsize=4096)
