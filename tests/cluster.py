@@ -39,7 +39,9 @@ def fresh_database(session_dsn: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def write_config(path: Path, peers: Peers, dsn: str) -> Path:
+def write_config(path: Path, peers: Peers, dsn: str, trigger_interval_s: float = 0.5) -> Path:
+    """The cluster configuration. Tests keep micro-batches short (0.5 s); the P6
+    benchmark waits longer between them: fewer, larger files per table."""
     run = secrets.token_hex(4)
     path.write_text(
         f"""
@@ -59,7 +61,7 @@ finish_join_before_leave = true
 group = "process-{run}"
 engine = "spark"
 spark_master = "local[2]"
-trigger_interval_s = 0.5
+trigger_interval_s = {trigger_interval_s}
 
 [storage]
 kind = "s3"
