@@ -21,10 +21,17 @@ SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", **java_env()}
 
 @contextmanager
 def fresh_database(session_dsn: str) -> Iterator[str]:
-    """A new empty database next to the session's; its DSN. Dropped afterwards."""
+    """A new empty database next to the session's; its DSN. Dropped afterwards.
+
+    Its sessions commit without waiting for the WAL flush, as every session of the
+    private server tests/peers.py starts does (``synchronous_commit=off``): on a
+    shared PostgreSQL (port 5432, fsync on) a commit otherwise waits 4-30 ms for the
+    disk, and the catalog's idempotency keys (two commits per request, one
+    connection) then cap ingest at ~60k events/s (docs/profiles/cluster.md)."""
     name = f"playlog_t_{secrets.token_hex(4)}"
     with psycopg.connect(session_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     try:
         yield make_conninfo("", **{**conninfo_to_dict(session_dsn), "dbname": name})
     finally:
@@ -32,7 +39,9 @@ def fresh_database(session_dsn: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def write_config(path: Path, peers: Peers, dsn: str) -> Path:
+def write_config(path: Path, peers: Peers, dsn: str, trigger_interval_s: float = 0.5) -> Path:
+    """The cluster configuration. Tests keep micro-batches short (0.5 s); the P6
+    benchmark waits longer between them: fewer, larger files per table."""
     run = secrets.token_hex(4)
     path.write_text(
         f"""
@@ -52,7 +61,7 @@ finish_join_before_leave = true
 group = "process-{run}"
 engine = "spark"
 spark_master = "local[2]"
-trigger_interval_s = 0.5
+trigger_interval_s = {trigger_interval_s}
 
 [storage]
 kind = "s3"

@@ -5,7 +5,8 @@ task. Inside the task, the Python worker reads its range straight from the log
 (confluent-kafka: no Spark Kafka connector is needed), runs the same
 ``transform_range`` as the in-process engine and writes to the object store; only
 the small results (COPY tasks, dead letters) travel back to the driver, which alone
-publishes them and commits offsets.
+publishes them and commits offsets. A range's file PUTs overlap (``ParallelPuts``); its
+result leaves the task only once all of them are stored.
 
 Executors do not talk to the catalog: the driver ships a snapshot of the registered
 schemas, taken *after* the ranges were planned, so every schema a record in a range
@@ -14,6 +15,7 @@ can carry (ingest registers before it appends) is in the snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -22,11 +24,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from playlog.avro.limits import Limits
 from playlog.avro.schema import EventSchema
 from playlog.contracts import OffsetRange, RangeResult
+from playlog.engine.puts import ParallelPuts
 from playlog.log.base import Log
 from playlog.process.transform import transform_range
 from playlog.registry.registry import Registry, SchemaIndex
 from playlog.settings import Settings
-from playlog.storage.base import ObjectStore
 
 log = logging.getLogger("playlog.engine.spark")
 
@@ -74,16 +76,16 @@ class SparkEngine:
 # --- executor side ------------------------------------------------------------------
 
 # A Python worker is reused across tasks: keep its log and store connections.
-_worker_adapters: dict[str, tuple[Log, ObjectStore]] = {}
+_worker_adapters: dict[str, tuple[Log, ParallelPuts]] = {}
 
 
-def _adapters(settings: Settings) -> tuple[Log, ObjectStore]:
+def _adapters(settings: Settings) -> tuple[Log, ParallelPuts]:
     from playlog.log.factory import open_log
     from playlog.storage.factory import open_store
 
     key = settings.model_dump_json()
     if key not in _worker_adapters:
-        _worker_adapters[key] = (open_log(settings), open_store(settings))
+        _worker_adapters[key] = (open_log(settings), ParallelPuts(open_store(settings)))
     return _worker_adapters[key]
 
 
@@ -95,4 +97,16 @@ def _run_ranges(
     limits = Limits.of(settings.server)  # the server's: what ingest accepted is processed
     for span in spans:
         records = log_.read(span.topic, span.partition, span.first, span.last + 1)
-        yield transform_range(span, records, snapshot.lookup, snapshot.latest, store, limits)
+        try:
+            result = transform_range(span, records, snapshot.lookup, snapshot.latest, store, limits)
+        except BaseException:
+            _settle(store)  # the range fails as it is; no PUT runs on into the next task
+            raise
+        store.wait()  # raises the first failed PUT: the range fails, the driver retries
+        yield result  # every file of the range is stored: its COPY tasks may go out
+
+
+def _settle(store: ParallelPuts) -> None:
+    """Wait for the PUTs of a range that failed anyway: their errors matter no more."""
+    with contextlib.suppress(Exception):
+        store.wait()
