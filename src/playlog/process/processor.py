@@ -61,6 +61,7 @@ class Processor:
         self._recommitted = time.monotonic()
         self._events_per_record = float(_INITIAL_EVENTS_PER_RECORD)
         self._last_run: dict[int, float] = {}
+        self._behind: set[int] = set()  # partitions whose last range the budget cut
         self._failures: dict[OffsetRange, int] = {}  # unexpected errors per range
 
     def plan(self, force: bool = False) -> list[OffsetRange]:
@@ -83,13 +84,17 @@ class Processor:
             if end <= start:
                 continue
             # Never run here yet: due now (not "since the host's monotonic clock began").
+            # Behind (the budget cut the last range): the rest is due now too.
             last = self._last_run.get(partition)
             due = last is None or now - last >= self._settings.trigger_interval_s
-            if force or end - start >= budget or due:
+            if force or end - start >= budget or due or partition in self._behind:
                 incarnation = self._plans.incarnation(self._topic, partition, end)
                 last_offset = min(end, start + budget) - 1
                 span = OffsetRange(self._topic, partition, start, last_offset, incarnation)
                 ranges.append(self._plans.save(span).span)
+                self._behind.discard(partition)
+                if last_offset + 1 < end:
+                    self._behind.add(partition)
         metrics.PROCESS_LAG.set(lag)
         return ranges
 
@@ -110,6 +115,7 @@ class Processor:
         if token != self._token:
             self._plans.forget()
             self._last_run.clear()
+            self._behind.clear()
             self._failures.clear()
             self._token = token
 
