@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
@@ -117,6 +117,9 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
             with suppress(duckdb.Error):
                 broken.close()
             self._db = self._open()
+
+    def _before_copies(self, conn: Cursor, groups: Sequence[TaskGroup]) -> None:
+        self._learn_widths(conn, groups)
 
     def copy_group(self, conn: Cursor, group: TaskGroup) -> None:
         assert self._store is not None
