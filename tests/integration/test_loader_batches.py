@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -85,13 +86,14 @@ def test_files_of_one_table_load_in_one_statement_once_and_a_bad_one_alone(
     tasks = [*logins[:3], bad, *logins[3:], other]
 
     groups: list[tuple[str, int]] = []
-    copy_group = type(wh).copy_group
+    kind: Any = type(wh)
+    copy_group = kind.copy_group
 
     def counted(self: object, conn: object, group: TaskGroup) -> None:
         groups.append((group.event_type, len(group.tasks)))
-        copy_group(self, conn, group)  # type: ignore[arg-type]
+        copy_group(self, conn, group)
 
-    monkeypatch.setattr(type(wh), "copy_group", counted)
+    monkeypatch.setattr(kind, "copy_group", counted)
     settings = run_loader(backend, tmp_path / "first", tasks)
 
     # The first attempt took the 7 login files in one statement; it failed on the bad
