@@ -153,6 +153,9 @@ class LoadSettings(Section):
     workers: int = Field(2, ge=1)
     max_tasks_per_txn: int = Field(64, ge=1)
     max_wait_s: float = Field(0.5, ge=0)
+    # A batch closes early once no task came for this long: the processor appends a
+    # micro-batch's tasks at once, so a pause means the burst is all in.
+    batch_gap_s: float = Field(0.05, ge=0)
     max_in_flight: int = Field(512, ge=1)
     health_interval_s: float = Field(1.0, gt=0)  # first re-check; doubles up to max
     max_backoff_s: float = Field(30.0, gt=0)

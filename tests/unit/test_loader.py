@@ -300,6 +300,29 @@ def test_copies_are_batched_and_tables_stay_on_their_worker(rigs: Callable[..., 
     assert fake.table_overlaps == []  # ...but never two on one table
 
 
+def test_a_burst_of_tasks_loads_at_once_not_after_max_wait(rigs: Callable[..., Rig]) -> None:
+    """The processor appends a batch's tasks in one go: once they are in, the batch is
+    complete. Waiting out ``max_wait_s`` for more would only delay the load."""
+    fake = FakeWarehouse()
+    rig = rigs(fake, workers=1, max_tasks_per_txn=64, max_wait_s=30.0, batch_gap_s=0.05)
+    rig.start()
+    tasks = make_tasks(spread_tables(6, 1), 3)  # 18 tasks, fewer than a full batch
+    started = time.monotonic()
+    rig.append(tasks)
+    rig.wait_loaded(tasks, timeout_s=10)
+    assert time.monotonic() - started < 5.0  # not the 30 s max_wait_s
+    wait_until(rig.at_end, "offsets at the end")
+    rig.assert_exactly_once(tasks)
+    assert len(fake.committed()) <= 2, "the burst went in one transaction (or two)"
+
+    # A trickle still shares transactions while it keeps coming within the gap.
+    trickle = make_tasks(spread_tables(6, 1), 2, tag="-trickle")
+    rig.append(trickle[:6])
+    rig.append(trickle[6:])
+    rig.wait_loaded(trickle, timeout_s=10)
+    rig.assert_exactly_once(tasks + trickle)
+
+
 # --- warehouse failures --------------------------------------------------------------
 
 

@@ -184,6 +184,36 @@ def test_a_small_backlog_waits_for_the_trigger_interval(
     assert env.committed() == {env.partition: 13}
 
 
+def test_the_rest_of_a_backlog_runs_at_once_not_after_the_trigger_interval(
+    make_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range the budget cut left records behind: the processor is behind, and the
+    rest is due now. Once caught up, a small arrival waits for the interval again."""
+    clock = Clock()
+    monkeypatch.setattr(processor_module, "time", clock)
+    env = make_env(trigger_interval_s=3600, max_events_per_batch=1000)
+    hundred = (logins(100), 100)
+    env.send(*[hundred] * 12)
+    processor, engine = env.processor()
+
+    assert processor.run_once() == 200  # the budget: 1000 / 500 estimated = 2 records
+    assert processor.run_once() == 1000  # 1000 / 100 measured = 10 records, at once
+    assert engine.calls[-1] == [env.span(2, 11)]
+    assert env.committed() == {env.partition: 12}
+
+    env.send(hundred)
+    assert processor.run_once() == 0  # caught up: the interval applies again
+    clock.now += 3600
+    assert processor.run_once() == 100
+    assert env.committed() == {env.partition: 13}
+
+    env.send(*[hundred] * 13)
+    assert processor.run_once() == 1000  # full, at once
+    assert processor.run_once() == 300  # the rest of that backlog, at once too
+    assert engine.calls[-1] == [env.span(23, 25)]
+    assert env.committed() == {env.partition: 26}
+
+
 class PoisonedEngine(RecordingEngine):
     """Raises an unexpected error (a bug, a decoder crash) on every range holding
     ``offset`` of ``partition``; runs every other range."""

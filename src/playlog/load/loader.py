@@ -186,15 +186,20 @@ class Loader:
 
     def _next_batch(self, inbox: queue.Queue[_Item], stop: threading.Event) -> list[_Item]:
         """Up to ``max_tasks_per_txn`` tasks, waiting at most ``max_wait_s`` after the
-        first: each commit queues in the warehouse, so fewer, fuller ones win."""
+        first: each commit queues in the warehouse, so fewer, fuller ones win. A pause
+        of ``batch_gap_s`` closes the batch early: a processor batch's tasks arrive
+        together (measured: waiting out 0.5 s after them was a sixth of the time
+        `playlog up` took to load a 210k-event backlog)."""
         try:
             batch = [inbox.get(timeout=0.2)]
         except queue.Empty:
             return []
         deadline = time.monotonic() + self._settings.max_wait_s
+        gap = self._settings.batch_gap_s
         while len(batch) < self._settings.max_tasks_per_txn and not stop.is_set():
             try:
-                batch.append(inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+                wait = min(gap, max(0.0, deadline - time.monotonic()))
+                batch.append(inbox.get(timeout=wait))
             except queue.Empty:
                 break
         return batch

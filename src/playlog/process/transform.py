@@ -21,6 +21,7 @@ import io
 import logging
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -69,6 +70,7 @@ _UNDECODABLE = (
 )  # fmt: skip
 
 GroupKey = tuple[str, str, str]  # game, writer fingerprint, codec
+_FILE_WRITERS = 4  # a range's files written at once
 
 
 @dataclass
@@ -155,8 +157,22 @@ def _transform(
         skip = frozenset() if rerouted else frozenset(plan.groups)
         _decode_rows(plan, lookup, latest, limits, out, skip)
     day = _day(records)
-    tasks = [_write_file(span, day, latest(*key), table, store) for key, table in out.tables()]
+    tables = [(latest(*key), table) for key, table in out.tables()]
+    tasks = _write_files(span, day, tables, store)
     return RangeResult(tasks, out.dead, sum(t.rows for t in tasks))
+
+
+def _write_files(
+    span: OffsetRange, day: str, tables: list[tuple[EventSchema, pa.Table]], store: ObjectStore
+) -> list[CopyTask]:
+    """Each table's file, several at a time: encoding (zstd) and the store's put (an
+    fsync, an upload) wait outside the GIL, so files written side by side overlap
+    (measured: 70 files of 3000 rows 2.2-2.8 s one by one, 0.6-1.3 s four at once)."""
+    if len(tables) <= 1:
+        return [_write_file(span, day, schema, table, store) for schema, table in tables]
+    workers = min(_FILE_WRITERS, len(tables))
+    with ThreadPoolExecutor(workers, thread_name_prefix="process-write") as pool:
+        return list(pool.map(lambda t: _write_file(span, day, t[0], t[1], store), tables))
 
 
 def _received_ms(record: Record) -> int:

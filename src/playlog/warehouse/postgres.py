@@ -14,7 +14,8 @@ run in autocommit mode with explicit ``BEGIN``/``COMMIT``, like Redshift's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
@@ -144,6 +145,8 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
         """What every constructor of this family does (Redshift's connects differently)."""
         SqlWarehouse.__init__(self, store)
         self._ledger_ready = False
+        # What ``_before_copies`` learnt for the load this thread runs.
+        self._this_load = threading.local()
         self._pool = ConnectionPool(connect, self._prepare, self.errors.vendor, max_idle)
 
     @classmethod
@@ -205,18 +208,18 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
     def _interrupt(self, conn: Conn) -> None:
         conn.cancel_safe()  # a cancel request on its own connection to the server
 
+    def _before_copies(self, conn: Conn, groups: Sequence[TaskGroup]) -> None:
+        # Binary COPY must send each value in the column's exact type: ask the catalog
+        # in every load (ALTER TABLE may have widened a column since the last one), for
+        # all its tables at once: a round trip per table was 8% of a load (py-spy).
+        self._this_load.oids = _column_oids(conn, sorted({g.table for g in groups}))
+
     def copy_group(self, conn: Conn, group: TaskGroup) -> None:
         assert self._store is not None
         table, columns, name = group.table, group.columns, f"{group.game}.{group.event_type}"
-        # Binary COPY must send each value in the column's exact type: ask the catalog
-        # every time (ALTER TABLE may have widened a column since the last load).
-        oids: dict[str, int] = dict(
-            conn.execute(
-                "SELECT attname, atttypid::int FROM pg_attribute "
-                "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-                [table],
-            ).fetchall()
-        )
+        oids = getattr(self._this_load, "oids", {}).get(table)
+        if oids is None:
+            oids = _column_oids(conn, [table]).get(table, {})
         # Tables and columns are made by registration: if one is missing, an operator
         # dropped it. Pause (registering the schema again re-creates it), never
         # dead-letter good data.
@@ -241,3 +244,17 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
                     for start in range(0, len(rows), _CHUNK):
                         copy.write(rows[start : start + _CHUNK])
             copy.write(pgcopy.TRAILER)
+
+
+def _column_oids(conn: Conn, tables: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{quoted table: {column: type oid}}``; a table that does not exist is absent."""
+    rows = conn.execute(
+        "SELECT t.name, a.attname, a.atttypid::int FROM unnest(%s::text[]) AS t(name) "
+        "JOIN pg_attribute a ON a.attrelid = to_regclass(t.name) "
+        "WHERE a.attnum > 0 AND NOT a.attisdropped",
+        [list(tables)],
+    ).fetchall()
+    found: dict[str, dict[str, int]] = {}
+    for table, column, oid in rows:
+        found.setdefault(table, {})[column] = oid
+    return found

@@ -148,6 +148,8 @@ class RedshiftWarehouse(PostgresWarehouse):
 
     # A plain cursor (PostgreSQL's server-side one is not used on Redshift).
     _fetch = SqlWarehouse._fetch
+    # COPY from S3 reads the columns by name: no type oids to learn first.
+    _before_copies = SqlWarehouse._before_copies
 
     def copy_group(self, conn: Conn, group: TaskGroup) -> None:
         manifest = self._write_manifest(group.tasks)

@@ -32,13 +32,29 @@ def columns_sql(game_placeholder: str) -> str:
     say only ``numeric``): its precision decides whether a new version widens it."""
     p = game_placeholder
     return (
-        "SELECT column_name, CASE WHEN numeric_scale IS NOT NULL AND "
-        "substr(lower(data_type), 1, 7) IN ('numeric', 'decimal') "
-        "THEN 'decimal(' || "
-        "CAST(numeric_precision AS VARCHAR(8)) || ',' || CAST(numeric_scale AS VARCHAR(8)) "
-        "|| ')' ELSE data_type END FROM information_schema.columns "
-        f"WHERE table_schema = {p} AND table_name = {p}"
+        f"SELECT column_name, {_COLUMN_TYPE} "
+        f"FROM information_schema.columns WHERE {_OF_TABLE.format(p=p)}"
     )
+
+
+def tables_columns_sql(count: int, placeholder: str) -> str:
+    """``columns_sql`` of ``count`` tables at once, each row led by its schema and
+    table; parameters: schema, table of each."""
+    tables = " OR ".join([f"({_OF_TABLE.format(p=placeholder)})"] * count)
+    return (
+        f"SELECT table_schema, table_name, column_name, {_COLUMN_TYPE} "
+        f"FROM information_schema.columns WHERE {tables}"
+    )
+
+
+_COLUMN_TYPE = (
+    "CASE WHEN numeric_scale IS NOT NULL AND "
+    "substr(lower(data_type), 1, 7) IN ('numeric', 'decimal') "
+    "THEN 'decimal(' || "
+    "CAST(numeric_precision AS VARCHAR(8)) || ',' || CAST(numeric_scale AS VARCHAR(8)) "
+    "|| ')' ELSE data_type END"
+)
+_OF_TABLE = "table_schema = {p} AND table_name = {p}"
 
 
 def create_table_sql(table: str, columns: Sequence[Column], types: TypeMapper) -> str:

@@ -19,9 +19,10 @@ batches, a sink writes).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -86,6 +87,9 @@ class SqlWarehouse(Generic[C]):
     def copy_group(self, conn: C, group: TaskGroup) -> None:
         """Load the group's files (one table, one column list) inside the transaction."""
         raise NotImplementedError
+
+    def _before_copies(self, conn: C, groups: Sequence[TaskGroup]) -> None:
+        """In the load's transaction, before the first ``copy_group``."""
 
     def _lock_for_load(self, conn: C, tables: Sequence[str]) -> None:
         """After BEGIN, before the ledger lookup (quoted table names, sorted)."""
@@ -164,10 +168,21 @@ class SqlWarehouse(Generic[C]):
         if known is None or any(narrower_than(f, known) for f in files):
             query = sqltext.columns_sql(self.placeholder)
             rows = self._select(conn, query, [group.game, group.event_type])
-            arrow = {str(name): arrow_of_sql(str(kind)) for name, kind in rows}
-            known = {name: kind for name, kind in arrow.items() if kind is not None}
-            self._widths[group.table] = known
+            known = self._widths[group.table] = _widths_of(rows)
         return known
+
+    def _learn_widths(self, conn: C, groups: Sequence[TaskGroup]) -> None:
+        """``_column_widths`` of every table of ``groups`` not known yet, in one query:
+        one per table was a fifth of a first load of 70 tables (DuckDB)."""
+        new = {(g.game, g.event_type): g.table for g in groups if g.table not in self._widths}
+        if not new:
+            return
+        query = sqltext.tables_columns_sql(len(new), self.placeholder)
+        found: dict[tuple[str, str], list[tuple[Any, ...]]] = {key: [] for key in new}
+        for game, event_type, name, kind in self._select(conn, query, [*itertools.chain(*new)]):
+            found[(str(game), str(event_type))].append((name, kind))
+        for key, rows in found.items():
+            self._widths[new[key]] = _widths_of(rows)
 
     def _create_ledger(self, conn: C) -> None:
         with self._ddl_transaction(conn):
@@ -240,7 +255,9 @@ class SqlWarehouse(Generic[C]):
         lookup = sqltext.ledger_lookup_sql(len(ids), self.placeholder)
         done = {row[0] for row in self._select(conn, lookup, ids)}
         todo = [t for t in tasks if t.task_id not in done]
-        for group in sqltext.group_tasks(todo):
+        groups = sqltext.group_tasks(todo)
+        self._before_copies(conn, groups)
+        for group in groups:
             self.copy_group(conn, group)
         if todo:
             # The primary key turns a racing loader's duplicate into a conflict;
@@ -334,3 +351,10 @@ class SqlWarehouse(Generic[C]):
                 raise
             raise BadRequest(f"query failed: {exc.__cause__ or exc}") from exc
         return QueryResult(columns, [tuple(r) for r in rows], truncated)
+
+
+def _widths_of(rows: Iterable[tuple[Any, ...]]) -> dict[str, pa.DataType]:
+    """``(column, information_schema type)`` rows -> the Arrow types of those a
+    promotion can widen."""
+    arrow = {str(name): arrow_of_sql(str(kind)) for name, kind in rows}
+    return {name: kind for name, kind in arrow.items() if kind is not None}
