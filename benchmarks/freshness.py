@@ -68,7 +68,7 @@ def _watch(server: Server, seen_at: dict[int, float], stop: threading.Event) -> 
 def run(server: Server, seconds: float, rate: float, types: int) -> Freshness:
     key = server.register(types)
     server.admin.register(GAME, "probe", PROBE)
-    process, load = start_load(server.url, key, request_bodies(types), seconds, 4, rate)
+    process, load = start_load(server.url, key, request_bodies(types), seconds, rate=rate)
     accepted_at: dict[int, float] = {}
     seen_at: dict[int, float] = {}
     stop = threading.Event()

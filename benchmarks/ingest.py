@@ -1,7 +1,7 @@
 """Ingest alone: accepted events/s of valid OCF with no processing, and the raw append
 ceiling of the log with the same request bodies.
 
-    python benchmarks/ingest.py [--seconds 30] [--event-types 70] [--senders 4] [--config FILE]
+    python benchmarks/ingest.py [--seconds 30] [--event-types 70] [--senders 16] [--config FILE]
 
 Runs `playlog ingest` (the HTTP API alone: nothing reads the data topic) on a fresh data
 dir and posts the issue-11 mix (benchmarks/harness.py) from the load generator's
@@ -21,13 +21,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import GAME, Body, finish, request_bodies, sending, serving, start_load
+from harness import GAME, SENDERS, Body, finish, request_bodies, sending, serving, start_load
 
 from playlog.log.base import Message
 from playlog.log.factory import ensure_topics, open_log
 from playlog.settings import Settings
-
-SENDERS = 4
 
 
 @dataclass(frozen=True)

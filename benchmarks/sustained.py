@@ -19,7 +19,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import Server, finish, poll_until, request_bodies, sending, serving, start_load
+from harness import (
+    SENDERS,
+    Server,
+    finish,
+    poll_until,
+    request_bodies,
+    sending,
+    serving,
+    start_load,
+)
 
 SAMPLE_S = 5.0
 DRAIN_TIMEOUT_S = 600.0
@@ -53,7 +62,7 @@ def _rate_over_last(samples: list[tuple[float, int]], window_s: float) -> float:
     return (end_n - start_n) / (end_t - start_t) if end_t > start_t else 0.0
 
 
-def run(server: Server, seconds: float, types: int, senders: int = 4) -> Sustained:
+def run(server: Server, seconds: float, types: int, senders: int = SENDERS) -> Sustained:
     key = server.register(types)
     tables = [f"evt_{i}" for i in range(types)]
     bodies = request_bodies(types)
@@ -92,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--event-types", type=int, default=70)
-    parser.add_argument("--senders", type=int, default=4, help="generator threads")
+    parser.add_argument("--senders", type=int, default=SENDERS, help="generator threads")
     parser.add_argument("--config", type=Path, default=None)
     args = parser.parse_args()
     with serving(args.config) as server:
