@@ -52,7 +52,7 @@ finish_join_before_leave = true
 group = "process-{run}"
 engine = "spark"
 spark_master = "local[2]"
-trigger_interval_s = 0.5
+trigger_interval_s = 0.1  # as PACE_ENV of tests/support/server.py
 
 [storage]
 kind = "s3"
@@ -63,7 +63,8 @@ secret_access_key = "{peers.s3_secret_key}"
 
 [load]
 group = "load-{run}"
-max_wait_s = 0.2
+max_wait_s = 0.05
+max_backoff_s = 2.0  # a warehouse back up is seen within 2 s (a test waits for it)
 
 [warehouse]
 kind = "postgres"
