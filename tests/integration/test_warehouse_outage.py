@@ -15,6 +15,7 @@ from tests.proxy import TcpProxy
 from tests.support.deadline import wait_until
 from tests.support.events import KILL, Sender
 from tests.support.server import Server
+from tests.support.spark import SharedSpark
 
 
 def loader_state(server: Server) -> str:
@@ -31,13 +32,15 @@ def loaded(server: Server) -> int:
         return 0
 
 
-def test_warehouse_outage_pauses_the_loader_and_loses_nothing(tmp_path: Path, peers: Peers) -> None:
+def test_warehouse_outage_pauses_the_loader_and_loses_nothing(
+    tmp_path: Path, peers: Peers, spark_driver: SharedSpark
+) -> None:
     with fresh_database(peers.postgres_dsn) as dsn:
         params = conninfo_to_dict(dsn)
         proxy = TcpProxy(str(params.get("host", "127.0.0.1")), int(str(params.get("port", 5432))))
         proxied = make_conninfo("", **{**params, "host": "127.0.0.1", "port": str(proxy.port)})
         config = write_config(tmp_path / "cluster.toml", peers, proxied)
-        server = Server(tmp_path / "data", config=config, env=SPARK_ENV)
+        server = Server(tmp_path / "data", config=config, env=SPARK_ENV, spark=spark_driver)
         server.start()
         try:
             key = server.game("g1")
@@ -68,4 +71,6 @@ def test_warehouse_outage_pauses_the_loader_and_loses_nothing(tmp_path: Path, pe
         finally:
             if server.process is not None:
                 server.stop(signal.SIGKILL)
+            server.kill()  # its Python workers too
+            spark_driver.reset()  # the context the killed server left in the JVM
             proxy.close()

@@ -27,6 +27,13 @@ START_S = 180
 STOP_S = 90
 ROWS_S = 90
 
+# How often the processor runs a partition with new data and how long the loader
+# gathers COPY tasks, for every test stage without a config file of its own (the
+# cluster configuration, tests/cluster.py, says the same): the defaults (1 s, 0.5 s)
+# are right for throughput, but every send-then-wait-for-rows step of a test would
+# pay them in full. A test's own ``env`` still wins.
+PACE_ENV = {"PLAYLOG_PROCESS__TRIGGER_INTERVAL_S": "0.1", "PLAYLOG_LOAD__MAX_WAIT_S": "0.05"}
+
 
 class Stage:
     """`playlog <command>` as a child process over a data dir that outlives restarts."""
@@ -44,7 +51,14 @@ class Stage:
         self.config = config
         self.spark = spark  # the session's Spark JVM, used instead of one of its own
         spark_env = spark.env() if spark else {}
-        self.env = {**os.environ, "PLAYLOG_ADMIN_KEY": ADMIN_KEY, **(env or {}), **spark_env}
+        pace = PACE_ENV if config is None else {}  # the environment beats a config file
+        self.env = {
+            **os.environ,
+            "PLAYLOG_ADMIN_KEY": ADMIN_KEY,
+            **pace,
+            **(env or {}),
+            **spark_env,
+        }
         self.process: subprocess.Popen[bytes] | None = None
         self.sessions: list[int] = []  # of every spawn(), for kill()
         self.log_path = data_dir.parent / f"{data_dir.name}-{command}.log"
