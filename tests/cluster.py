@@ -47,8 +47,8 @@ def fresh_database(session_dsn: str) -> Iterator[str]:
 
 def write_config(path: Path, peers: Peers, dsn: str, trigger_interval_s: float = 0.1) -> Path:
     """The cluster configuration. Tests keep micro-batches short (0.1 s, as PACE_ENV of
-    tests/support/server.py); the P6
-    benchmark waits longer between them: fewer, larger files per table."""
+    tests/support/server.py); the P6 benchmark waits longer between them: fewer,
+    larger files per table."""
     run = secrets.token_hex(4)
     path.write_text(
         f"""
