@@ -76,6 +76,7 @@ def test_metrics_an_on_call_engineer_alerts_on(server: Server) -> None:
     for stage in ("ingest", "process", "load", "canary"):
         beat = value(server, "playlog_heartbeat_timestamp_seconds", stage=stage)
         assert beat is not None and now - beat < scaled(10), stage
+
     def lag_observed(topic: str, group: str) -> bool:
         labels = {"topic": topic, "partition": "0", "group": group}
         return value(server, "playlog_log_lag_records", **labels) is not None
