@@ -73,7 +73,8 @@ class ProcessorProcess:
             code = child.wait()
         finally:
             EXPOSED.detach("process")
-        if stop.wait(_GROUP_SIGNAL_GRACE_S):
+        stopped = (0, -signal.SIGTERM, -signal.SIGINT)
+        if code in stopped and stop.wait(_GROUP_SIGNAL_GRACE_S):
             return  # asked to stop (by us, or with us by a signal to the group)
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
         raise StageEnded(f"the processor's process (pid {child.pid}) {how}")

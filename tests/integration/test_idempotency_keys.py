@@ -4,8 +4,9 @@ finding 10): of many concurrent requests with one key, on either node, one appen
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,30 @@ def test_a_released_claim_lets_the_other_node_claim(nodes: tuple[Catalog, Catalo
     one.release(claim)  # its append failed
     assert isinstance(other.begin("g1", "k"), Claim)
     assert isinstance(one.begin("g2", "k"), Claim)  # another game, another key
+
+
+def test_a_claim_on_postgresql_waits_for_the_flush(nodes: tuple[Catalog, Catalog]) -> None:
+    """A PostgreSQL catalog can fail alone (another host, a failover) while the node
+    that claimed lives on: a claim it lost would let a retry on the other node append
+    the same batch again. So no claim's transaction turns synchronous_commit off."""
+    first, _ = nodes
+    statements: list[str] = []
+    run = first._db._with_connection
+
+    def spied(work: Any) -> Any:
+        def spying(db: Any) -> Any:
+            class Spy:
+                def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+                    statements.append(sql)
+                    return db.execute(sql, params)
+
+            return work(Spy())
+
+        return run(spying)
+
+    first._db._with_connection = spied  # type: ignore[method-assign]
+    assert first.claim_key("g1", "k", "c", 1.0, 9e9)
+    first.answer_key("g1", "k", "c", "{}", 9e9)
+    assert statements.count("COMMIT") == 2
+    # (the test database itself runs with synchronous_commit off: tests/cluster.py)
+    assert not [sql for sql in statements if "synchronous_commit" in sql]

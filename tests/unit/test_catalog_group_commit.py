@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from playlog.ingest.idempotency import Claim, IdempotencyKeys
 from playlog.registry.catalog import Catalog
 
 
@@ -95,3 +96,23 @@ def test_claims_skip_the_flush_and_every_other_write_keeps_it(catalog: Catalog) 
     catalog._db._with_connection = run  # type: ignore[method-assign]
     level = catalog._db._with_connection(lambda db: db.execute("PRAGMA synchronous").fetchone()[0])
     assert level == 2
+
+
+def test_a_claim_whose_commit_reply_was_lost_is_still_ours(tmp_path: Path) -> None:
+    """The claim committed but the connection broke before the reply: the retried
+    transaction finds the row (rowcount 0). The request holds its own claim: it goes
+    on at once, not 409 until the claim goes stale."""
+
+    class ReplyLost(Catalog):
+        def claim_key(self, game: str, key: str, claim: str, now: float, exp: float) -> bool:
+            super().claim_key(game, key, claim, now, exp)
+            return False
+
+    catalog = ReplyLost(tmp_path / "catalog.sqlite")
+    try:
+        claimed = IdempotencyKeys(catalog, 60).begin("g1", "k")
+        assert isinstance(claimed, Claim)
+        state = catalog.key_state("g1", "k")
+        assert state is not None and state[0] == claimed.token
+    finally:
+        catalog.close()

@@ -590,6 +590,15 @@ def test_readiness_says_why_only_to_the_admin_key(api: Api) -> None:
     assert api.get("/readyz").json() == {"ready": True, "checks": {"log": "ok", "warehouse": "ok"}}
 
 
+def test_readiness_never_asks_the_catalog_whose_key_a_probe_sent(api: Api) -> None:
+    """Only the admin key sees reasons, and it is known without the catalog: a probe
+    configured with a game key (or any key) must not wait on a catalog that is down."""
+    api.catalog.on_event_loop.clear()
+    for key in ("pl_no_such_key", api.keys[GAME], ADMIN):
+        assert api.get("/readyz", key).status_code == 200
+    assert api.catalog.on_event_loop == []
+
+
 def test_readiness_does_not_wait_for_a_warehouse_that_does_not_answer(api: Api) -> None:
     api.warehouse.delay_s = 4.0
     started = time.monotonic()

@@ -11,6 +11,7 @@ range's as before: a replay rewrites the same objects.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -26,11 +27,13 @@ class ParallelPuts:
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
+        self._lock = threading.Lock()  # the transform writes a range's files in threads
 
     def put(self, key: str, data: bytes) -> None:
-        if self._pool is None:  # started on first use: a pickled engine carries none
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="playlog-put")
-        self._pending.append(self._pool.submit(self._store.put, key, data))
+        with self._lock:
+            if self._pool is None:  # started on first use: a pickled engine carries none
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="playlog-put")
+            self._pending.append(self._pool.submit(self._store.put, key, data))
 
     def wait(self) -> None:
         """Until every PUT so far is done; raises the first one's error (after all

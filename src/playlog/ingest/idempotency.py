@@ -83,6 +83,10 @@ class IdempotencyKeys:
             if state is None:
                 continue  # released or purged meanwhile: claim again
             token, answer, claimed_at, expires_at = state
+            if token == claim.token:
+                # Ours: the claim committed but its answer was lost (the connection
+                # broke after COMMIT, and the retried transaction found the row).
+                return claim
             # Unanswered past STALE_S: its node died mid-request.
             expired = now - claimed_at > STALE_S if answer is None else expires_at < now
             if expired:

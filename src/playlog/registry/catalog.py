@@ -214,11 +214,13 @@ class Catalog:
     def claim_key(self, game: str, key: str, claim: str, now: float, expires_at: float) -> bool:
         """Insert-first: True when this ``claim`` now holds (game, key).
 
-        Committed without waiting for the disk: a claim lost to a power cut (with the
-        answer that follows it, which is flushed) lets the client's retry claim again
-        at once, where a flushed claim without an answer lets it in after ``STALE_S``
-        (idempotency.py): either way the batch may have been appended, so flushing the
-        claim protects nothing and costs every request a flush."""
+        On SQLite, committed without waiting for the disk: the catalog and the ingest
+        node share a host, so a power cut that loses the claim ends the request too; a
+        claim lost with it lets the client's retry claim again at once, where a flushed
+        claim without an answer lets it in after ``STALE_S`` (idempotency.py): either
+        way the batch may have been appended, so the flush protects nothing. A
+        PostgreSQL catalog can fail alone, so there every claim is flushed
+        (database.py)."""
         sql = (
             "INSERT INTO {p}idempotency_keys VALUES (%s, %s, %s, NULL, %s, %s) "
             "ON CONFLICT DO NOTHING"

@@ -79,8 +79,10 @@ class CatalogDatabase:
             lock = "SELECT pg_advisory_xact_lock(7079438113)"
             schema = "CREATE SCHEMA IF NOT EXISTS playlog"  # under the lock: races too
             self._exclusive: tuple[str, ...] = ("BEGIN", lock, schema)
-            # a transaction whose COMMIT does not wait for the WAL flush
-            self._lazy_begin: tuple[str, ...] = ("BEGIN", "SET LOCAL synchronous_commit TO OFF")
+            # Every commit waits for the flush: a PostgreSQL catalog may fail on its own
+            # (another host, a failover) while ingest nodes live on, and a claim it lost
+            # would let a retry on another node append the same batch again.
+            self._lazy_begin: tuple[str, ...] = ("BEGIN",)
             self._lazy_end: tuple[str, ...] = ()
             self._driver_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
             self.integrity_error: type[Exception] = psycopg.IntegrityError
@@ -131,9 +133,9 @@ class CatalogDatabase:
         begin = self._exclusive[:1] if durable else self._lazy_begin
 
         def together(db: Any) -> list[int]:
-            for statement in begin:
-                db.execute(statement)
             try:
+                for statement in begin:
+                    db.execute(statement)
                 counts = [int(db.execute(self._sql(sql), p).rowcount) for sql, p in statements]
                 db.execute("COMMIT")
             except BaseException:
