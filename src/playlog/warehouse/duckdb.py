@@ -124,7 +124,7 @@ class DuckDBWarehouse(SqlWarehouse[Cursor]):
     def copy_group(self, conn: Cursor, group: TaskGroup) -> None:
         assert self._store is not None
         columns = group.columns
-        files = [read_batch_file(self._store, t, columns) for t in group.tasks]
+        files = [read_batch_file(self.batch_files(), t, columns) for t in group.tasks]
         widths = self._column_widths(conn, group, files)
         try:
             data = pa.concat_tables([widen(f, widths) for f in files])

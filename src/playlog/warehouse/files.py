@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from playlog.contracts import CopyTask
 from playlog.errors import ObjectMissing, TransientError, WarehouseError, WarehouseUnavailable
-from playlog.storage.base import ObjectStore
 
 # information_schema type names (lower case) of the columns a promotion widens, and
 # the Arrow type a file's column is cast to for them.
@@ -40,8 +40,14 @@ _WIDENS = {
 }
 
 
+class BatchFiles(Protocol):
+    """Where a load reads its batch files: the store, or its files fetched ahead."""
+
+    def get(self, key: str) -> bytes: ...
+
+
 def read_batch_file(
-    store: ObjectStore,
+    store: BatchFiles,
     task: CopyTask,
     columns: tuple[str, ...],
     types: Mapping[str, pa.DataType] | None = None,

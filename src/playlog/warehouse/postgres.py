@@ -235,7 +235,7 @@ class PostgresWarehouse(SqlWarehouse[Conn]):
         with conn.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(pgcopy.HEADER)
             for task in group.tasks:
-                data = read_batch_file(self._store, task, columns, widths)
+                data = read_batch_file(self.batch_files(), task, columns, widths)
                 for batch in data.to_batches(_BATCH_ROWS):
                     try:
                         rows = pgcopy.encode(batch, types, conn)

@@ -63,6 +63,7 @@ class RedshiftWarehouse(PostgresWarehouse):
     dialect = "redshift"
     types = RedshiftTypes()
     errors = REDSHIFT_ERRORS
+    reads_batch_files = False  # its COPY reads the files from S3 itself
     now_sql = "SYSDATE"  # the transaction's start, UTC
 
     def __init__(

@@ -43,7 +43,8 @@ from playlog.storage.base import ObjectStore
 from playlog.warehouse import sql as sqltext
 from playlog.warehouse.base import DEFAULT_LIMITS, QueryLimits, QueryResult
 from playlog.warehouse.dberrors import ErrorTable
-from playlog.warehouse.files import arrow_of_sql, narrower_than
+from playlog.warehouse.files import BatchFiles, arrow_of_sql, narrower_than
+from playlog.warehouse.prefetch import Prefetched
 from playlog.warehouse.sql import TaskGroup
 from playlog.warehouse.sqlcheck import single_select
 from playlog.warehouse.types import TypeMapper
@@ -70,8 +71,12 @@ class SqlWarehouse(Generic[C]):
     now_sql: ClassVar[str] = "now()"
     begin_read_only: ClassVar[str] = "BEGIN READ ONLY"
 
+    # Whether ``copy_group`` reads the batch files itself (Redshift's COPY reads S3).
+    reads_batch_files: ClassVar[bool] = True
+
     def __init__(self, store: ObjectStore | None) -> None:
         self._store = store
+        self._prefetched = threading.local()  # per load worker: its transaction's files
         self._ddl_lock = threading.Lock()
         # {quoted table: {column: Arrow type}} of the columns a promotion can widen;
         # dropped after an ALTER or a failed load, refreshed when a file is wider.
@@ -87,6 +92,12 @@ class SqlWarehouse(Generic[C]):
     def copy_group(self, conn: C, group: TaskGroup) -> None:
         """Load the group's files (one table, one column list) inside the transaction."""
         raise NotImplementedError
+
+    def batch_files(self) -> BatchFiles:
+        """Where ``copy_group`` reads a task's file: the load's files fetched ahead."""
+        assert self._store is not None
+        files: BatchFiles | None = getattr(self._prefetched, "files", None)
+        return self._store if files is None else files
 
     def _before_copies(self, conn: C, groups: Sequence[TaskGroup]) -> None:
         """In the load's transaction, before the first ``copy_group``."""
@@ -256,9 +267,15 @@ class SqlWarehouse(Generic[C]):
         done = {row[0] for row in self._select(conn, lookup, ids)}
         todo = [t for t in tasks if t.task_id not in done]
         groups = sqltext.group_tasks(todo)
-        self._before_copies(conn, groups)
-        for group in groups:
-            self.copy_group(conn, group)
+        if self.reads_batch_files and self._store is not None:
+            keys = [t.key for group in groups for t in group.tasks]
+            self._prefetched.files = Prefetched(self._store, keys)
+        try:
+            self._before_copies(conn, groups)
+            for group in groups:
+                self.copy_group(conn, group)
+        finally:
+            self._prefetched.files = None
         if todo:
             # The primary key turns a racing loader's duplicate into a conflict;
             # inserting in id order makes two such loaders wait, not deadlock.
