@@ -237,10 +237,8 @@ def check_alive(chaos: Chaos) -> None:
         assert not failures, f"a stage of {name} failed{chaos.why()}\n" + "\n".join(failures[:10])
 
 
-def check_exactly_once(chaos: Chaos, sender: Sender, settle_s: float) -> None:
+def check_exactly_once(chaos: Chaos, sender: Sender) -> None:
     server = chaos.rig.server
-    wait_until_loaded(server, sender)
-    time.sleep(settle_s)  # not waiting for progress: a late duplicate would show now
     table = sender.table
     assert not sender.unexpected, f"{table}: {sender.unexpected[:5]}{chaos.why()}"
     count, distinct = server.query(f"select count(*), count(distinct _event_id) from {table}")[0]
@@ -261,7 +259,10 @@ def check_exactly_once(chaos: Chaos, sender: Sender, settle_s: float) -> None:
 def check(chaos: Chaos, group: list[Sender], settle_s: float = 1.0) -> None:
     check_alive(chaos)
     for sender in group:
-        check_exactly_once(chaos, sender, settle_s)
+        wait_until_loaded(chaos.rig.server, sender)
+    time.sleep(settle_s)  # not waiting for progress: a late duplicate would show now
+    for sender in group:
+        check_exactly_once(chaos, sender)
     check_alive(chaos)
 
 
