@@ -44,7 +44,8 @@ test-hidden-peers: $(VENV)/.all
 	    PLAYLOG_TEST_IGNORE_SYSTEM_PEERS=1 \
 	    $(BIN)/python -m pytest -q --durations=10 $(HIDDEN_PEERS_TESTS)
 
-# The chaos suite's long form: ROUNDS random faults per setup (make test runs 5).
+# The chaos suite's long form: ROUNDS random faults per setup (make test runs each
+# kind of fault once: 3 embedded, 4 cluster).
 # A failure prints its seed; PLAYLOG_CHAOS_SEED=<seed> replays the same faults.
 ROUNDS ?= 50
 chaos: $(VENV)/.all
