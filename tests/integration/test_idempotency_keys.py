@@ -4,9 +4,8 @@ finding 10): of many concurrent requests with one key, on either node, one appen
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
@@ -14,6 +13,7 @@ from playlog.ingest import idempotency
 from playlog.ingest.idempotency import Answer, Claim, IdempotencyKeys
 from playlog.registry.catalog import Catalog
 from tests.cluster import fresh_database
+from tests.support.catalogs import watch_statements
 
 
 @pytest.fixture
@@ -67,20 +67,7 @@ def test_a_claim_on_postgresql_waits_for_the_flush(nodes: tuple[Catalog, Catalog
     the same batch again. So no claim's transaction turns synchronous_commit off."""
     first, _ = nodes
     statements: list[str] = []
-    run = first._db._with_connection
-
-    def spied(work: Any) -> Any:
-        def spying(db: Any) -> Any:
-            class Spy:
-                def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-                    statements.append(sql)
-                    return db.execute(sql, params)
-
-            return work(Spy())
-
-        return run(spying)
-
-    first._db._with_connection = spied  # type: ignore[method-assign]
+    watch_statements(first, lambda _db, sql: statements.append(sql))
     assert first.claim_key("g1", "k", "c", 1.0, 9e9)
     first.answer_key("g1", "k", "c", "{}", 9e9)
     assert statements.count("COMMIT") == 2

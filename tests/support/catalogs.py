@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from playlog.avro.schema import fingerprint_of
+from playlog.registry.catalog import Catalog
 
 
 def record(name: str, *fields: dict[str, Any]) -> str:
@@ -42,3 +44,24 @@ def write_old_schemas(db: Any, prefix: str, placeholder: str) -> None:
         schema_json = json.dumps(json.loads(text), separators=(",", ":"))
         fingerprint = fingerprint_of(schema_json)
         db.execute(insert, (game, event_type, version, fingerprint, schema_json, at))
+
+
+def watch_statements(catalog: Catalog, seen: Callable[[Any, str], None]) -> Callable[[], None]:
+    """Call ``seen(connection, sql)`` before each statement the catalog's database runs
+    on its connection; returns what undoes it."""
+    database = catalog._db
+    run = database._with_connection
+
+    def watched(work: Callable[[Any], Any]) -> Any:
+        def spying(db: Any) -> Any:
+            class Spy:
+                def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+                    seen(db, sql)
+                    return db.execute(sql, params)
+
+            return work(Spy())
+
+        return run(spying)
+
+    database._with_connection = watched  # type: ignore[method-assign]
+    return lambda: setattr(database, "_with_connection", run)

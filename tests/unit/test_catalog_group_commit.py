@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.catalogs import watch_statements
 
 from playlog.ingest.idempotency import Claim, IdempotencyKeys
 from playlog.registry.catalog import Catalog
@@ -75,25 +76,16 @@ def test_claims_skip_the_flush_and_every_other_write_keeps_it(catalog: Catalog) 
     """A claim's commit does not wait for the disk (catalog.claim_key says why); the
     connection is FULL again after it, for answers and everything else."""
     levels: list[int] = []
-    run = catalog._db._with_connection
 
-    def observed(work: Any) -> Any:
-        def spying(db: Any) -> Any:
-            class Spy:
-                def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-                    if sql == "COMMIT":
-                        levels.append(db.execute("PRAGMA synchronous").fetchone()[0])
-                    return db.execute(sql, params)
+    def at_commit(db: Any, sql: str) -> None:
+        if sql == "COMMIT":
+            levels.append(db.execute("PRAGMA synchronous").fetchone()[0])
 
-            return work(Spy())
-
-        return run(spying)
-
-    catalog._db._with_connection = observed  # type: ignore[method-assign]
+    unwatch = watch_statements(catalog, at_commit)
     assert catalog.claim_key("g1", "k", "c", 1.0, 9e9)
     catalog.answer_key("g1", "k", "c", "{}", 9e9)
     assert levels == [1, 2]  # NORMAL (no flush), then FULL
-    catalog._db._with_connection = run  # type: ignore[method-assign]
+    unwatch()
     level = catalog._db._with_connection(lambda db: db.execute("PRAGMA synchronous").fetchone()[0])
     assert level == 2
 

@@ -51,6 +51,23 @@ def queued(commits: GroupCommit[int, int], count: int) -> None:
         time.sleep(0.001)
 
 
+def held_then_released(
+    gate: Gate, commits: GroupCommit[int, int], first: int, rest: list[int]
+) -> dict[int, object]:
+    """``first`` writes alone and is held in its write while ``rest`` queue behind it;
+    then the gate opens. Each caller's result (or error)."""
+    out: dict[int, object] = {}
+    gate.open.clear()
+    leader = run(commits, first, out)
+    assert gate.entered.wait(10)
+    others = [run(commits, item, out) for item in rest]
+    queued(commits, len(rest))
+    gate.open.set()
+    for thread in [leader, *others]:
+        thread.join(10)
+    return out
+
+
 def test_a_caller_alone_is_written_at_once() -> None:
     gate = Gate()
     commits = GroupCommit(gate.write_all)
@@ -62,15 +79,7 @@ def test_a_caller_alone_is_written_at_once() -> None:
 def test_callers_arriving_during_a_write_share_the_next_one() -> None:
     gate = Gate()
     commits = GroupCommit(gate.write_all)
-    out: dict[int, object] = {}
-    gate.open.clear()
-    first = run(commits, 1, out)
-    assert gate.entered.wait(10)
-    others = [run(commits, item, out) for item in range(2, 7)]
-    queued(commits, 5)
-    gate.open.set()
-    for thread in [first, *others]:
-        thread.join(10)
+    out = held_then_released(gate, commits, 1, list(range(2, 7)))
     assert out == {item: item * 10 for item in range(1, 7)}  # each its own result
     assert gate.groups[0] == [1]
     assert sorted(gate.groups[1]) == [2, 3, 4, 5, 6]  # five callers, one write
@@ -79,15 +88,7 @@ def test_callers_arriving_during_a_write_share_the_next_one() -> None:
 def test_a_failed_write_fails_every_caller_of_its_group_and_no_other() -> None:
     gate = Gate(fail_if=lambda items: 3 in items)
     commits = GroupCommit(gate.write_all)
-    out: dict[int, object] = {}
-    gate.open.clear()
-    first = run(commits, 1, out)
-    assert gate.entered.wait(10)
-    others = [run(commits, item, out) for item in (2, 3, 4)]
-    queued(commits, 3)
-    gate.open.set()
-    for thread in [first, *others]:
-        thread.join(10)
+    out = held_then_released(gate, commits, 1, [2, 3, 4])
     assert out[1] == 10
     errors = [out[item] for item in (2, 3, 4)]
     assert all(isinstance(e, LogUnavailable) for e in errors)
@@ -99,15 +100,7 @@ def test_a_failed_write_fails_every_caller_of_its_group_and_no_other() -> None:
 def test_groups_are_bounded_and_every_caller_is_answered() -> None:
     gate = Gate()
     commits = GroupCommit(gate.write_all, max_group=3)
-    out: dict[int, object] = {}
-    gate.open.clear()
-    first = run(commits, 0, out)
-    assert gate.entered.wait(10)
-    others = [run(commits, item, out) for item in range(1, 11)]
-    queued(commits, 10)
-    gate.open.set()
-    for thread in [first, *others]:
-        thread.join(10)
+    out = held_then_released(gate, commits, 0, list(range(1, 11)))
     assert out == {item: item * 10 for item in range(11)}
     assert all(len(group) <= 3 for group in gate.groups)
     assert sorted(i for group in gate.groups for i in group) == list(range(11))

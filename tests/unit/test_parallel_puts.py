@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
+from tests.support.fakes import MemoryStore
 
 from playlog.contracts import OffsetRange, RangeResult
 from playlog.engine import spark
@@ -16,11 +16,11 @@ from playlog.errors import StoreUnavailable
 from playlog.settings import Settings
 
 
-class SlowStore:
+class SlowStore(MemoryStore):
     """An object store whose PUT takes a round trip; counts PUTs in flight."""
 
     def __init__(self, delay_s: float = 0.05, failing: str = "") -> None:
-        self.objects: dict[str, bytes] = {}
+        super().__init__()
         self.delay_s = delay_s
         self.failing = failing
         self.in_flight = 0
@@ -41,21 +41,6 @@ class SlowStore:
             with self._lock:
                 self.in_flight -= 1
 
-    def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-    def exists(self, key: str) -> bool:
-        return key in self.objects
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def list_keys(self, prefix: str = "") -> Iterator[str]:
-        return iter(sorted(k for k in self.objects if k.startswith(prefix)))
-
-    def uri(self, key: str) -> str:
-        return f"s3://bucket/{key}"
-
 
 def test_puts_overlap_and_all_are_stored_when_wait_returns() -> None:
     store = SlowStore()
@@ -68,7 +53,7 @@ def test_puts_overlap_and_all_are_stored_when_wait_returns() -> None:
     assert store.objects == {f"t{i}.parquet": bytes([i]) for i in range(16)}
     assert store.most_in_flight > 1
     assert elapsed < 16 * store.delay_s / 2  # not one round trip after another
-    assert puts.uri("a/b.parquet") == "s3://bucket/a/b.parquet"
+    assert puts.uri("a/b.parquet") == "s3://bkt/a/b.parquet"
 
 
 def test_a_failed_put_fails_the_wait_with_its_error() -> None:
